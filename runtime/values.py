@@ -25,7 +25,10 @@ def category_text(value: Any) -> str:
         return value.decode("utf-8", errors="replace")
     if isinstance(value, int):
         return str(value)
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
     if math.isnan(number):
         return MISSING_TEXT
     if math.isfinite(number) and number.is_integer():

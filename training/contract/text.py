@@ -1,0 +1,73 @@
+"""Category spelling: how raw text is matched to a canonical label.
+
+The matching is defined by regular expressions that mean the same thing in Python's `re` and in
+RE2 (onnxruntime's RegexFullMatch): ASCII whitespace, ASCII case folding spelled out as
+character classes, escaped metacharacters. The pipeline and the ONNX graph run the very same
+pattern strings, so they cannot disagree on which bucket a spelling falls in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+WHITESPACE = " \t\n\r\f\v"
+_WS = r"[ \t\n\r\f\v]*"
+_META = set(r"\.^$|?*+()[]{}")
+_INTEGER_CODE = re.compile(r"\+?0*([0-9]+)(?:\.0*)?")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+MISSING_PATTERN = _WS
+UNKNOWN = "__unknown__"
+MISSING = "__missing__"
+
+
+def canonical_label(text: str, aliases: Mapping[str, str], integer_codes: bool) -> str | None:
+    """The label a training value is learned under; None for missing, UNKNOWN if unusable."""
+    stripped = text.strip(WHITESPACE)
+    if not stripped:
+        return None
+    if integer_codes:
+        match = _INTEGER_CODE.fullmatch(stripped)
+        return str(int(match.group(1))) if match else UNKNOWN
+    lowered = stripped.translate(_ASCII_LOWER)
+    return aliases.get(lowered, lowered)
+
+
+def _literal(text: str) -> str:
+    out = []
+    for char in text:
+        if char.isascii() and char.isalpha():
+            out.append(f"[{char.lower()}{char.upper()}]")
+        elif char in _META:
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def label_pattern(label: str, aliases: Mapping[str, str], integer_codes: bool) -> str:
+    """A full-match pattern accepting every spelling of `label`."""
+    if integer_codes:
+        return rf"{_WS}\+?0*{label}(?:\.0*)?{_WS}"
+    spellings = [label] + sorted(a for a, target in aliases.items() if target == label and a)
+    return f"{_WS}(?:{'|'.join(_literal(s) for s in spellings)}){_WS}"
+
+
+def learn_labels(
+    values: Iterable[str], aliases: Mapping[str, str], integer_codes: bool
+) -> list[str]:
+    labels = {canonical_label(v, aliases, integer_codes) for v in set(values)}
+    return sorted(label for label in labels if label is not None and label != UNKNOWN)
+
+
+def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern[str]]:
+    return [re.compile(p) for p in patterns]
+
+
+def match_index(text: str, compiled: list[re.Pattern[str]], missing: re.Pattern[str]) -> int:
+    """Index of the first matching label; -1 for unknown, -2 for missing."""
+    for index, pattern in enumerate(compiled):
+        if pattern.fullmatch(text):
+            return index
+    return -2 if missing.fullmatch(text) else -1
