@@ -37,16 +37,20 @@ class Column:
 
     def cleaning_rules(self) -> list[str]:
         if self.kind == "numeric":
-            rules = ["text is parsed as a number; text that is not a number becomes missing",
-                     "infinite values become missing"]
+            rules = [
+                "text is parsed as a number; text that is not a number becomes missing",
+                "infinite values become missing",
+            ]
             if self.minimum is not None:
                 rules.append(f"values below {self.minimum:g} become missing")
             if self.maximum is not None:
                 rules.append(f"values above {self.maximum:g} become missing")
             return rules
-        rules = ["surrounding whitespace and letter case are ignored",
-                 "empty text is missing (its own bucket)",
-                 "values not seen in training go to the unknown bucket"]
+        rules = [
+            "surrounding whitespace and letter case are ignored",
+            "empty text is missing (its own bucket)",
+            "values not seen in training go to the unknown bucket",
+        ]
         if self.aliases:
             pairs = ", ".join(f"{k!r}->{v!r}" for k, v in sorted(self.aliases.items()))
             rules.append(f"aliases: {pairs}")
@@ -213,7 +217,9 @@ def _parse_column(entry: Any, where: str, fail: Any) -> Column:
     for key in ("min", "max"):
         value = entry.get(key)
         if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
         ):
             raise fail(f"{where}.{key}", f"must be a finite number, got {value!r}")
         bounds[key] = None if value is None else float(value)
@@ -252,12 +258,16 @@ def _parse_feature(entry: Any, where: str, fail: Any, kinds: dict[str, str]) -> 
             raise fail(f"{where}.inputs", f"{column!r} is not a declared {wanted} column")
     mapping = entry.get("mapping", {})
     if kind == "category_number":
-        if not isinstance(mapping, dict) or not mapping or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in mapping.values()
+        if (
+            not isinstance(mapping, dict)
+            or not mapping
+            or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in mapping.values()
+            )
         ):
             raise fail(f"{where}.mapping", "must map category labels to numbers")
     elif mapping:
-        raise fail(f"{where}.mapping", f"only category_number features take a mapping")
+        raise fail(f"{where}.mapping", "only category_number features take a mapping")
     return Feature(
         name=name,
         kind=kind,

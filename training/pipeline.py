@@ -38,35 +38,43 @@ def build_contract(declaration: Declaration) -> ColumnTransformer:
     numeric_features = [f.as_params() for f in declaration.features if f.kind != "category_number"]
     branches: list[tuple[str, Any, list[str]]] = []
     if numeric:
-        branches.append((
-            "numeric",
-            Pipeline([
-                ("clean", NumericCleaner(bounds=bounds)),
-                ("derive", FeatureDeriver(features=numeric_features)),
-            ]),
-            numeric,
-        ))
+        branches.append(
+            (
+                "numeric",
+                Pipeline(
+                    [
+                        ("clean", NumericCleaner(bounds=bounds)),
+                        ("derive", FeatureDeriver(features=numeric_features, columns=numeric)),
+                    ]
+                ),
+                numeric,
+            )
+        )
     if categorical:
-        branches.append((
-            "categorical",
-            CategoryEncoder(
-                aliases={k: v for k, v in aliases.items() if k in categorical},
-                integer_codes=[c for c in integer_codes if c in categorical],
-            ),
-            categorical,
-        ))
+        branches.append(
+            (
+                "categorical",
+                CategoryEncoder(
+                    aliases={k: v for k, v in aliases.items() if k in categorical},
+                    integer_codes=[c for c in integer_codes if c in categorical],
+                ),
+                categorical,
+            )
+        )
     for feature in declaration.features:
         if feature.kind == "category_number":
             (column,) = feature.inputs
-            branches.append((
-                feature.name,
-                CategoryNumber(
-                    mapping=feature.mapping,
-                    aliases={column: aliases[column]} if column in aliases else {},
-                    integer_codes=[column] if column in integer_codes else [],
-                ),
-                [column],
-            ))
+            branches.append(
+                (
+                    feature.name,
+                    CategoryNumber(
+                        mapping=feature.mapping,
+                        aliases={column: aliases[column]} if column in aliases else {},
+                        integer_codes=[column] if column in integer_codes else [],
+                    ),
+                    [column],
+                )
+            )
     # sparse_threshold=0 keeps the encoded matrix dense (PARITY.md: sparse zeros are "missing"
     # to XGBoost but 0.0 in the graph).
     return ColumnTransformer(branches, sparse_threshold=0.0, remainder="drop")
@@ -83,8 +91,10 @@ def build_pipeline(declaration: Declaration, **xgb_params: Any) -> Pipeline:
         "eval_metric": "logloss",
     }
     params.update(xgb_params)
-    return Pipeline([
-        ("contract", build_contract(declaration)),
-        ("to_float32", Float32Cast()),
-        ("model", XGBClassifier(**params)),
-    ])
+    return Pipeline(
+        [
+            ("contract", build_contract(declaration)),
+            ("to_float32", Float32Cast()),
+            ("model", XGBClassifier(**params)),
+        ]
+    )

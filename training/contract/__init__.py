@@ -5,8 +5,8 @@ whose arithmetic has an exact float64 counterpart in standard ONNX operators; th
 live beside them in export/converters/.
 """
 
-from training.contract.categories import CategoryEncoder, CategoryNumber
 from training.contract.cast import Float32Cast
+from training.contract.categories import CategoryEncoder, CategoryNumber
 from training.contract.features import FeatureDeriver
 from training.contract.numeric import NumericCleaner
 

@@ -24,7 +24,9 @@ class _CategoryMatcher(TransformerMixin, BaseEstimator):
         integer = set(self.integer_codes or ())
         unknown = (set(aliases) | integer) - set(names)
         if unknown and names:
-            raise ValueError(f"rules name columns {sorted(unknown)}, which are not among the inputs")
+            raise ValueError(
+                f"rules name columns {sorted(unknown)}, which are not among the inputs"
+            )
         return [(dict(aliases.get(name, {})), name in integer) for name in names]
 
     def _names(self) -> list[str]:
@@ -43,7 +45,9 @@ class _CategoryMatcher(TransformerMixin, BaseEstimator):
 
     def _learn(self, X: Any, labels_for: Any) -> np.ndarray:
         values = as_text(raw_array(self, X, reset=True))
-        self.rules_ = self._column_rules(self._names() if hasattr(self, "feature_names_in_") else [])
+        self.rules_ = self._column_rules(
+            self._names() if hasattr(self, "feature_names_in_") else []
+        )
         if not self.rules_:
             self.rules_ = [({}, False)] * self.n_features_in_
         self.categories_ = [
@@ -131,7 +135,9 @@ class CategoryNumber(_CategoryMatcher):
 
         self._learn(X, labels_for)
         if self.mapping is not None:
-            self.numbers_ = [np.array([float(self.mapping[k]) for k in c]) for c in self.categories_]
+            self.numbers_ = [
+                np.array([float(self.mapping[k]) for k in c]) for c in self.categories_
+            ]
         else:
             self.numbers_ = [np.arange(1.0, len(c) + 1.0) for c in self.categories_]
         return self

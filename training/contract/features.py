@@ -39,14 +39,31 @@ class FeatureDeriver(TransformerMixin, BaseEstimator):
     `features` is a list of {"name", "kind", "inputs"}: kind "ratio" (inputs[0] / inputs[1],
     NaN where the denominator is 0), "sum" (left to right), "log1p" (log(1 + x)), "positive"
     (1.0 where x > 0, 0.0 otherwise, NaN stays NaN). Missing inputs give a missing feature.
+    `columns` names the input columns when X arrives without names (after a previous step).
     """
 
-    def __init__(self, features: Sequence[Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        features: Sequence[Mapping[str, Any]] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> None:
         self.features = features
+        self.columns = columns
+
+    def _input_names(self) -> list[str]:
+        if hasattr(self, "feature_names_in_"):
+            return [str(n) for n in self.feature_names_in_]
+        if self.columns is not None:
+            if len(self.columns) != self.n_features_in_:
+                raise ValueError(
+                    f"columns names {len(self.columns)} columns, X has {self.n_features_in_}"
+                )
+            return list(self.columns)
+        return [f"x{i}" for i in range(self.n_features_in_)]
 
     def fit(self, X: Any, y: Any = None) -> FeatureDeriver:
         validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=True)
-        names = list(getattr(self, "feature_names_in_", []))
+        names = self._input_names()
         plan = []
         for feature in self.features or []:
             if feature["kind"] not in NUMERIC_FEATURE_KINDS:
@@ -66,9 +83,7 @@ class FeatureDeriver(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "plan_")
-        names = list(getattr(self, "feature_names_in_", []))
-        if not names:
-            names = [f"x{i}" for i in range(self.n_features_in_)]
+        names = self._input_names()
         return np.asarray(names + [f["name"] for f in self.features or []], dtype=object)
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]

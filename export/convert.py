@@ -1,0 +1,113 @@
+"""The fitted pipeline -> one ONNX graph: typed raw inputs, float64 contract, float32 trees."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+from sklearn.pipeline import Pipeline
+from xgboost import XGBClassifier
+
+from export.converters import register_all
+from training.declaration import Declaration
+
+# Pinned: RegexFullMatch needs ai.onnx 20; onnxmltools' tree converter emits ai.onnx.ml 3.
+OPSETS: dict[str, int] = {"": 21, "ai.onnx.ml": 3}
+MIN_ONNXRUNTIME = "1.17"
+LABEL, PROBABILITIES, DECISION = "label", "probabilities", "decision"
+
+OUTPUTS = [
+    {
+        "name": LABEL,
+        "onnx_type": "tensor(int64)",
+        "shape": ["N"],
+        "description": "class at probability 0.5 (scikit-learn's predict)",
+    },
+    {
+        "name": PROBABILITIES,
+        "onnx_type": "tensor(float)",
+        "shape": ["N", 2],
+        "description": "[P(negative), P(positive)] as float32",
+    },
+    {
+        "name": DECISION,
+        "onnx_type": "tensor(int64)",
+        "shape": ["N"],
+        "description": "1 where probabilities[:, 1] >= threshold.value (compared in float64)",
+    },
+]
+
+
+def initial_types(declaration: Declaration) -> list[tuple[str, object]]:
+    return [
+        (
+            c.name,
+            DoubleTensorType([None, 1]) if c.kind == "numeric" else StringTensorType([None, 1]),
+        )
+        for c in declaration.columns
+    ]
+
+
+def convert_pipeline(
+    pipeline: Pipeline, declaration: Declaration, threshold: float
+) -> onnx.ModelProto:
+    """The whole pipeline as ONNX, with a `decision` output at `threshold`. No metadata yet."""
+    register_all()
+    model = convert_sklearn(
+        pipeline,
+        initial_types=initial_types(declaration),
+        target_opset=dict(OPSETS),
+        options={XGBClassifier: {"zipmap": False}},
+    )
+    _add_decision(model, threshold)
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(OPSETS.items()))
+    model.graph.name = "tabship"
+    return model
+
+
+def _add_decision(model: onnx.ModelProto, threshold: float) -> None:
+    graph = model.graph
+    names = [o.name for o in graph.output]
+    if names != [LABEL, PROBABILITIES]:
+        raise ValueError(f"unexpected converter outputs {names}")
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(1, dtype=np.int64), "decision_positive_column"),
+            numpy_helper.from_array(np.array(threshold, dtype=np.float64), "decision_threshold"),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node(
+                "Gather",
+                [PROBABILITIES, "decision_positive_column"],
+                ["decision_p1"],
+                axis=1,
+                name="decision_Gather",
+            ),
+            helper.make_node(
+                "Cast",
+                ["decision_p1"],
+                ["decision_p1_double"],
+                to=TensorProto.DOUBLE,
+                name="decision_Cast",
+            ),
+            helper.make_node(
+                "GreaterOrEqual",
+                ["decision_p1_double", "decision_threshold"],
+                ["decision_bool"],
+                name="decision_GreaterOrEqual",
+            ),
+            helper.make_node(
+                "Cast",
+                ["decision_bool"],
+                [DECISION],
+                to=TensorProto.INT64,
+                name="decision_CastInt64",
+            ),
+        ]
+    )
+    graph.output.append(helper.make_tensor_value_info(DECISION, TensorProto.INT64, [None]))
