@@ -50,7 +50,7 @@ def label_pattern(label: str, aliases: Mapping[str, str], integer_codes: bool) -
     """A full-match pattern accepting every spelling of `label`."""
     if integer_codes:
         return rf"{_WS}\+?0*{label}(?:\.0*)?{_WS}"
-    spellings = [label] + sorted(a for a, target in aliases.items() if target == label and a)
+    spellings = [label, *sorted(a for a, target in aliases.items() if target == label and a)]
     return f"{_WS}(?:{'|'.join(_literal(s) for s in spellings)}){_WS}"
 
 
