@@ -1,0 +1,158 @@
+"""Writing one released version: graph + manifest + reference pipeline + report, atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+import onnx
+import pandas as pd
+
+from export import manifest as manifests
+from export.convert import MIN_ONNXRUNTIME, OPSETS, OUTPUTS, convert_pipeline
+from export.registry import Registry
+from training.declaration import Declaration
+
+REFERENCE_FILE = "reference.joblib"
+REFERENCE_DATA_FILE = "reference_data.joblib"
+TRAINING_RECORD_FILE = "training.json"
+DECLARATION_FILE = "declaration.toml"
+
+
+@dataclass
+class ReleaseCandidate:
+    """Everything an export needs, whether fresh from training or reloaded from a version."""
+
+    name: str
+    variant: str
+    declaration: Declaration
+    pipeline: Any
+    record: dict[str, Any]  # threshold, metrics, rows, data, best_params (JSON-able)
+    reference_data: dict[str, Any]  # train/test frames and targets, for the parity gate
+    report_dir: Path | None = None
+
+
+def graph_bytes(model: onnx.ModelProto) -> bytes:
+    """The graph without metadata: equal for two exports of the same fitted pipeline."""
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    del bare.metadata_props[:]
+    bare.model_version = 0
+    return bare.SerializeToString(deterministic=True)
+
+
+def convert_candidate(candidate: ReleaseCandidate) -> onnx.ModelProto:
+    threshold = candidate.record["threshold"]["value"]
+    return convert_pipeline(candidate.pipeline, candidate.declaration, threshold)
+
+
+def describe_model(
+    candidate: ReleaseCandidate,
+    model: onnx.ModelProto,
+    version: str,
+    created_at: datetime,
+    git: dict[str, Any],
+) -> dict[str, Any]:
+    """Fills the manifest and embeds it (minus the file's own hash) in the model."""
+    threshold = candidate.record["threshold"]
+    graph_sha = manifests.sha256_bytes(graph_bytes(model))
+    manifest = {
+        "manifest_version": 1,
+        "name": candidate.name,
+        "version": version,
+        "created_at": created_at.isoformat().replace("+00:00", "Z"),
+        "producer": {"name": "tabship", "version": metadata.version("tabship")},
+        "git": git,
+        "libraries": manifests.library_versions(),
+        "dataset": {
+            "name": candidate.declaration.name,
+            "declaration": candidate.record.get("declaration", candidate.declaration.path.name),
+            "declaration_sha256": candidate.declaration.sha256,
+            "target": candidate.declaration.target,
+        },
+        "variant": {
+            "name": candidate.variant,
+            "excluded_columns": list(candidate.declaration.variants[candidate.variant]),
+        },
+        "data": candidate.record["data"],
+        "metrics": candidate.record["metrics"],
+        "threshold": threshold,
+        "inputs": manifests.input_schema(
+            candidate.pipeline, candidate.declaration, candidate.reference_data["train_frame"]
+        ),
+        "outputs": OUTPUTS,
+        "onnx": {
+            "file": "model.onnx",
+            "graph_sha256": graph_sha,
+            "opsets": dict(OPSETS),
+            "ir_version": model.ir_version,
+            "min_onnxruntime": MIN_ONNXRUNTIME,
+        },
+        "parity": {"status": "pending"},
+    }
+    model.producer_name = "tabship"
+    model.producer_version = manifest["producer"]["version"]
+    model.model_version = int(version[:8] + version[9:15])  # YYYYMMDDHHMMSS
+    model.doc_string = f"{candidate.name} {version}: see metadata_props['{manifests.METADATA_KEY}']"
+    onnx.helper.set_model_props(
+        model, {manifests.METADATA_KEY: manifests.dumps(manifests.embedded_copy(manifest))}
+    )
+    onnx.checker.check_model(model, full_check=True)
+    return manifest
+
+
+def export_candidate(candidate: ReleaseCandidate, registry: Registry) -> Path:
+    created_at = datetime.now(UTC)
+    model = convert_candidate(candidate)
+    version = registry.new_version_id(
+        candidate.name, manifests.sha256_bytes(graph_bytes(model)), created_at
+    )
+    manifest = describe_model(candidate, model, version, created_at, manifests.git_state())
+    data = model.SerializeToString(deterministic=True)
+    manifest["onnx"]["sha256"] = manifests.sha256_bytes(data)
+    manifest["onnx"]["bytes"] = len(data)
+
+    def fill(folder: Path) -> None:
+        (folder / "model.onnx").write_bytes(data)
+        (folder / "manifest.json").write_text(manifests.dumps(manifest))
+        joblib.dump(candidate.pipeline, folder / REFERENCE_FILE)
+        joblib.dump(candidate.reference_data, folder / REFERENCE_DATA_FILE)
+        (folder / TRAINING_RECORD_FILE).write_text(
+            json.dumps({**candidate.record, "variant": candidate.variant}, indent=2, sort_keys=True)
+            + "\n"
+        )
+        shutil.copyfile(candidate.declaration.path, folder / DECLARATION_FILE)
+        if candidate.report_dir is not None:
+            shutil.copytree(candidate.report_dir, folder / "report")
+
+    return registry.write_version(candidate.name, version, fill)
+
+
+def load_candidate(version_dir: Path, name: str | None = None) -> ReleaseCandidate:
+    """A released version's reference pipeline and training record, for a re-export."""
+    from training.declaration import load_declaration
+
+    record = json.loads((version_dir / TRAINING_RECORD_FILE).read_text())
+    variant = record.pop("variant")
+    declaration = load_declaration(version_dir / DECLARATION_FILE).for_variant(variant)
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    report = version_dir / "report"
+    return ReleaseCandidate(
+        name=name or manifest["name"],
+        variant=variant,
+        declaration=declaration,
+        pipeline=joblib.load(version_dir / REFERENCE_FILE),
+        record=record,
+        reference_data=joblib.load(version_dir / REFERENCE_DATA_FILE),
+        report_dir=report if report.is_dir() else None,
+    )
+
+
+def reference_frame(data: dict[str, Any], which: str) -> pd.DataFrame:
+    return data[f"{which}_frame"]

@@ -1,0 +1,118 @@
+"""The manifest: one JSON document that makes a model version explain itself."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from training.declaration import Declaration
+
+SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
+METADATA_KEY = "tabship.manifest"
+MAX_CATEGORY_LENGTH = 256
+LIBRARIES = (
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "xgboost",
+    "skl2onnx",
+    "onnxmltools",
+    "onnx",
+    "onnxruntime",
+)
+# Only these depend on the file's own bytes; the embedded copy leaves them out.
+FILE_KEYS = ("sha256", "bytes")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        versions[name] = metadata.version(name)
+    return versions
+
+
+def git_state(where: Path | None = None) -> dict[str, Any]:
+    where = where or Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": None, "dirty": None}
+    return {"sha": sha, "dirty": bool(status.strip())}
+
+
+def input_schema(
+    pipeline: Pipeline, declaration: Declaration, train_frame: Any
+) -> list[dict[str, Any]]:
+    """Per raw column: type, nullability, cleaning, known categories, observed range."""
+    contract = pipeline.named_steps["contract"]
+    cleaned: dict[str, np.ndarray] = {}
+    categories: dict[str, list[str]] = {}
+    for branch, transformer, columns in contract.transformers_:
+        if branch == "numeric":
+            values = transformer.named_steps["clean"].transform(train_frame[columns])
+            cleaned.update({c: values[:, i] for i, c in enumerate(columns)})
+        elif branch == "categorical":
+            categories.update({c: list(transformer.categories_[i]) for i, c in enumerate(columns)})
+    schema = []
+    for column in declaration.columns:
+        entry: dict[str, Any] = {
+            "name": column.name,
+            "kind": column.kind,
+            "onnx_type": "tensor(double)" if column.kind == "numeric" else "tensor(string)",
+            "shape": ["N", 1],
+            "nullable": column.nullable,
+            "cleaning": column.cleaning_rules(),
+        }
+        if column.kind == "numeric":
+            values = cleaned[column.name]
+            finite = values[~np.isnan(values)]
+            entry["bounds"] = {"min": column.minimum, "max": column.maximum}
+            entry["range"] = (
+                {"min": float(finite.min()), "max": float(finite.max())} if finite.size else None
+            )
+        else:
+            entry["categories"] = categories[column.name]
+            entry["aliases"] = dict(sorted(column.aliases.items()))
+            entry["integer_codes"] = column.integer_codes
+            entry["max_length"] = MAX_CATEGORY_LENGTH
+        schema.append(entry)
+    return schema
+
+
+def embedded_copy(manifest: dict[str, Any]) -> dict[str, Any]:
+    embedded = copy.deepcopy(manifest)
+    for key in FILE_KEYS:
+        embedded["onnx"].pop(key, None)
+    return embedded
+
+
+def dumps(manifest: dict[str, Any]) -> str:
+    return json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,158 @@
+"""`tabship train`: prepare the data, train every variant, write reports, export each version."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from training.declaration import DeclarationError, load_declaration
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        help="SQLite/CSV/Parquet file (default: $TABSHIP_DATA, else "
+        "the built-in data set, generated on first use)",
+    )
+    parser.add_argument("--table", help="SQLite table (default: the declaration's default_table)")
+    parser.add_argument("--query", help="SQLite query instead of a table")
+    parser.add_argument(
+        "--declaration",
+        help="data-set declaration TOML (default: the built-in online-shoppers declaration)",
+    )
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated variants (default: every declared variant)",
+    )
+    parser.add_argument(
+        "--search-iterations",
+        type=int,
+        default=8,
+        help="random-search candidates per variant (default 8; try 40 for a bigger search)",
+    )
+    parser.add_argument(
+        "--threshold-rule", default="max_f1", help="max_f1 (default) or min_precision:P"
+    )
+    parser.add_argument("--registry", help="registry root (default: $TABSHIP_REGISTRY or ./models)")
+    parser.add_argument(
+        "--no-export",
+        action="store_true",
+        help="train and report only; write reports under --reports",
+    )
+    parser.add_argument("--reports", default="reports", help="report folder with --no-export")
+
+
+def run(args: argparse.Namespace) -> int:
+    from training.data_sources import DataSourceError
+    from training.prepare import PreparationError
+
+    try:
+        return _run(args)
+    except (DataSourceError, DeclarationError, PreparationError) as error:
+        print(f"tabship train: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from training.data_sources import describe_source, load_table, resolve_source, table_sha256
+    from training.default_data import DEFAULT_TABLE, ensure_default_database
+    from training.prepare import prepare
+    from training.train import train_variant
+
+    if args.search_iterations < 1:
+        print("tabship train: --search-iterations must be at least 1", file=sys.stderr)
+        return 2
+    declaration = load_declaration(args.declaration)
+    source = resolve_source(args.data)
+    table, query = args.table, args.query
+    if source is None:
+        source = str(ensure_default_database())
+        table = table or DEFAULT_TABLE
+    elif table is None and query is None and source.endswith((".sqlite", ".sqlite3", ".db")):
+        table = declaration.default_table
+    variants = args.variants.split(",") if args.variants else list(declaration.variants)
+    for variant in variants:
+        declaration.for_variant(variant)  # unknown names fail before any work
+
+    frame = load_table(source, table=table, query=query)
+    description = describe_source(source, table, query)
+    prepared = prepare(frame, declaration, description)
+    data_info = {"source": description, "sha256": table_sha256(frame)}
+    print(
+        f"data: {description}: {prepared.raw_rows} rows, dropped "
+        f"{prepared.dropped_missing_target} without target and {prepared.dropped_duplicates} "
+        f"duplicates, {len(prepared.features)} kept"
+    )
+
+    results = []
+    for variant in variants:
+        started = time.monotonic()
+        trained = train_variant(
+            prepared,
+            declaration,
+            variant,
+            search_iterations=args.search_iterations,
+            threshold_rule=args.threshold_rule,
+        )
+        where = _publish(trained, declaration, data_info, args)
+        results.append((trained, where, time.monotonic() - started))
+    _print_summary(results)
+    return 0
+
+
+def _publish(
+    trained: Any, declaration: Any, data_info: dict[str, Any], args: argparse.Namespace
+) -> Path:
+    from training.report import write_report
+
+    if args.no_export:
+        return write_report(trained, Path(args.reports) / trained.variant)[0].parent
+
+    from export.artifact import ReleaseCandidate, export_candidate
+    from export.registry import Registry
+
+    with tempfile.TemporaryDirectory() as scratch:
+        report_dir = Path(scratch) / "report"
+        write_report(trained, report_dir)
+        candidate = ReleaseCandidate(
+            name=f"{declaration.name}-{trained.variant}",
+            variant=trained.variant,
+            declaration=trained.declaration,
+            pipeline=trained.pipeline,
+            record=training_record(trained, data_info, declaration),
+            reference_data={
+                "train_frame": trained.train_frame,
+                "train_target": trained.train_target,
+                "test_frame": trained.test_frame,
+                "test_target": trained.test_target,
+            },
+            report_dir=report_dir,
+        )
+        return export_candidate(candidate, Registry(args.registry))
+
+
+def training_record(trained: Any, data_info: dict[str, Any], declaration: Any) -> dict[str, Any]:
+    return {
+        "declaration": declaration.path.name,
+        "data": {**data_info, "rows": trained.rows},
+        "metrics": trained.metrics,
+        "threshold": trained.threshold.as_dict(),
+        "best_params": trained.best_params,
+    }
+
+
+def _print_summary(results: list[tuple[Any, Path, float]]) -> None:
+    keys = ["roc_auc", "pr_auc", "f1", "precision", "recall", "log_loss", "brier"]
+    print()
+    print(f"{'variant':<16}" + "".join(f"{k:>10}" for k in keys) + f"{'threshold':>11}{'time':>8}")
+    for trained, _, seconds in results:
+        row = "".join(f"{trained.metrics[k]:>10.4f}" for k in keys)
+        print(f"{trained.variant:<16}{row}{trained.threshold.value:>11.4f}{seconds:>7.0f}s")
+    print()
+    for trained, where, _ in results:
+        print(f"{trained.variant}: {where}")
