@@ -1,0 +1,399 @@
+// @ts-check
+/**
+ * tabship Node.js consumer: load a released model version (model.onnx + manifest.json), turn
+ * JSON rows into feeds exactly as the Python server does, and score them on the CPU.
+ * The contract this follows is docs/contract.md in the tabship repository.
+ */
+
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+import ort from 'onnxruntime-node';
+
+import { categoryText, numberValue, pyStrip, quote, ValueProblem } from './values.js';
+
+export { categoryText, numberValue, parsePythonFloat, pyFloatRepr, pyStrip } from './values.js';
+
+const require = createRequire(import.meta.url);
+/** Version of the onnxruntime-node package in use. */
+export const ONNXRUNTIME_NODE_VERSION = /** @type {string} */ (
+  require('onnxruntime-node/package.json').version);
+
+export const MANIFEST_KEY = 'tabship.manifest';
+const OUTPUTS = ['label', 'probabilities', 'decision'];
+
+/**
+ * @typedef {object} ManifestInput
+ * @property {string} name
+ * @property {'numeric' | 'categorical'} kind
+ * @property {string} onnx_type
+ * @property {boolean} nullable
+ * @property {number} [max_length]
+ */
+
+/**
+ * @typedef {object} Manifest
+ * @property {string} name
+ * @property {string} version
+ * @property {ManifestInput[]} inputs
+ * @property {{value: number, rule: string, applies_to: string}} threshold
+ * @property {{file?: string, sha256?: string, bytes?: number, opsets?: Record<string, number>, ir_version?: number, min_onnxruntime?: string}} onnx
+ * @property {{status: string, [key: string]: unknown}} parity
+ */
+
+/**
+ * @typedef {object} Model
+ * @property {Manifest} manifest
+ * @property {ort.InferenceSession} session
+ * @property {string} onnxPath
+ * @property {string | null} manifestPath  null when the manifest came from metadata_props
+ * @property {'manifest.json' | 'metadata_props'} manifestSource
+ * @property {string} sha256  SHA-256 of the model.onnx bytes the session was created from
+ * @property {boolean} sha256Verified  false only for a bare .onnx with no hash to compare with
+ */
+
+/**
+ * @typedef {object} LoadOptions
+ * @property {boolean} [allowUnpassedParity]  load even when parity.status is not "passed"
+ * @property {string} [expectedSha256]  hash to require (the only check for a bare .onnx)
+ * @property {ort.InferenceSession.SessionOptions} [sessionOptions]
+ */
+
+/**
+ * @typedef {object} Score
+ * @property {number} probability  probabilities[:, 1] (float32, as the graph returns it)
+ * @property {number} label  the graph's `label` output (class at probability 0.5)
+ * @property {number} decision  the graph's `decision` output (at manifest.threshold.value)
+ */
+
+/** @typedef {{row: number, column: string | null, message: string}} Problem */
+
+/** A model that must not be used: hash mismatch, parity not passed, contract mismatch. */
+export class ModelRefused extends Error {
+  /** @param {string} message */
+  constructor(message) {
+    super(message);
+    this.name = 'ModelRefused';
+  }
+}
+
+/** Rows that cannot be fed; `problems` lists every one of them (row index 0-based). */
+export class FeedError extends Error {
+  /** @param {Problem[]} problems */
+  constructor(problems) {
+    const shown = problems.slice(0, 20).map(formatProblem);
+    const more = problems.length > 20 ? `\n  ... and ${problems.length - 20} more` : '';
+    super(`${problems.length} problem(s) in the rows:\n  ${shown.join('\n  ')}${more}`);
+    this.name = 'FeedError';
+    this.problems = problems;
+  }
+}
+
+/**
+ * @param {Problem} p
+ * @returns {string}
+ */
+function formatProblem(p) {
+  return p.column === null ? `row ${p.row}: ${p.message}` : `row ${p.row}, column ${JSON.stringify(p.column)}: ${p.message}`;
+}
+
+/**
+ * SHA-256 (hex) of a byte buffer.
+ * @param {Uint8Array} bytes
+ * @returns {string}
+ */
+export function sha256Hex(bytes) {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Reads the top-level scalar fields of an ONNX ModelProto that a consumer needs before
+ * creating a session (onnxruntime-node does not expose metadata_props): ir_version (field 1)
+ * and metadata_props (field 14, StringStringEntryProto {key = 1, value = 2}).
+ * @param {Uint8Array} bytes
+ * @returns {{irVersion: number | null, metadata: Record<string, string>}}
+ */
+export function readOnnxHeader(bytes) {
+  const decoder = new TextDecoder('utf-8');
+  /** @type {Record<string, string>} */
+  const metadata = {};
+  let irVersion = null;
+  /**
+   * @param {number} start
+   * @param {number} end
+   * @param {(field: number, wire: number, value: number | Uint8Array) => void} visit
+   */
+  const walk = (start, end, visit) => {
+    let pos = start;
+    const varint = () => {
+      let result = 0;
+      let scale = 1;
+      for (;;) {
+        if (pos >= end) throw new Error('truncated varint');
+        const b = bytes[pos++];
+        result += (b & 0x7f) * scale;
+        if (b < 0x80) return result;
+        scale *= 128;
+      }
+    };
+    while (pos < end) {
+      const tag = varint();
+      const field = Math.floor(tag / 8);
+      const wire = tag % 8;
+      if (wire === 0) visit(field, wire, varint());
+      else if (wire === 1) pos += 8;
+      else if (wire === 5) pos += 4;
+      else if (wire === 2) {
+        const len = varint();
+        if (pos + len > end) throw new Error('truncated field');
+        visit(field, wire, bytes.subarray(pos, pos + len));
+        pos += len;
+      } else throw new Error(`unsupported wire type ${wire}`);
+    }
+    if (pos !== end) throw new Error('truncated message');
+  };
+  walk(0, bytes.length, (field, wire, value) => {
+    if (field === 1 && wire === 0) irVersion = /** @type {number} */ (value);
+    if (field === 14 && wire === 2 && value instanceof Uint8Array) {
+      let key = '';
+      let text = '';
+      walk(value.byteOffset - bytes.byteOffset, value.byteOffset - bytes.byteOffset + value.length,
+        (f, w, v) => {
+          if (w === 2 && v instanceof Uint8Array && f === 1) key = decoder.decode(v);
+          if (w === 2 && v instanceof Uint8Array && f === 2) text = decoder.decode(v);
+        });
+      metadata[key] = text;
+    }
+  });
+  return { irVersion, metadata };
+}
+
+/**
+ * @param {string} file
+ * @returns {any}
+ */
+function readJson(file) {
+  try {
+    return JSON.parse(readFileSync(file, 'utf-8'));
+  } catch (error) {
+    throw new ModelRefused(`cannot read ${file}: ${/** @type {Error} */ (error).message}`);
+  }
+}
+
+/**
+ * @param {unknown} manifest
+ * @param {string} where
+ * @returns {Manifest}
+ */
+function checkManifest(manifest, where) {
+  const m = /** @type {any} */ (manifest);
+  const fail = (/** @type {string} */ why) => {
+    throw new ModelRefused(`manifest from ${where} is not a tabship manifest: ${why}`);
+  };
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) fail('not an object');
+  if (m.manifest_version !== 1) fail(`manifest_version ${JSON.stringify(m.manifest_version)} is not 1`);
+  if (typeof m.name !== 'string' || typeof m.version !== 'string') fail('name/version missing');
+  if (!Array.isArray(m.inputs) || m.inputs.length === 0) fail('inputs missing');
+  for (const input of m.inputs) {
+    if (typeof input?.name !== 'string') fail('an input has no name');
+    if (input.kind !== 'numeric' && input.kind !== 'categorical') fail(`input ${input.name}: kind ${input.kind}`);
+    if (typeof input.nullable !== 'boolean') fail(`input ${input.name}: nullable missing`);
+  }
+  if (typeof m.threshold?.value !== 'number') fail('threshold.value missing');
+  if (typeof m.parity?.status !== 'string') fail('parity.status missing');
+  return /** @type {Manifest} */ (m);
+}
+
+/**
+ * Loads a released model version: a version directory (model.onnx + manifest.json), or a
+ * .onnx file (manifest.json beside it when present, else the manifest embedded in
+ * metadata_props under "tabship.manifest"). Refuses a model whose bytes do not match
+ * manifest.onnx.sha256, whose parity.status is not "passed" (unless allowUnpassedParity), or
+ * whose graph inputs/outputs do not match the manifest. The session runs on the CPU.
+ * @param {string} target
+ * @param {LoadOptions} [options]
+ * @returns {Promise<Model>}
+ */
+export async function loadModel(target, options = {}) {
+  if (!existsSync(target)) throw new ModelRefused(`${target}: no such file or directory`);
+  let onnxPath;
+  let manifestPath = null;
+  if (statSync(target).isDirectory()) {
+    manifestPath = path.join(target, 'manifest.json');
+    if (!existsSync(manifestPath)) throw new ModelRefused(`${target}: no manifest.json`);
+    const file = readJson(manifestPath)?.onnx?.file ?? 'model.onnx';
+    onnxPath = path.join(target, path.basename(String(file)));
+  } else {
+    onnxPath = target;
+    const beside = path.join(path.dirname(target), 'manifest.json');
+    if (existsSync(beside) && readJson(beside)?.onnx?.file === path.basename(target)) manifestPath = beside;
+  }
+  const bytes = readFileSync(onnxPath);
+  const sha256 = sha256Hex(bytes);
+  /** @type {{irVersion: number | null, metadata: Record<string, string>}} */
+  let header;
+  try {
+    header = readOnnxHeader(bytes);
+  } catch (error) {
+    throw new ModelRefused(`${onnxPath} is not an ONNX model: ${/** @type {Error} */ (error).message}`);
+  }
+  let embedded = null;
+  if (header.metadata[MANIFEST_KEY] !== undefined) {
+    try {
+      embedded = JSON.parse(header.metadata[MANIFEST_KEY]);
+    } catch {
+      throw new ModelRefused(`${onnxPath}: metadata_props ${MANIFEST_KEY} is not JSON`);
+    }
+  }
+
+  /** @type {Manifest} */
+  let manifest;
+  let sha256Verified = false;
+  if (manifestPath !== null) {
+    manifest = checkManifest(readJson(manifestPath), manifestPath);
+    const expected = manifest.onnx?.sha256;
+    if (typeof expected !== 'string') throw new ModelRefused(`${manifestPath}: onnx.sha256 missing, cannot verify ${onnxPath}`);
+    if (expected !== sha256) {
+      throw new ModelRefused(
+        `${onnxPath}: SHA-256 ${sha256} does not match manifest onnx.sha256 ${expected}; refusing a modified or mismatched file`);
+    }
+    if (typeof manifest.onnx.bytes === 'number' && manifest.onnx.bytes !== bytes.length) {
+      throw new ModelRefused(`${onnxPath}: ${bytes.length} bytes, manifest says ${manifest.onnx.bytes}`);
+    }
+    sha256Verified = true;
+    if (embedded && (embedded.name !== manifest.name || embedded.version !== manifest.version)) {
+      throw new ModelRefused(
+        `${onnxPath} embeds ${embedded.name} ${embedded.version} but ${manifestPath} describes ${manifest.name} ${manifest.version}`);
+    }
+  } else {
+    if (embedded === null) throw new ModelRefused(`${onnxPath}: no manifest.json beside it and no ${MANIFEST_KEY} in metadata_props`);
+    manifest = checkManifest(embedded, `${onnxPath} metadata_props`);
+  }
+  if (options.expectedSha256 !== undefined) {
+    if (options.expectedSha256.toLowerCase() !== sha256) {
+      throw new ModelRefused(`${onnxPath}: SHA-256 ${sha256} is not the expected ${options.expectedSha256}`);
+    }
+    sha256Verified = true;
+  }
+  if (manifest.parity.status !== 'passed' && !options.allowUnpassedParity) {
+    throw new ModelRefused(
+      `${manifest.name} ${manifest.version}: parity.status is ${JSON.stringify(manifest.parity.status)}, not "passed"` +
+      (manifestPath === null ? ' (the embedded manifest predates the parity gate: load the version directory)' : ''));
+  }
+
+  let session;
+  try {
+    session = await ort.InferenceSession.create(bytes, {
+      ...options.sessionOptions, executionProviders: ['cpu'],
+    });
+  } catch (error) {
+    const hint = header.irVersion !== null && header.irVersion > 10
+      ? ` (the file has IR version ${header.irVersion}; onnxruntime-node ${ONNXRUNTIME_NODE_VERSION} reads IR <= 13)` : '';
+    throw new ModelRefused(`onnxruntime-node ${ONNXRUNTIME_NODE_VERSION} cannot load ${onnxPath}${hint}: ${/** @type {Error} */ (error).message}`);
+  }
+  const declared = manifest.inputs.map((i) => i.name).sort();
+  const actual = [...session.inputNames].sort();
+  if (JSON.stringify(declared) !== JSON.stringify(actual)) {
+    throw new ModelRefused(`graph inputs ${JSON.stringify(actual)} differ from manifest inputs ${JSON.stringify(declared)}`);
+  }
+  for (const name of OUTPUTS) {
+    if (!session.outputNames.includes(name)) throw new ModelRefused(`graph has no output ${JSON.stringify(name)}`);
+  }
+  return {
+    manifest, session, onnxPath, manifestPath, sha256, sha256Verified,
+    manifestSource: manifestPath === null ? 'metadata_props' : 'manifest.json',
+  };
+}
+
+/**
+ * Turns JSON row objects into graph feeds exactly as the Python server does: numeric inputs
+ * -> float64 [N,1] (numbers, numeric text via Python float(); null/missing/blank -> NaN when
+ * the input is nullable, else a problem; booleans and non-numeric text are problems);
+ * categorical inputs -> string [N,1] by runtime/values.py category_text (null/missing -> "",
+ * a problem when the input is not nullable). Columns not in the manifest are ignored. Every
+ * problem is collected and thrown together as one FeedError.
+ * @param {Manifest} manifest
+ * @param {unknown[]} rows
+ * @returns {Record<string, ort.Tensor>}
+ */
+export function buildFeeds(manifest, rows) {
+  if (!Array.isArray(rows)) throw new FeedError([{ row: -1, column: null, message: 'rows must be an array of objects' }]);
+  const n = rows.length;
+  /** @type {Problem[]} */
+  const problems = [];
+  /** @type {Record<string, ort.Tensor>} */
+  const feeds = {};
+  const columns = manifest.inputs.map((input) => ({
+    input,
+    numbers: input.kind === 'numeric' ? new Float64Array(n) : null,
+    texts: input.kind === 'categorical' ? new Array(n) : null,
+  }));
+  rows.forEach((row, r) => {
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
+      problems.push({ row: r, column: null, message: `a row must be a JSON object, got ${Array.isArray(row) ? 'an array' : String(row === null ? 'null' : typeof row)}` });
+      return;
+    }
+    const record = /** @type {Record<string, unknown>} */ (row);
+    for (const { input, numbers, texts } of columns) {
+      const raw = Object.prototype.hasOwnProperty.call(record, input.name) ? record[input.name] : undefined;
+      try {
+        if (numbers) {
+          const value = numberValue(raw);
+          if (Number.isNaN(value) && !input.nullable) {
+            throw new ValueProblem(raw === undefined ? 'missing, and the column is not nullable'
+              : `${raw === null ? 'null' : quote(String(raw))} is a missing value, and the column is not nullable`);
+          }
+          numbers[r] = value;
+        } else if (texts) {
+          const text = categoryText(raw);
+          if (!input.nullable && pyStrip(text) === '') {
+            throw new ValueProblem(raw === undefined ? 'missing, and the column is not nullable'
+              : `${JSON.stringify(raw)} is a missing value, and the column is not nullable`);
+          }
+          if (typeof input.max_length === 'number' && [...text].length > input.max_length) {
+            throw new ValueProblem(`text of ${[...text].length} characters is longer than max_length ${input.max_length}`);
+          }
+          texts[r] = text;
+        }
+      } catch (error) {
+        if (!(error instanceof ValueProblem)) throw error;
+        problems.push({ row: r, column: input.name, message: error.message });
+      }
+    }
+  });
+  if (problems.length > 0) throw new FeedError(problems);
+  for (const { input, numbers, texts } of columns) {
+    feeds[input.name] = numbers
+      ? new ort.Tensor('float64', numbers, [n, 1])
+      : new ort.Tensor('string', /** @type {string[]} */ (texts), [n, 1]);
+  }
+  return feeds;
+}
+
+/**
+ * Scores rows: [{probability, label, decision}] in row order. `label` and `decision` are the
+ * graph's own outputs (at 0.5 and at manifest.threshold.value), never recomputed here.
+ * @param {Model} model
+ * @param {unknown[]} rows
+ * @returns {Promise<Score[]>}
+ */
+export async function score(model, rows) {
+  const feeds = buildFeeds(model.manifest, rows);
+  if (rows.length === 0) return [];
+  const out = await model.session.run(feeds, OUTPUTS);
+  const n = rows.length;
+  const probabilities = /** @type {Float32Array} */ (out.probabilities.data);
+  const label = /** @type {BigInt64Array} */ (out.label.data);
+  const decision = /** @type {BigInt64Array} */ (out.decision.data);
+  if (probabilities.length !== 2 * n || label.length !== n || decision.length !== n) {
+    throw new Error(`unexpected output shapes: probabilities ${out.probabilities.dims}, label ${out.label.dims}, decision ${out.decision.dims}`);
+  }
+  /** @type {Score[]} */
+  const results = new Array(n);
+  for (let i = 0; i < n; i += 1) {
+    results[i] = { probability: probabilities[2 * i + 1], label: Number(label[i]), decision: Number(decision[i]) };
+  }
+  return results;
+}
