@@ -16,6 +16,9 @@ from training.declaration import Declaration
 # Pinned: RegexFullMatch needs ai.onnx 20; onnxmltools' tree converter emits ai.onnx.ml 3.
 OPSETS: dict[str, int] = {"": 21, "ai.onnx.ml": 3}
 MIN_ONNXRUNTIME = "1.17"
+# IR 10 is what opset 21 needs; onnxruntime-node 1.30 refuses files above IR 13, and onnx
+# writes the newest IR by default.
+IR_VERSION = 10
 LABEL, PROBABILITIES, DECISION = "label", "probabilities", "decision"
 
 OUTPUTS = [
@@ -65,6 +68,7 @@ def convert_pipeline(
     del model.opset_import[:]
     model.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(OPSETS.items()))
     model.graph.name = "tabship"
+    model.ir_version = IR_VERSION
     return model
 
 
