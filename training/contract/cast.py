@@ -21,7 +21,8 @@ class Float32Cast(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")
         values = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
-        return values.astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float32 range -> +/-inf, like ONNX Cast
+            return values.astype(np.float32)
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

@@ -14,7 +14,8 @@ NUMERIC_FEATURE_KINDS = ("ratio", "sum", "log1p", "positive")
 
 
 def derive(kind: str, columns: list[np.ndarray]) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # Overflow to +/-inf is expected (e.g. 1e308 + 1e308), as in the graph: no warning.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if kind == "ratio":
             numerator, denominator = columns
             quotient = numerator / denominator
