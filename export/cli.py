@@ -8,8 +8,11 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="a version directory holding reference.joblib and "
-                        "training.json (as written by `tabship train`)")
+    parser.add_argument(
+        "source",
+        help="a version directory holding reference.joblib and "
+        "training.json (as written by `tabship train`)",
+    )
     parser.add_argument("--name", help="model name for the new version (default: the source's)")
     parser.add_argument("--registry", help="registry root (default: $TABSHIP_REGISTRY or ./models)")
 
@@ -20,8 +23,11 @@ def run(args: argparse.Namespace) -> int:
 
     source = Path(args.source)
     if not (source / TRAINING_RECORD_FILE).is_file():
-        print(f"tabship export: {source} is not a version directory written by tabship train "
-              f"(no {TRAINING_RECORD_FILE})", file=sys.stderr)
+        print(
+            f"tabship export: {source} is not a version directory written by tabship train "
+            f"(no {TRAINING_RECORD_FILE})",
+            file=sys.stderr,
+        )
         return 2
     try:
         where = export_candidate(load_candidate(source, args.name), Registry(args.registry))

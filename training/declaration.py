@@ -17,8 +17,8 @@ DECLARATIONS_DIR = Path(__file__).parent / "declarations"
 DEFAULT_DECLARATION = DECLARATIONS_DIR / "online_shoppers.toml"
 
 ColumnKind = Literal["numeric", "categorical"]
-FEATURE_KINDS = ("ratio", "sum", "log1p", "positive", "category_number")
-_FEATURE_ARITY = {"ratio": 2, "log1p": 1, "positive": 1, "category_number": 1}
+FEATURE_KINDS = ("ratio", "sum", "sqrt", "log1p", "positive", "category_number")
+_FEATURE_ARITY = {"ratio": 2, "sqrt": 1, "log1p": 1, "positive": 1, "category_number": 1}
 
 
 class DeclarationError(ValueError):

@@ -30,6 +30,8 @@ def _derive(g: GraphBuilder, kind: str, columns: list[str]) -> str:
         for column in columns[1:]:
             total = g.op("Add", [total, column])
         return total
+    if kind == "sqrt":
+        return g.op("Sqrt", [columns[0]])
     if kind == "log1p":
         return g.op("Log", [g.op("Add", [columns[0], g.const(1.0)])])
     if kind == "positive":

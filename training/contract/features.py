@@ -8,9 +8,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 # Feature kinds computed from numeric columns. Each formula is written exactly as its ONNX
-# counterpart computes it (same operations, same order), so float64 results agree bit for bit
-# where the platform's math library does.
-NUMERIC_FEATURE_KINDS = ("ratio", "sum", "log1p", "positive")
+# counterpart computes it (same operations, same order). +, /, sqrt and comparisons are
+# correctly rounded by IEEE 754, so they agree bit for bit in every runtime; log is not (numpy
+# and onnxruntime differ by one ulp on ~10 % of inputs), so "log1p" can move a row across a
+# float32 rounding boundary and the parity gate's boundary probes reject models that split on
+# it. Prefer "sqrt" to tame heavy tails.
+NUMERIC_FEATURE_KINDS = ("ratio", "sum", "sqrt", "log1p", "positive")
 
 
 def derive(kind: str, columns: list[np.ndarray]) -> np.ndarray:
@@ -25,6 +28,8 @@ def derive(kind: str, columns: list[np.ndarray]) -> np.ndarray:
             for column in columns[1:]:
                 total = total + column
             return total
+        if kind == "sqrt":
+            return np.sqrt(columns[0])
         if kind == "log1p":
             # log(1 + x) rather than np.log1p: the graph has no Log1p operator.
             return np.log(columns[0] + 1.0)
@@ -38,7 +43,8 @@ class FeatureDeriver(TransformerMixin, BaseEstimator):
     """Appends derived float64 features to the (already cleaned) numeric columns.
 
     `features` is a list of {"name", "kind", "inputs"}: kind "ratio" (inputs[0] / inputs[1],
-    NaN where the denominator is 0), "sum" (left to right), "log1p" (log(1 + x)), "positive"
+    NaN where the denominator is 0), "sum" (left to right), "sqrt", "log1p" (log(1 + x), not
+    bit-reproducible across math libraries: see above), "positive"
     (1.0 where x > 0, 0.0 otherwise, NaN stays NaN). Missing inputs give a missing feature.
     `columns` names the input columns when X arrives without names (after a previous step).
     """

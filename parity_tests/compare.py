@@ -1,0 +1,75 @@
+"""Scoring the same raw rows through the reference pipeline and the ONNX graph, and comparing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from runtime.values import category_text, number_value
+
+BAR_MAX_ABS_DP = 1e-6
+_ONNX_DTYPES = {"tensor(double)": np.float64, "tensor(float)": np.float32}
+_number = np.frompyfunc(number_value, 1, 1)
+_text = np.frompyfunc(category_text, 1, 1)
+
+
+@dataclass(frozen=True)
+class SetResult:
+    name: str
+    rows: int
+    max_abs_dp: float
+    flips: int  # labels at 0.5 that differ
+    threshold_flips: int  # decisions at the manifest's threshold that differ
+    worst_row: int | None
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs_dp <= BAR_MAX_ABS_DP and self.flips == 0 and self.threshold_flips == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def feeds_for(session: ort.InferenceSession, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Feeds as every tabship feeder builds them (runtime/values.py), typed as the graph asks."""
+    feeds = {}
+    for graph_input in session.get_inputs():
+        values = frame[graph_input.name].to_numpy(dtype=object)
+        if graph_input.type == "tensor(string)":
+            column = _text(values).astype(object) if len(values) else values
+        else:
+            parsed = _number(values) if len(values) else values
+            column = np.asarray(parsed, dtype=np.float64).astype(_ONNX_DTYPES[graph_input.type])
+        feeds[graph_input.name] = column.reshape(-1, 1)
+    return feeds
+
+
+def compare(
+    name: str,
+    pipeline: Any,
+    session: ort.InferenceSession,
+    frame: pd.DataFrame,
+    threshold: float,
+) -> tuple[SetResult, np.ndarray]:
+    """Returns the set's result and the reference P(positive) per row."""
+    reference = pipeline.predict_proba(frame)[:, 1]
+    reference_label = pipeline.predict(frame)
+    label, probabilities, decision = session.run(
+        ["label", "probabilities", "decision"], feeds_for(session, frame)
+    )
+    difference = np.abs(probabilities[:, 1].astype(np.float64) - reference.astype(np.float64))
+    difference = np.where(np.isnan(difference), np.inf, difference)
+    reference_decision = (reference.astype(np.float64) >= threshold).astype(np.int64)
+    result = SetResult(
+        name=name,
+        rows=len(frame),
+        max_abs_dp=float(difference.max()) if len(frame) else 0.0,
+        flips=int(np.sum(label != reference_label)),
+        threshold_flips=int(np.sum(decision != reference_decision)),
+        worst_row=int(np.argmax(difference)) if len(frame) else None,
+    )
+    return result, reference

@@ -1,0 +1,225 @@
+"""`tabship parity MODEL_DIR`: the release gate. The ONNX graph must compute what the reference
+pipeline computes on every row set, or the version is not released."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
+from parity_tests.generated import generated_result
+from parity_tests.rows import boundary_rows, hostile_rows
+
+REPORT_FILE = "parity_report.json"
+BOUNDARY_BASE_ROWS = 2
+DEFAULT_EXAMPLES = 40
+
+
+@dataclass
+class GateRun:
+    results: list[SetResult]
+    rows: dict[str, pd.DataFrame]  # the raw rows of each set (for fixtures)
+    references: dict[str, np.ndarray]  # the reference P(positive) of each set
+    details: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.results)
+
+
+def check_parity(
+    pipeline: Any,
+    model_bytes: bytes,
+    manifest: dict[str, Any],
+    reference_data: dict[str, Any],
+    *,
+    examples: int = DEFAULT_EXAMPLES,
+) -> GateRun:
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    threshold = float(manifest["threshold"]["value"])
+    test, train = reference_data["test_frame"], reference_data["train_frame"]
+    boundary, per_feature = boundary_rows(pipeline, test.head(BOUNDARY_BASE_ROWS))
+    sets = {
+        "test": test,
+        "train": train,
+        "boundary": boundary,
+        "hostile": hostile_rows(test, manifest["inputs"]),
+    }
+    results, references = [], {}
+    for name, frame in sets.items():
+        result, references[name] = compare(name, pipeline, session, frame, threshold)
+        results.append(result)
+    results.append(
+        generated_result(pipeline, session, manifest["inputs"], threshold, examples=examples)
+    )
+    return GateRun(results, sets, references, {"boundary_rows_per_feature": per_feature})
+
+
+def report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str, Any]:
+    return {
+        "status": "passed" if run.passed else "failed",
+        "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "onnx_sha256": onnx_sha256,
+        "model": {"name": manifest["name"], "version": manifest["version"]},
+        "bar": {"max_abs_dp": BAR_MAX_ABS_DP, "flips": 0, "threshold_flips": 0},
+        "threshold": manifest["threshold"]["value"],
+        "sets": [result.as_dict() for result in run.results],
+        **run.details,
+    }
+
+
+def format_table(results: list[SetResult]) -> str:
+    lines = [f"{'set':<10}{'rows':>9}{'max |dP|':>12}{'flips@0.5':>11}{'flips@thr':>11}  result"]
+    for r in results:
+        lines.append(
+            f"{r.name:<10}{r.rows:>9}{r.max_abs_dp:>12.3g}{r.flips:>11}{r.threshold_flips:>11}"
+            f"  {'ok' if r.passed else 'FAIL'}"
+        )
+    return "\n".join(lines)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", help="a version directory (models/<name>/<version>)")
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=DEFAULT_EXAMPLES,
+        help=f"hypothesis batches of 50 generated rows (default {DEFAULT_EXAMPLES})",
+    )
+    parser.add_argument(
+        "--fixture",
+        help="also write the rows and reference outputs as a JSON "
+        "fixture for other languages' consumers (clients/node)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    folder = Path(args.model_dir)
+    needed = ["manifest.json", "model.onnx", "reference.joblib", "reference_data.joblib"]
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if missing:
+        print(
+            f"tabship parity: {folder} is not a version directory (missing {missing})",
+            file=sys.stderr,
+        )
+        return 2
+    manifest = json.loads((folder / "manifest.json").read_text())
+    model_bytes = (folder / "model.onnx").read_bytes()
+    sha = hashlib.sha256(model_bytes).hexdigest()
+    if sha != manifest["onnx"].get("sha256"):
+        print(
+            f"tabship parity: {folder / 'model.onnx'} does not match the manifest's SHA-256",
+            file=sys.stderr,
+        )
+        return 2
+    gate = check_parity(
+        joblib.load(folder / "reference.joblib"),
+        model_bytes,
+        manifest,
+        joblib.load(folder / "reference_data.joblib"),
+        examples=args.examples,
+    )
+    outcome = report(gate, manifest, sha)
+    # The graph is never rewritten (its hash holds); the manifest's parity section records
+    # the result, and the full report sits beside it.
+    _write_atomically(folder / REPORT_FILE, json.dumps(outcome, indent=2) + "\n")
+    manifest["parity"] = {k: outcome[k] for k in ("status", "checked_at", "bar", "sets")}
+    _write_atomically(
+        folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    )
+    if args.fixture:
+        fixture = consumer_fixture(gate, manifest)
+        _write_atomically(Path(args.fixture), json.dumps(fixture, allow_nan=False) + "\n")
+    if args.json:
+        print(json.dumps(outcome, indent=2))
+    else:
+        print(f"parity gate: {manifest['name']} {manifest['version']}")
+        print(format_table(gate.results))
+        print(
+            f"{outcome['status'].upper()}: bar max |dP| <= {BAR_MAX_ABS_DP:g} and no flips "
+            f"on every set; report {folder / REPORT_FILE}"
+        )
+    return 0 if gate.passed else 1
+
+
+def _json_value(value: Any, spec: dict[str, Any]) -> tuple[bool, Any]:
+    """A raw value as a JSON client would send it; (False, _) for values no client can send
+    (the server answers 422 for them, so they are not part of the cross-language contract)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True, None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return False, None
+    if spec["kind"] == "numeric":
+        if isinstance(value, bool):
+            return False, None
+        if isinstance(value, str):
+            try:
+                parsed = float(value.strip())
+            except ValueError:
+                return False, None
+            return math.isfinite(parsed), value
+        return True, value
+    if isinstance(value, str) and len(value) > spec.get("max_length", 256):
+        return False, None
+    if isinstance(value, str) and not value.strip() and not spec["nullable"]:
+        return False, None
+    return True, value
+
+
+def consumer_fixture(gate: GateRun, manifest: dict[str, Any]) -> dict[str, Any]:
+    specs = {spec["name"]: spec for spec in manifest["inputs"]}
+    threshold = float(manifest["threshold"]["value"])
+    sets = []
+    for name in ("test", "boundary", "hostile"):
+        frame, reference = gate.rows[name], gate.references[name]
+        rows, probability = [], []
+        for index, record in enumerate(frame.to_dict("records")):
+            converted = {k: _json_value(v, specs[k]) for k, v in record.items()}
+            if all(ok for ok, _ in converted.values()):
+                rows.append({k: v for k, (_, v) in converted.items()})
+                probability.append(float(reference[index]))
+        p = np.asarray(probability, dtype=np.float64)
+        sets.append(
+            {
+                "name": name,
+                "rows": rows,
+                "expected": {
+                    "probability": probability,
+                    "label": (p > 0.5).astype(int).tolist(),
+                    "decision": (p >= threshold).astype(int).tolist(),
+                },
+            }
+        )
+    return {
+        "model": {
+            "name": manifest["name"],
+            "version": manifest["version"],
+            "sha256": manifest["onnx"]["sha256"],
+        },
+        "tolerance": BAR_MAX_ABS_DP,
+        "sets": sets,
+    }

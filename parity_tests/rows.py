@@ -1,0 +1,191 @@
+"""The gate's row sets beyond the held-out and training data: boundary probes and hostile rows.
+
+Boundary probes are built through the contract: for every split of every tree, the raw value is
+solved so that the value reaching the trees sits exactly on the split threshold, one float32
+ulp to either side, and on the float64 midpoints between them (where a different rounding of
+the float64 -> float32 cast would show). How each kind of tree feature is reached:
+
+- a cleaned numeric column: the raw value itself (cleaning is the identity inside the bounds);
+- ratio a/b: a = target, b = 1 (exact in IEEE arithmetic);
+- sum a+b+...: a = target, the others 0 (exact);
+- sqrt(x): x = target squared and its two float64 neighbours;
+- log(1+x): x = expm1(target), the closest float64 solution; log is not exactly invertible, so
+  this probes the neighbourhood of the threshold, which is where a 1-ulp difference between
+  math libraries moves a row across it (and does: see training/contract/features.py);
+- the PageValues>0-style flag and one-hot indicators: 0/1 features, probed by the values that
+  produce them (0, -0.0, the smallest positive double, NaN; every known category, an unseen
+  one, missing);
+- a category number (month): every label of the mapping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Probe = Callable[[dict[str, Any], float], list[dict[str, Any]]]
+
+
+def tree_thresholds(pipeline: Any) -> dict[int, np.ndarray]:
+    """Feature index -> the distinct float32 split thresholds of the fitted booster."""
+    booster = pipeline.named_steps["model"].get_booster()
+    model = json.loads(booster.save_raw("json"))
+    found: dict[int, set[float]] = defaultdict(set)
+    for tree in model["learner"]["gradient_booster"]["model"]["trees"]:
+        for left, feature, condition in zip(
+            tree["left_children"], tree["split_indices"], tree["split_conditions"], strict=True
+        ):
+            if left != -1:  # an internal node
+                found[int(feature)].add(float(np.float32(condition)))
+    return {f: np.array(sorted(v), dtype=np.float32) for f, v in found.items()}
+
+
+def _targets(threshold: np.float32) -> list[float]:
+    below = np.nextafter(threshold, np.float32(-np.inf), dtype=np.float32)
+    above = np.nextafter(threshold, np.float32(np.inf), dtype=np.float32)
+    t, lo, hi = float(threshold), float(below), float(above)
+    return [lo, (lo + t) / 2, t, (t + hi) / 2, hi]
+
+
+def _feature_probes(pipeline: Any) -> dict[int, tuple[str, Probe, bool]]:
+    """For each column of the matrix that reaches the trees: its name, how to move it from raw
+    values, and whether it is discrete (probed by its values, not at each threshold)."""
+    contract = pipeline.named_steps["contract"]
+    probes: dict[int, tuple[str, Probe, bool]] = {}
+    for branch, transformer, columns in contract.transformers_:
+        if branch == "remainder":
+            continue
+        start = contract.output_indices_[branch].start
+        if branch == "numeric":
+            for offset, column in enumerate(columns):
+                probes[start + offset] = (column, _set_value(column), False)
+            deriver = transformer.named_steps["derive"]
+            for offset, feature in enumerate(deriver.features or [], start=len(columns)):
+                discrete = feature["kind"] == "positive"
+                probes[start + offset] = (feature["name"], _derived_probe(feature), discrete)
+        elif branch == "categorical":
+            position = start
+            for column, labels in zip(columns, transformer.categories_, strict=True):
+                width = len(labels) + 2  # the labels, then the unknown and missing buckets
+                for slot in range(position, position + width):
+                    probes[slot] = (column, _category_probe(column, labels), True)
+                position += width
+        else:  # a CategoryNumber branch
+            (column,) = columns
+            probes[start] = (branch, _category_probe(column, transformer.categories_[0]), True)
+    return probes
+
+
+def _neighbours(value: float) -> list[float]:
+    return [float(np.nextafter(value, -np.inf)), value, float(np.nextafter(value, np.inf))]
+
+
+def _set_value(column: str) -> Probe:
+    return lambda row, target: [{**row, column: target}]
+
+
+def _derived_probe(feature: dict[str, Any]) -> Probe:
+    kind, inputs = feature["kind"], feature["inputs"]
+    if kind == "ratio":
+        return lambda row, target: [{**row, inputs[0]: target, inputs[1]: 1.0}]
+    if kind == "sum":
+        return lambda row, target: [{**row, **dict.fromkeys(inputs[1:], 0.0), inputs[0]: target}]
+    if kind == "sqrt":
+        # target**2 rounds; probing the float64 neighbours of the square covers both sides.
+        return lambda row, target: [
+            {**row, inputs[0]: v}
+            for v in _neighbours(float(np.float64(target) * np.float64(target)))
+        ]
+    if kind == "log1p":
+        return lambda row, target: [{**row, inputs[0]: float(np.expm1(target))}]
+    if kind == "positive":
+        return lambda row, _: [{**row, inputs[0]: v} for v in (0.0, -0.0, 5e-324, np.nan, 1.0)]
+    raise ValueError(f"no probe for feature kind {kind!r}")
+
+
+def _category_probe(column: str, labels: list[str]) -> Probe:
+    return lambda row, _: [{**row, column: v} for v in [*labels, "never-seen-value", None]]
+
+
+def boundary_rows(pipeline: Any, base: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Probe rows for every split threshold of every tree, each built on every base row."""
+    probes = _feature_probes(pipeline)
+    rows: list[dict[str, Any]] = []
+    per_feature: dict[str, int] = defaultdict(int)
+    probed_discrete: set[str] = set()
+    base_rows = base.to_dict("records")
+    for feature, thresholds in sorted(tree_thresholds(pipeline).items()):
+        name, probe, discrete = probes[feature]
+        before = len(rows)
+        if discrete:
+            # The probe does not depend on the threshold: once per column is enough.
+            if name in probed_discrete:
+                continue
+            probed_discrete.add(name)
+            for row in base_rows:
+                rows += probe(row, 0.0)
+        else:
+            for threshold in thresholds:
+                for target in _targets(threshold):
+                    for row in base_rows:
+                        rows += probe(row, target)
+        per_feature[name] += len(rows) - before
+    return pd.DataFrame(rows, columns=base.columns), dict(per_feature)
+
+
+def hostile_rows(base: pd.DataFrame, inputs: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows a careless or malicious client sends, one oddity at a time, on a typical row."""
+    typical = base.iloc[0].to_dict()
+    rows: list[dict[str, Any]] = [dict.fromkeys(typical), {k: np.nan for k in typical}]
+    for spec in inputs:
+        name = spec["name"]
+        odd: list[Any] = [None, np.nan, "", "   "]
+        if spec["kind"] == "numeric":
+            odd += [
+                0.0,
+                -0.0,
+                -1.0,
+                1e308,
+                -1e308,
+                5e-324,
+                1e-300,
+                np.inf,
+                -np.inf,
+                "3.5",
+                " 12 ",
+                "1e2",
+                "-0",
+                "not a number",
+                "?",
+            ]
+            bounds = spec.get("bounds") or {}
+            for edge in (bounds.get("min"), bounds.get("max")):
+                if edge is not None:
+                    odd += [
+                        edge,
+                        float(np.nextafter(edge, -np.inf)),
+                        float(np.nextafter(edge, np.inf)),
+                    ]
+        else:
+            labels = spec.get("categories", [])
+            odd += ["never-seen-value", "\t", "NULL", "x" * 300]
+            for label in labels:
+                odd += [label, label.upper(), f"  {label}\t", label.title()]
+            odd += list(spec.get("aliases", {}))
+            if spec.get("integer_codes"):
+                for label in labels[:5]:
+                    odd += [
+                        int(label),
+                        float(label),
+                        f"{label}.0",
+                        f"0{label}",
+                        f" {label} ",
+                        float(label) + 0.5,
+                    ]
+        rows += [{**typical, name: value} for value in odd]
+    return pd.DataFrame(rows, columns=base.columns)
