@@ -115,31 +115,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def run(args: argparse.Namespace) -> int:
-    folder = Path(args.model_dir)
+class NotAVersion(ValueError):
+    pass
+
+
+def gate_version(
+    folder: Path, *, examples: int = DEFAULT_EXAMPLES, fixture: Path | None = None
+) -> tuple[GateRun, dict[str, Any]]:
+    """Runs the gate on a version directory and records the result beside the graph."""
     needed = ["manifest.json", "model.onnx", "reference.joblib", "reference_data.joblib"]
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
-        print(
-            f"tabship parity: {folder} is not a version directory (missing {missing})",
-            file=sys.stderr,
-        )
-        return 2
+        raise NotAVersion(f"{folder} is not a version directory (missing {missing})")
     manifest = json.loads((folder / "manifest.json").read_text())
     model_bytes = (folder / "model.onnx").read_bytes()
     sha = hashlib.sha256(model_bytes).hexdigest()
     if sha != manifest["onnx"].get("sha256"):
-        print(
-            f"tabship parity: {folder / 'model.onnx'} does not match the manifest's SHA-256",
-            file=sys.stderr,
-        )
-        return 2
+        raise NotAVersion(f"{folder / 'model.onnx'} does not match the manifest's SHA-256")
     gate = check_parity(
         joblib.load(folder / "reference.joblib"),
         model_bytes,
         manifest,
         joblib.load(folder / "reference_data.joblib"),
-        examples=args.examples,
+        examples=examples,
     )
     outcome = report(gate, manifest, sha)
     # The graph is never rewritten (its hash holds); the manifest's parity section records
@@ -149,18 +147,37 @@ def run(args: argparse.Namespace) -> int:
     _write_atomically(
         folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     )
-    if args.fixture:
-        fixture = consumer_fixture(gate, manifest)
-        _write_atomically(Path(args.fixture), json.dumps(fixture, allow_nan=False) + "\n")
+    if fixture is not None:
+        text = json.dumps(consumer_fixture(gate, manifest), allow_nan=False) + "\n"
+        _write_atomically(fixture, text)
+    return gate, outcome
+
+
+def print_outcome(folder: Path, gate: GateRun, outcome: dict[str, Any]) -> None:
+    model = outcome["model"]
+    print(f"parity gate: {model['name']} {model['version']}")
+    print(format_table(gate.results))
+    print(
+        f"{outcome['status'].upper()}: bar max |dP| <= {BAR_MAX_ABS_DP:g} and no flips "
+        f"on every set; report {folder / REPORT_FILE}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    folder = Path(args.model_dir)
+    try:
+        gate, outcome = gate_version(
+            folder,
+            examples=args.examples,
+            fixture=Path(args.fixture) if args.fixture else None,
+        )
+    except NotAVersion as error:
+        print(f"tabship parity: {error}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(outcome, indent=2))
     else:
-        print(f"parity gate: {manifest['name']} {manifest['version']}")
-        print(format_table(gate.results))
-        print(
-            f"{outcome['status'].upper()}: bar max |dP| <= {BAR_MAX_ABS_DP:g} and no flips "
-            f"on every set; report {folder / REPORT_FILE}"
-        )
+        print_outcome(folder, gate, outcome)
     return 0 if gate.passed else 1
 
 
