@@ -42,8 +42,9 @@ def feeds_for(session: ort.InferenceSession, frame: pd.DataFrame) -> dict[str, n
         if graph_input.type == "tensor(string)":
             column = _text(values).astype(object) if len(values) else values
         else:
-            parsed = _number(values) if len(values) else values
-            column = np.asarray(parsed, dtype=np.float64).astype(_ONNX_DTYPES[graph_input.type])
+            parsed = np.asarray(_number(values) if len(values) else values, dtype=np.float64)
+            with np.errstate(over="ignore"):  # 1e308 -> inf is what a float32 input means
+                column = parsed.astype(_ONNX_DTYPES[graph_input.type])
         feeds[graph_input.name] = column.reshape(-1, 1)
     return feeds
 
