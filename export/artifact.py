@@ -39,11 +39,15 @@ class ReleaseCandidate:
 
 
 def graph_bytes(model: onnx.ModelProto) -> bytes:
-    """The graph without metadata: equal for two exports of the same fitted pipeline."""
+    """The graph without metadata: equal for two exports of the same fitted pipeline, and the
+    same before and after describe_model() (which sets the fields cleared here)."""
     bare = onnx.ModelProto()
     bare.CopyFrom(model)
     del bare.metadata_props[:]
     bare.model_version = 0
+    bare.doc_string = ""
+    bare.producer_name = ""
+    bare.producer_version = ""
     return bare.SerializeToString(deterministic=True)
 
 
