@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="train and report only; write reports under --reports",
     )
+    parser.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="export without running the parity gate (the version stays unreleased: "
+        "servers refuse it)",
+    )
     parser.add_argument("--reports", default="reports", help="report folder with --no-export")
 
 
@@ -102,6 +108,26 @@ def _run(args: argparse.Namespace) -> int:
         where = _publish(trained, declaration, data_info, args)
         results.append((trained, where, time.monotonic() - started))
     _print_summary(results)
+    if args.no_export or args.no_gate:
+        return 0
+    return _gate([where for _, where, _ in results])
+
+
+def _gate(versions: list[Path]) -> int:
+    """Release = gate passed: every exported version is gated; any failure fails the command."""
+    from parity_tests.gate import gate_version, print_outcome
+
+    failed = []
+    for folder in versions:
+        gate, outcome = gate_version(folder)
+        print()
+        print_outcome(folder, gate, outcome)
+        if not gate.passed:
+            failed.append(folder)
+    if failed:
+        names = ", ".join(str(f) for f in failed)
+        print(f"\ntabship train: parity gate FAILED for {names}; not released", file=sys.stderr)
+        return 1
     return 0
 
 
