@@ -1,0 +1,430 @@
+"""Resolving MODEL_URI to verified model bytes and a manifest, before any session exists.
+
+`load_artifact(settings)` is the one entry point (the HTTP server and the batch scorer share it).
+Every refusal raises `ModelRefused` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import math
+import ssl
+import time
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+from runtime.errors import ModelRefused
+from runtime.onnx_wire import OnnxFacts, WireError, read_facts
+from runtime.settings import Settings
+
+MANIFEST_KEY = "tabship.manifest"
+MANIFEST_FILE = "manifest.json"
+MODEL_FILE = "model.onnx"
+ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
+REQUIRED_OUTPUTS = {
+    "label": "tensor(int64)",
+    "probabilities": "tensor(float)",
+    "decision": "tensor(int64)",
+}
+# Keys that may differ between manifest.json and the embedded copy.
+_FILE_ONLY = ("parity",)
+_MAX_REDIRECTS = 5
+_MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A model file that passed every check, ready for one InferenceSession."""
+
+    model_bytes: bytes
+    manifest: dict[str, Any]
+    sha256: str
+    model_location: str
+    manifest_source: str  # "manifest.json" location or "metadata_props"
+    sha256_checked_against: tuple[str, ...]  # "manifest", "MODEL_SHA256"
+    facts: OnnxFacts
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+
+# --- fetching -------------------------------------------------------------------------------
+
+
+def _is_remote(uri: str) -> bool:
+    return urlsplit(uri).scheme.lower() in {"http", "https"}
+
+
+def _local_path(uri: str) -> Path:
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ModelRefused(f"{uri}: file:// URIs must name a local path")
+        return Path(unquote(parts.path))
+    if scheme and len(scheme) > 1:  # "c:" style drive letters are paths, anything else is not
+        raise ModelRefused(
+            f"{uri}: unsupported URI scheme {scheme!r} (use a path, file://, http(s)://)"
+        )
+    return Path(uri)
+
+
+def _read_local(path: Path, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ModelRefused(f"{path}: {size} bytes is over the cap of {max_bytes}")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelRefused(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ModelRefused(f"{path}: is a directory") from None
+    except OSError as error:
+        raise ModelRefused(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+def fetch_url(url: str, settings: Settings, max_bytes: int | None = None) -> bytes:
+    """GET with connect/read timeouts, a byte cap and an overall time limit; follows redirects."""
+    cap = settings.fetch_max_bytes if max_bytes is None else max_bytes
+    started = time.monotonic()
+    overall = settings.fetch_connect_timeout_s + 10 * settings.fetch_read_timeout_s
+    shown = url.split("?", 1)[0]  # never log a presigned URL's signature
+    for _ in range(_MAX_REDIRECTS + 1):
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        connection: http.client.HTTPConnection
+        if parts.scheme.lower() == "https":
+            connection = http.client.HTTPSConnection(
+                host,
+                parts.port,
+                timeout=settings.fetch_connect_timeout_s,
+                context=ssl.create_default_context(),
+            )
+        else:
+            connection = http.client.HTTPConnection(
+                host, parts.port, timeout=settings.fetch_connect_timeout_s
+            )
+        try:
+            connection.connect()
+            if connection.sock is not None:
+                connection.sock.settimeout(settings.fetch_read_timeout_s)
+            target = parts.path or "/"
+            if parts.query:
+                target += "?" + parts.query
+            connection.request("GET", target, headers={"User-Agent": "tabship-serve"})
+            response = connection.getresponse()
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.getheader("Location")
+                if not location:
+                    raise ModelRefused(f"{shown}: redirect without Location")
+                url = urljoin(url, location)
+                continue
+            if response.status != 200:
+                raise ModelRefused(f"{shown}: HTTP {response.status} {response.reason}")
+            declared = response.getheader("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > cap:
+                raise ModelRefused(f"{shown}: {declared} bytes is over the cap of {cap}")
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                chunk = response.read(1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > cap:
+                    raise ModelRefused(f"{shown}: more than the cap of {cap} bytes")
+                if time.monotonic() - started > overall:
+                    raise ModelRefused(f"{shown}: download took longer than {overall:.0f} s")
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except ModelRefused:
+            raise
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            raise ModelRefused(
+                f"{shown}: download failed ({type(error).__name__}: {error})"
+            ) from None
+        finally:
+            connection.close()
+    raise ModelRefused(f"{shown}: more than {_MAX_REDIRECTS} redirects")
+
+
+def _fetch(uri: str, settings: Settings, max_bytes: int | None = None) -> bytes:
+    if _is_remote(uri):
+        return fetch_url(uri, settings, max_bytes)
+    return _read_local(
+        _local_path(uri), settings.fetch_max_bytes if max_bytes is None else max_bytes
+    )
+
+
+def _parse_manifest(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        raise ModelRefused(f"{where}: manifest is not JSON ({error})") from None
+    return check_manifest(value, where)
+
+
+def _resolve(uri: str, settings: Settings) -> tuple[str, str | None]:
+    """(model location, manifest location or None)."""
+    manifest_uri = settings.manifest_uri
+    if _is_remote(uri):
+        path = urlsplit(uri).path
+        if path.endswith(".onnx"):
+            return uri, manifest_uri
+        base = uri.split("?", 1)[0].rstrip("/") + "/"
+        return base + MODEL_FILE, manifest_uri or base + MANIFEST_FILE
+    path = _local_path(uri)
+    if path.is_dir():
+        manifest_path = path / MANIFEST_FILE
+        if manifest_uri is None and not manifest_path.is_file():
+            raise ModelRefused(f"{path}: a version directory needs {MANIFEST_FILE}")
+        return str(path / MODEL_FILE), manifest_uri or str(manifest_path)
+    if not path.exists():
+        raise ModelRefused(f"{path}: no such file or directory")
+    beside = path.with_name(MANIFEST_FILE)
+    if manifest_uri is None and beside.is_file():
+        try:
+            described = json.loads(beside.read_bytes()).get("onnx", {}).get("file")
+        except (ValueError, AttributeError, OSError):
+            described = None
+        if described == path.name:
+            return str(path), str(beside)
+    return str(path), manifest_uri
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+
+def check_manifest(value: Any, where: str) -> dict[str, Any]:
+    """The structural checks a server needs (the full JSON Schema lives on the export side)."""
+
+    def fail(why: str) -> ModelRefused:
+        return ModelRefused(f"{where}: not a tabship manifest: {why}")
+
+    if not isinstance(value, dict):
+        raise fail("not a JSON object")
+    if value.get("manifest_version") != 1:
+        raise fail(f"manifest_version {value.get('manifest_version')!r} is not 1")
+    for key in ("name", "version"):
+        if not isinstance(value.get(key), str) or not value[key]:
+            raise fail(f"{key} missing")
+    inputs = value.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise fail("inputs missing")
+    seen: set[str] = set()
+    for entry in inputs:
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or not entry["name"]
+        ):
+            raise fail("an input has no name")
+        name = entry["name"]
+        if name in seen:
+            raise fail(f"input {name!r} twice")
+        seen.add(name)
+        kind = entry.get("kind")
+        expected = {"numeric": "tensor(double)", "categorical": "tensor(string)"}.get(str(kind))
+        if expected is None:
+            raise fail(f"input {name!r}: kind {kind!r}")
+        if entry.get("onnx_type") != expected:
+            raise fail(f"input {name!r}: onnx_type {entry.get('onnx_type')!r} for kind {kind}")
+        if not isinstance(entry.get("nullable"), bool):
+            raise fail(f"input {name!r}: nullable missing")
+        if kind == "categorical":
+            if not isinstance(entry.get("categories", []), list) or not all(
+                isinstance(c, str) for c in entry.get("categories", [])
+            ):
+                raise fail(f"input {name!r}: categories must be strings")
+            aliases = entry.get("aliases", {})
+            if not isinstance(aliases, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
+            ):
+                raise fail(f"input {name!r}: aliases must map text to text")
+            if not isinstance(entry.get("integer_codes", False), bool):
+                raise fail(f"input {name!r}: integer_codes must be a boolean")
+            max_length = entry.get("max_length")
+            if max_length is not None and (
+                not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1
+            ):
+                raise fail(f"input {name!r}: max_length must be an integer >= 1")
+    threshold = value.get("threshold")
+    t = threshold.get("value") if isinstance(threshold, dict) else None
+    if not isinstance(t, int | float) or isinstance(t, bool) or not (0 <= t <= 1):
+        raise fail("threshold.value must be a number in [0, 1]")
+    outputs = value.get("outputs")
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+    ):
+        raise fail("outputs missing")
+    if not isinstance(value.get("onnx"), dict):
+        raise fail("onnx missing")
+    parity = value.get("parity")
+    if not isinstance(parity, dict) or not isinstance(parity.get("status"), str):
+        raise fail("parity.status missing")
+    return value
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(c for c in piece if c.isdigit()) if piece else ""
+        if not digits or not piece.startswith(digits):
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def onnxruntime_version() -> str:
+    try:
+        return importlib_metadata.version("onnxruntime")
+    except importlib_metadata.PackageNotFoundError:
+        return "0"
+
+
+def _check_structure(facts: OnnxFacts, where: str) -> None:
+    if facts.external_data:
+        raise ModelRefused(
+            f"{where}: tensors stored outside the file (external data) are refused: "
+            f"{', '.join(facts.external_data[:5])}"
+        )
+    unknown = sorted((set(facts.opsets) | facts.node_domains) - ALLOWED_DOMAINS)
+    if unknown:
+        raise ModelRefused(
+            f"{where}: operator domains {unknown} are refused; only '' (ai.onnx) and ai.onnx.ml"
+        )
+    if facts.functions:
+        raise ModelRefused(f"{where}: model-local functions are refused: {facts.functions[:5]}")
+
+
+def _same_contract(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return [
+        key
+        for key in ("name", "version", "inputs", "outputs", "threshold")
+        if a.get(key) != b.get(key)
+    ]
+
+
+def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
+    """Fetches and verifies the model named by `uri` (default: settings.model_uri).
+
+    Refuses (ModelRefused): a missing/unreadable/oversized file, bytes that are not ONNX, a SHA-256
+    that differs from manifest.onnx.sha256 or the MODEL_SHA256 pin, a file with neither to check
+    against, external data, operator domains other than ai.onnx / ai.onnx.ml, model-local
+    functions, an embedded manifest that disagrees with manifest.json, an onnxruntime older than
+    manifest.onnx.min_onnxruntime, and parity.status != "passed" unless settings.allow_ungated.
+    Graph-vs-manifest inputs/outputs are checked when the session exists (runtime.model).
+    """
+    uri = uri or settings.model_uri
+    if not uri:
+        raise ModelRefused("no model: set MODEL_URI (or pass --model)")
+    model_location, manifest_location = _resolve(uri, settings)
+    manifest_file = None
+    if manifest_location is not None:
+        manifest_file = _parse_manifest(
+            _fetch(manifest_location, settings, _MAX_MANIFEST_BYTES),
+            manifest_location.split("?")[0],
+        )
+        if manifest_file.get("onnx", {}).get("file", MODEL_FILE) != MODEL_FILE:
+            raise ModelRefused(f"{manifest_location}: onnx.file must be {MODEL_FILE!r}")
+    data = _fetch(model_location, settings)
+    shown = model_location.split("?", 1)[0]
+    if not data:
+        raise ModelRefused(f"{shown}: empty file")
+    sha256 = hashlib.sha256(data).hexdigest()
+    checked: list[str] = []
+    if manifest_file is not None:
+        expected = manifest_file["onnx"].get("sha256")
+        if not isinstance(expected, str):
+            if settings.model_sha256 is None:
+                raise ModelRefused(
+                    f"{manifest_location}: onnx.sha256 missing, cannot verify {shown}"
+                )
+        elif expected.lower() != sha256:
+            raise ModelRefused(
+                f"{shown}: SHA-256 {sha256} does not match the manifest's {expected}: "
+                "the file was modified or belongs to another version"
+            )
+        else:
+            checked.append("manifest")
+        size = manifest_file["onnx"].get("bytes")
+        if isinstance(size, int) and size != len(data):
+            raise ModelRefused(f"{shown}: {len(data)} bytes, the manifest says {size}")
+    if settings.model_sha256 is not None:
+        if settings.model_sha256 != sha256:
+            raise ModelRefused(
+                f"{shown}: SHA-256 {sha256} is not the MODEL_SHA256 pin {settings.model_sha256}"
+            )
+        checked.append("MODEL_SHA256")
+    if not checked:
+        raise ModelRefused(
+            f"{shown}: nothing to verify its SHA-256 against: serve the version directory "
+            "(with manifest.json) or set MODEL_SHA256"
+        )
+    try:
+        facts = read_facts(data)
+    except WireError as error:
+        raise ModelRefused(f"{shown}: not a valid ONNX file ({error})") from None
+    _check_structure(facts, shown)
+
+    embedded = None
+    if MANIFEST_KEY in facts.metadata:
+        try:
+            embedded = json.loads(facts.metadata[MANIFEST_KEY])
+        except (ValueError, RecursionError):
+            raise ModelRefused(f"{shown}: metadata_props {MANIFEST_KEY} is not JSON") from None
+    if manifest_file is not None:
+        manifest = manifest_file
+        if embedded is not None:
+            differ = _same_contract(manifest, embedded)
+            if differ:
+                raise ModelRefused(
+                    f"{shown}: the embedded manifest and {manifest_location} disagree on {differ}"
+                )
+    elif embedded is not None:
+        manifest = check_manifest(embedded, f"{shown} metadata_props")
+    else:
+        raise ModelRefused(f"{shown}: no manifest.json and no {MANIFEST_KEY} in metadata_props")
+
+    minimum = manifest["onnx"].get("min_onnxruntime")
+    installed = onnxruntime_version()
+    if isinstance(minimum, str) and _version_tuple(installed) < _version_tuple(minimum):
+        raise ModelRefused(f"{shown}: needs onnxruntime >= {minimum}, {installed} is installed")
+    status = manifest["parity"]["status"]
+    if status != "passed" and not settings.allow_ungated:
+        hint = (
+            " (a lone .onnx carries the manifest from before the gate: serve the version directory)"
+            if manifest_file is None
+            else ""
+        )
+        raise ModelRefused(
+            f"{manifest['name']} {manifest['version']}: parity.status is {status!r}, not 'passed'; "
+            f"refusing an ungated model (TABSHIP_ALLOW_UNGATED=1 overrides){hint}"
+        )
+    return Artifact(
+        model_bytes=data,
+        manifest=manifest,
+        sha256=sha256,
+        model_location=shown,
+        manifest_source=(manifest_location or "").split("?")[0]
+        if manifest_file
+        else "metadata_props",
+        sha256_checked_against=tuple(checked),
+        facts=facts,
+    )
+
+
+def finite_or_none(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

@@ -1,0 +1,18 @@
+"""JSON responses that never fail to render: ASCII-escaped (lone surrogates from a request
+cannot break encoding), compact, NaN refused at the source."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
+        ).encode("ascii")

@@ -1,0 +1,449 @@
+"""Request validation derived from the manifest's `inputs`: rows or columns -> graph feeds.
+
+Per-column validators are built once at load. Rules (docs/serving.md has the full table):
+- numeric: JSON numbers (finite; not booleans) or numeric text (decimal notation, see
+  NUMERIC_TEXT); null, a missing key and blank text are missing (NaN), refused unless nullable.
+- categorical: text (at most `max_length` characters, valid Unicode), numbers and booleans via
+  runtime.values.category_text; null, a missing key and blank text are missing (""), refused
+  unless nullable. Unseen categories are accepted (the graph's unknown bucket) and counted.
+- columns not in the manifest: ignored and counted, or refused (setting `extra_columns`).
+Every problem is collected with its row index and column, then raised at once as InvalidRows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runtime.errors import InvalidRows, Problem
+from runtime.values import category_text, number_value
+
+WHITESPACE = " \t\n\r\f\v"
+_WS = "[ \\t\\n\\r\\f\\v]*"
+# Numeric text the server accepts: what Python's float() reads, restricted to ASCII decimal
+# notation small enough to stay finite (no "inf", "nan", "1_000", hex or non-ASCII digits).
+NUMERIC_TEXT = (
+    f"{_WS}[+-]?(?:[0-9]{{1,200}}(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]{{1,2}})?{_WS}"
+)
+BLANK_TEXT = _WS
+NOT_BLANK = "[^ \\t\\n\\r\\f\\v]"
+DEFAULT_MAX_LENGTH = 256
+_NUMERIC = re.compile(NUMERIC_TEXT)
+_BLANK = re.compile(BLANK_TEXT)
+_INTEGER_CODE = re.compile(f"{_WS}\\+?0*([0-9]+)(?:\\.0*)?{_WS}")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ABSENT = object()
+
+
+class _Reject(Exception):
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "numeric" | "categorical"
+    nullable: bool
+    max_length: int = DEFAULT_MAX_LENGTH
+    integer_codes: bool = False
+    known: frozenset[str] = frozenset()
+    categories: tuple[str, ...] = ()
+    dtype: Any = field(default=np.float64)
+
+    def is_unseen(self, text: str) -> bool:
+        if self.integer_codes:
+            match = _INTEGER_CODE.fullmatch(text)
+            return match is None or str(int(match.group(1))) not in self.known
+        return text.strip(WHITESPACE).translate(_ASCII_LOWER) not in self.known
+
+    def numeric(self, value: Any) -> float:
+        kind = type(value)
+        if kind is float:
+            if value - value == 0.0:
+                return value  # type: ignore[no-any-return]
+            if value != value and self.nullable:  # NaN from a columnar source
+                return math.nan
+            raise _Reject("not a finite number")
+        if kind is int:
+            try:
+                return float(value)
+            except OverflowError:
+                raise _Reject("not a finite number") from None
+        if value is None or value is _ABSENT:
+            if self.nullable:
+                return math.nan
+            raise _Reject(
+                "missing, and the column is not nullable"
+                if value is _ABSENT
+                else "null, and the column is not nullable"
+            )
+        if kind is str:
+            if _NUMERIC.fullmatch(value):
+                return number_value(value)
+            if _BLANK.fullmatch(value):
+                if self.nullable:
+                    return math.nan
+                raise _Reject("blank, and the column is not nullable")
+            raise _Reject(f"{_shown(value)} is not a number")
+        if kind is bool or isinstance(value, bool | np.bool_):
+            raise _Reject("a boolean is not a number")
+        if isinstance(value, int | float | np.integer | np.floating):
+            return self.numeric(float(value) if not isinstance(value, int) else int(value))
+        raise _Reject(f"expected a number, got {_json_type(value)}")
+
+    def categorical(self, value: Any) -> tuple[str, bool]:
+        """(text fed to the graph, unseen?)"""
+        if type(value) is str:
+            text = value
+            if len(text) > self.max_length:
+                raise _Reject(
+                    f"text of {len(text)} characters is longer than max_length {self.max_length}"
+                )
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise _Reject("text is not valid Unicode (lone surrogate)") from None
+        elif value is None or value is _ABSENT:
+            if self.nullable:
+                return "", False
+            raise _Reject(
+                "missing, and the column is not nullable"
+                if value is _ABSENT
+                else "null, and the column is not nullable"
+            )
+        elif isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
+            if isinstance(value, float | np.floating) and math.isinf(value):
+                raise _Reject("not a finite number")
+            text = category_text(value.item() if isinstance(value, np.generic) else value)
+        elif isinstance(value, bytes):
+            text = category_text(value)
+        else:
+            raise _Reject(f"expected text, a number, a boolean or null, got {_json_type(value)}")
+        if not text.strip(WHITESPACE):
+            if self.nullable:
+                return text, False
+            raise _Reject("blank, and the column is not nullable")
+        return text, self.is_unseen(text)
+
+
+def column_from_manifest(entry: Mapping[str, Any]) -> Column:
+    if entry["kind"] == "numeric":
+        return Column(name=entry["name"], kind="numeric", nullable=bool(entry["nullable"]))
+    categories = tuple(entry.get("categories") or ())
+    aliases = entry.get("aliases") or {}
+    integer_codes = bool(entry.get("integer_codes", False))
+    if integer_codes:
+        known = frozenset(c.strip(WHITESPACE) for c in categories)
+    else:
+        labels = set(categories)
+        known = frozenset(
+            {c.translate(_ASCII_LOWER) for c in categories}
+            | {a.translate(_ASCII_LOWER) for a, target in aliases.items() if a and target in labels}
+        )
+    return Column(
+        name=entry["name"],
+        kind="categorical",
+        nullable=bool(entry["nullable"]),
+        max_length=int(entry.get("max_length") or DEFAULT_MAX_LENGTH),
+        integer_codes=integer_codes,
+        known=known,
+        categories=categories,
+        dtype=object,
+    )
+
+
+@dataclass
+class Validated:
+    """Rows that passed validation, held per column (lists or arrays) in manifest order."""
+
+    columns: list[Any]
+    n_rows: int
+    unseen: dict[str, int]
+    ignored_columns: tuple[str, ...] = ()
+
+
+class _Collector:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.problems: list[Problem] = []
+        self.count = 0
+
+    def add(self, row: int | None, column: str | None, reason: str) -> None:
+        self.count += 1
+        if len(self.problems) < self.limit:
+            self.problems.append(Problem(row, column, reason))
+
+    def raise_if_any(self, n_rows: int) -> None:
+        if self.count:
+            raise InvalidRows(
+                f"{self.count} problem(s) in {n_rows} row(s)",
+                problems=self.problems,
+                problem_count=self.count,
+            )
+
+
+class InputSchema:
+    """Validators for one manifest's inputs, built once, shared by every request."""
+
+    def __init__(
+        self,
+        manifest_inputs: Sequence[Mapping[str, Any]],
+        *,
+        extra_columns: str = "ignore",
+        max_problems: int = 1000,
+    ) -> None:
+        self.columns = tuple(column_from_manifest(entry) for entry in manifest_inputs)
+        self.names = tuple(c.name for c in self.columns)
+        self._name_set = frozenset(self.names)
+        self.extra_columns = extra_columns
+        self.max_problems = max_problems
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    def validate_rows(self, rows: Sequence[Any]) -> Validated:
+        """JSON-like rows (dicts keyed by column name) -> Validated; InvalidRows lists all problems."""
+        n = len(rows)
+        specs = self.columns
+        out: list[list[Any]] = [[] for _ in specs]
+        unseen = [0] * len(specs)
+        problems = _Collector(self.max_problems)
+        ignored: set[str] = set()
+        names = self._name_set
+        reject_extra = self.extra_columns == "reject"
+        for r, row in enumerate(rows):
+            if type(row) is not dict:
+                problems.add(
+                    r,
+                    None,
+                    f"a row must be a JSON object, got {_json_type(row)}",
+                )
+                continue
+            present = 0
+            for j, spec in enumerate(specs):
+                value = row.get(spec.name, _ABSENT)
+                if value is not _ABSENT:
+                    present += 1
+                try:
+                    if spec.kind == "numeric":
+                        out[j].append(spec.numeric(value))
+                    else:
+                        text, new = spec.categorical(value)
+                        out[j].append(text)
+                        if new:
+                            unseen[j] += 1
+                except _Reject as reject:
+                    problems.add(r, spec.name, reject.reason)
+            if present < len(row):
+                extra = [k for k in row if k not in names]
+                if reject_extra:
+                    for key in extra:
+                        problems.add(r, str(key), "unknown column (this model does not read it)")
+                else:
+                    ignored.update(extra)
+        problems.raise_if_any(n)
+        return Validated(
+            columns=out,
+            n_rows=n,
+            unseen={s.name: u for s, u in zip(specs, unseen, strict=True) if u},
+            ignored_columns=tuple(sorted(ignored)),
+        )
+
+    # -- columns ------------------------------------------------------------------------------
+
+    def validate_columns(self, data: Mapping[str, Any], n_rows: int | None = None) -> Validated:
+        """Columnar input {column: sequence or numpy array} -> Validated (arrays per column).
+
+        Numeric float/int arrays are checked vectorised; text/object columns value by value, once
+        per distinct value. All columns must have the same length (or `n_rows`).
+        """
+        problems = _Collector(self.max_problems)
+        lengths = {name: len(values) for name, values in data.items()}
+        if n_rows is None:
+            n_rows = next(iter(lengths.values()), 0)
+        for name, length in lengths.items():
+            if length != n_rows:
+                problems.add(None, str(name), f"has {length} values, expected {n_rows}")
+        extra = sorted(str(k) for k in data if k not in self._name_set)
+        if extra and self.extra_columns == "reject":
+            for name in extra:
+                problems.add(None, name, "unknown column (this model does not read it)")
+        problems.raise_if_any(n_rows)
+        out: list[Any] = []
+        unseen: dict[str, int] = {}
+        for spec in self.columns:
+            values = data.get(spec.name, _ABSENT)
+            if values is _ABSENT:
+                if not spec.nullable:
+                    problems.add(None, spec.name, "missing, and the column is not nullable")
+                    out.append(None)
+                    continue
+                values = [None] * n_rows
+            if spec.kind == "numeric":
+                out.append(self._numeric_column(spec, values, problems))
+            else:
+                texts, count = self._categorical_column(spec, values, problems)
+                out.append(texts)
+                if count:
+                    unseen[spec.name] = count
+        problems.raise_if_any(n_rows)
+        return Validated(columns=out, n_rows=n_rows, unseen=unseen, ignored_columns=tuple(extra))
+
+    @staticmethod
+    def _numeric_column(spec: Column, values: Any, problems: _Collector) -> np.ndarray:
+        if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+            array = values.astype(np.float64, copy=False).reshape(-1)
+            if array.dtype.kind == "f":
+                bad = np.flatnonzero(np.isinf(array))
+                for r in bad[: problems.limit]:
+                    problems.add(int(r), spec.name, "not a finite number")
+                problems.count += max(0, len(bad) - problems.limit)
+                if not spec.nullable:
+                    missing = np.flatnonzero(np.isnan(array))
+                    for r in missing[: problems.limit]:
+                        problems.add(int(r), spec.name, "null, and the column is not nullable")
+                    problems.count += max(0, len(missing) - problems.limit)
+            return array
+        if isinstance(values, np.ndarray) and values.dtype.kind == "b":
+            for r in range(min(len(values), problems.limit)):
+                problems.add(r, spec.name, "a boolean is not a number")
+            problems.count += max(0, len(values) - problems.limit)
+            return np.zeros(len(values))
+        result = np.empty(len(values), dtype=np.float64)
+        check = spec.numeric
+        for r, value in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
+            try:
+                result[r] = check(value)
+            except _Reject as reject:
+                problems.add(r, spec.name, reject.reason)
+        return result
+
+    @staticmethod
+    def _categorical_column(
+        spec: Column, values: Any, problems: _Collector
+    ) -> tuple[np.ndarray, int]:
+        n = len(values)
+        result = np.empty(n, dtype=object)
+        memo: dict[Any, tuple[str, bool] | str] = {}
+        unseen = 0
+        check = spec.categorical
+        items = values.tolist() if isinstance(values, np.ndarray) else values
+        for r, value in enumerate(items):
+            try:
+                key = (type(value), value)
+                outcome = memo.get(key)
+            except TypeError:  # unhashable: a list or dict cell
+                key, outcome = None, None
+            if outcome is None:
+                try:
+                    outcome = check(value)
+                except _Reject as reject:
+                    outcome = reject.reason
+                if (
+                    key is not None
+                    and len(memo) < 65536
+                    and not (isinstance(value, float) and value != value)
+                ):
+                    memo[key] = outcome
+            if isinstance(outcome, str):
+                problems.add(r, spec.name, outcome)
+                continue
+            result[r] = outcome[0]
+            unseen += outcome[1]
+        return result, unseen
+
+    # -- feeds --------------------------------------------------------------------------------
+
+    def feeds(self, validated: Validated) -> dict[str, np.ndarray]:
+        return {
+            spec.name: np.asarray(values, dtype=spec.dtype).reshape(-1, 1)
+            for spec, values in zip(self.columns, validated.columns, strict=True)
+        }
+
+    def stack(self, parts: Sequence[Validated]) -> dict[str, np.ndarray]:
+        """Feeds for several validated requests scored in one call, in order."""
+        if len(parts) == 1:
+            return self.feeds(parts[0])
+        feeds: dict[str, np.ndarray] = {}
+        for j, spec in enumerate(self.columns):
+            pieces = [p.columns[j] for p in parts]
+            if all(type(piece) is list for piece in pieces):
+                merged: list[Any] = []
+                for piece in pieces:
+                    merged.extend(piece)
+                feeds[spec.name] = np.asarray(merged, dtype=spec.dtype).reshape(-1, 1)
+            else:
+                feeds[spec.name] = np.concatenate(
+                    [np.asarray(piece, dtype=spec.dtype).reshape(-1) for piece in pieces]
+                ).reshape(-1, 1)
+        return feeds
+
+    def rows_to_feeds(self, rows: Sequence[Any]) -> tuple[dict[str, np.ndarray], Validated]:
+        validated = self.validate_rows(rows)
+        return self.feeds(validated), validated
+
+    def columns_to_feeds(
+        self, data: Mapping[str, Any], n_rows: int | None = None
+    ) -> tuple[dict[str, np.ndarray], Validated]:
+        validated = self.validate_columns(data, n_rows)
+        return self.feeds(validated), validated
+
+    # -- JSON Schema --------------------------------------------------------------------------
+
+    def row_json_schema(self) -> dict[str, Any]:
+        properties: dict[str, Any] = {}
+        for spec in self.columns:
+            if spec.kind == "numeric":
+                text = {"type": "string", "pattern": f"^(?:{NUMERIC_TEXT})$"}
+                if spec.nullable:
+                    text["pattern"] = f"^(?:{NUMERIC_TEXT}|{BLANK_TEXT})$"
+                options: list[dict[str, Any]] = [{"type": "number"}, text]
+                description = "a finite number, or numeric text"
+            else:
+                string: dict[str, Any] = {"type": "string", "maxLength": spec.max_length}
+                if not spec.nullable:
+                    string["pattern"] = NOT_BLANK
+                options = [string, {"type": "number"}, {"type": "boolean"}]
+                known = ", ".join(spec.categories[:50])
+                description = f"category (known: {known}; others go to the unknown bucket)"
+            if spec.nullable:
+                options.append({"type": "null"})
+                description += "; null or absent when missing"
+            properties[spec.name] = {"anyOf": options, "description": description}
+        return {
+            "type": "object",
+            "properties": properties,
+            "required": [s.name for s in self.columns if not s.nullable],
+            "additionalProperties": self.extra_columns == "ignore",
+        }
+
+
+Check = Callable[[Any], Any]

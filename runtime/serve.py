@@ -1,0 +1,116 @@
+"""`tabship serve`: verify the model named by --model / MODEL_URI, then serve it with uvicorn
+(one worker, one InferenceSession). A model that fails any check: one log line, exit code 1."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from types import FrameType
+
+import uvicorn
+
+from runtime.app import create_app
+from runtime.errors import ModelRefused
+from runtime.model import Model
+from runtime.service import Service
+from runtime.settings import Settings, SettingsError
+
+log = logging.getLogger("tabship.serve")
+EXIT_REFUSED = 1
+EXIT_SETTINGS = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", help="version directory or .onnx (path, file://, http(s)://); default $MODEL_URI"
+    )
+    parser.add_argument("--host", help="listen address (default $TABSHIP_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default $TABSHIP_PORT or 8000)")
+
+
+class _Server(uvicorn.Server):
+    """Marks the service as draining (readiness false) on SIGTERM/SIGINT, optionally keeps
+    serving for `drain_s`, then lets uvicorn finish in-flight requests and exit."""
+
+    def __init__(self, config: uvicorn.Config, service: Service, drain_s: float) -> None:
+        super().__init__(config)
+        self.service = service
+        self.drain_s = drain_s
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.service.draining = True
+        if self.drain_s > 0 and not self._draining:
+            self._draining = True
+            log.info("signal %s: readiness false, draining for %.1f s", sig, self.drain_s)
+            loop = asyncio.get_event_loop()
+            loop.call_soon_threadsafe(
+                loop.call_later, self.drain_s, super().handle_exit, sig, frame
+            )
+            return
+        log.info("signal %s: readiness false, finishing in-flight requests", sig)
+        super().handle_exit(sig, frame)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env(model_uri=args.model, host=args.host, port=args.port)
+    except SettingsError as error:
+        _logging("info")
+        log.error("tabship serve: bad setting: %s", error)
+        return EXIT_SETTINGS
+    _logging(settings.log_level)
+    try:
+        model = Model.load(settings)
+    except ModelRefused as error:
+        log.error("tabship serve: refusing to serve the model: %s", error)
+        return EXIT_REFUSED
+    log.info(
+        "loaded %s %s in %.3f s (sha256 %s checked against %s)",
+        model.name,
+        model.version,
+        model.load_seconds,
+        model.sha256,
+        " and ".join(model.artifact.sha256_checked_against),
+    )
+    if settings.allow_ungated and model.manifest["parity"]["status"] != "passed":
+        log.warning(
+            "serving an UNGATED model (parity.status=%r) because TABSHIP_ALLOW_UNGATED=1",
+            model.manifest["parity"]["status"],
+        )
+    service = Service(settings, model)
+    app = create_app(settings, model, service)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level if settings.log_level in uvicorn.config.LOG_LEVELS else "info",
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
+        server_header=False,
+    )
+    server = _Server(config, service, settings.drain_s)
+    server.run()
+    return 0 if server.started else EXIT_REFUSED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tabship serve", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""The data plane shared by the tabship API and the Open Inference Protocol routes: admission,
+body limits, JSON parsing, validation and (batched) scoring. Holds the process-wide state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+
+from runtime.batching import Batcher
+from runtime.errors import (
+    BadRequest,
+    DeadlineExceeded,
+    InvalidRows,
+    Overloaded,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from runtime.metrics import Metrics
+from runtime.model import Model, Scores
+from runtime.schema import InputSchema, Validated
+from runtime.settings import Settings
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+class Service:
+    def __init__(self, settings: Settings, model: Model, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.model = model
+        self.schema = InputSchema(
+            model.inputs, extra_columns=settings.extra_columns, max_problems=settings.max_problems
+        )
+        self.metrics = metrics or Metrics(
+            model.name, model.version, model.sha256, list(self.schema.names)
+        )
+        self.ready = False
+        self.draining = False
+        self.inflight = 0
+        self.batcher: Batcher[Validated] | None = None
+        if settings.batching:
+            self.batcher = Batcher(
+                self._run_batch,
+                lambda v: v.n_rows,
+                max_rows=settings.batch_max_rows,
+                wait_s=settings.batch_wait_ms / 1000.0,
+                on_batch=self.metrics.batch,
+            )
+
+    @property
+    def is_ready(self) -> bool:
+        return self.ready and not self.draining
+
+    def close(self) -> None:
+        self.ready = False
+        if self.batcher is not None:
+            self.batcher.close()
+
+    # -- request plumbing ---------------------------------------------------------------------
+
+    @staticmethod
+    def check_content_type(request: Request) -> None:
+        content_type = request.headers.get("content-type", "")
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            raise UnsupportedMediaType(
+                f"Content-Type must be application/json, got {content_type[:100]!r}"
+            )
+
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Bounds concurrent scoring requests and applies the per-request deadline."""
+        if self.inflight >= self.settings.max_inflight:
+            self.metrics.rejected["overloaded"] += 1
+            raise Overloaded(
+                f"more than {self.settings.max_inflight} requests in progress; retry later",
+                headers={"Retry-After": str(self.settings.retry_after_s)},
+            )
+        self.inflight += 1
+        try:
+            async with asyncio.timeout(self.settings.request_timeout_s):
+                yield
+        except TimeoutError:
+            self.metrics.rejected["deadline"] += 1
+            raise DeadlineExceeded(
+                f"not answered within {self.settings.request_timeout_s:g} s"
+            ) from None
+        finally:
+            self.inflight -= 1
+
+    async def read_json(self, request: Request) -> Any:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            self.metrics.rejected["body_too_large"] += 1
+            raise PayloadTooLarge(f"body of {declared} bytes is over the limit of {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    self.metrics.rejected["body_too_large"] += 1
+                    raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise BadRequest("client disconnected before sending the whole body") from None
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            return _decoder.decode(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest("body is not UTF-8 text") from None
+        except (ValueError, RecursionError) as error:
+            raise BadRequest(f"malformed JSON: {str(error)[:200]}") from None
+
+    def check_row_count(self, n: int) -> None:
+        if n > self.settings.max_rows:
+            self.metrics.rejected["too_many_rows"] += 1
+            raise PayloadTooLarge(
+                f"{n} rows is over the limit of {self.settings.max_rows} per request"
+            )
+
+    # -- validation and scoring ---------------------------------------------------------------
+
+    def validate_rows(self, rows: Sequence[Any]) -> Validated:
+        try:
+            validated = self.schema.validate_rows(rows)
+        except InvalidRows as error:
+            self.metrics.invalid([p.column for p in error.problems])
+            raise
+        self._count(validated)
+        return validated
+
+    def validate_columns(self, data: dict[str, Any], n_rows: int) -> Validated:
+        try:
+            validated = self.schema.validate_columns(data, n_rows)
+        except InvalidRows as error:
+            self.metrics.invalid([p.column for p in error.problems])
+            raise
+        self._count(validated)
+        return validated
+
+    def _count(self, validated: Validated) -> None:
+        for column, count in validated.unseen.items():
+            self.metrics.unseen[column] += count
+        self.metrics.ignored_columns += len(validated.ignored_columns)
+
+    def _run_batch(self, parts: Sequence[Validated]) -> Scores:
+        return self.model.score(self.schema.stack(parts))
+
+    async def score(self, validated: Validated) -> Scores:
+        if validated.n_rows == 0:
+            return Scores(*(a[:0] for a in self.model.warmup_scores))
+        if self.batcher is not None:
+            scores = await self.batcher.submit(validated)
+        else:
+            loop = asyncio.get_running_loop()
+            scores = await loop.run_in_executor(None, self._run_batch, [validated])
+            self.metrics.batch(1, validated.n_rows)
+        self.metrics.rows_scored += validated.n_rows
+        return scores
+
+    def positive(self, scores: Scores) -> list[float | None]:
+        values: list[float | None] = scores.probabilities[:, 1].tolist()
+        if not all(map(math.isfinite, values)):  # type: ignore[arg-type]
+            self.metrics.nonfinite_outputs += sum(1 for v in values if not math.isfinite(v))  # type: ignore[arg-type]
+            values = [v if math.isfinite(v) else None for v in values]  # type: ignore[arg-type]
+        return values
