@@ -1,0 +1,188 @@
+"""Row-level rejects for batch scoring, on top of the server's columnar validator.
+
+`runtime.schema.InputSchema.validate_columns` is all-or-nothing (one problem refuses the
+request). A batch job instead scores the good rows and reports the bad ones, so this module
+runs the SAME validator one column at a time:
+
+- numeric Arrow columns (ints, floats) go to it as numpy arrays (its vectorised path);
+- every other column (text, booleans, any categorical) is dictionary-encoded by Arrow and only
+  its distinct values go through the validator, value by value; the outcome is gathered back
+  to the rows with numpy.
+
+No rule is restated here: what is accepted, how it is fed and why a value is refused all come
+from `runtime.schema`. A null cell is fed to the validator as `None` (a JSON null).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from runtime.errors import InvalidRows
+from runtime.schema import InputSchema
+
+_UNLIMITED = sys.maxsize
+
+
+@dataclass
+class ChunkResult:
+    """One chunk: feeds for the rows that passed (in order) and the problems of the rest."""
+
+    n_rows: int
+    good: np.ndarray  # bool [n_rows]
+    feeds: dict[str, np.ndarray]  # [n_good, 1] per graph input
+    problem_rows: np.ndarray  # int64, row within the chunk, one entry per problem
+    problem_columns: list[str]
+    problem_reasons: list[str]
+    unseen: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_good(self) -> int:
+        return int(self.good.sum())
+
+
+def _is_plain_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+
+
+class ChunkValidator:
+    """Validates Arrow record batches column by column with the server's rules."""
+
+    def __init__(self, manifest_inputs: Sequence[Mapping[str, Any]]) -> None:
+        self.schemas = [InputSchema([entry], max_problems=_UNLIMITED) for entry in manifest_inputs]
+        self.specs = [schema.columns[0] for schema in self.schemas]
+        self.names = tuple(spec.name for spec in self.specs)
+
+    def missing_required(self, available: Sequence[str]) -> list[str]:
+        present = set(available)
+        return [s.name for s in self.specs if not s.nullable and s.name not in present]
+
+    def validate(self, batch: pa.RecordBatch | pa.Table) -> ChunkResult:
+        n = batch.num_rows
+        good = np.ones(n, dtype=bool)
+        feeds_full: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
+        columns: list[str] = []
+        reasons: list[str] = []
+        unseen: dict[str, int] = {}
+        present = set(batch.schema.names)
+        for schema, spec in zip(self.schemas, self.specs, strict=True):
+            if spec.name in present:
+                array = batch.column(spec.name)
+                if isinstance(array, pa.ChunkedArray):
+                    array = array.combine_chunks()
+                values, bad, why, count = self._column(schema, array, n)
+            else:
+                values, bad, why, count = self._absent(schema, n)
+            feeds_full.append(values)
+            if len(bad):
+                good[bad] = False
+                rows.append(bad)
+                columns.extend([spec.name] * len(bad))
+                reasons.extend(why)
+            if count:
+                unseen[spec.name] = count
+        problem_rows = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
+        order = np.argsort(problem_rows, kind="stable")
+        all_good = bool(good.all())
+        feeds = {
+            spec.name: (values if all_good else values[good]).reshape(-1, 1)
+            for spec, values in zip(self.specs, feeds_full, strict=True)
+        }
+        return ChunkResult(
+            n_rows=n,
+            good=good,
+            feeds=feeds,
+            problem_rows=problem_rows[order].astype(np.int64),
+            problem_columns=[columns[i] for i in order],
+            problem_reasons=[reasons[i] for i in order],
+            unseen=unseen,
+        )
+
+    # -- one column ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _run(schema: InputSchema, values: Any, n: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The validator on one column: (fed values with placeholders, bad positions, reasons)."""
+        name = schema.names[0]
+        try:
+            validated = schema.validate_columns({name: values}, n)
+            return np.asarray(validated.columns[0]), np.empty(0, dtype=np.int64), []
+        except InvalidRows as error:
+            by_row: dict[int, str] = {}
+            for problem in error.problems:
+                if problem.row is None:
+                    raise
+                by_row.setdefault(problem.row, problem.reason)
+        bad = np.fromiter(by_row, dtype=np.int64, count=len(by_row))
+        keep = np.ones(n, dtype=bool)
+        keep[bad] = False
+        spec = schema.columns[0]
+        subset = (
+            values[keep]
+            if isinstance(values, np.ndarray)
+            else [v for v, k in zip(values, keep.tolist(), strict=True) if k]
+        )
+        validated = schema.validate_columns({name: subset}, int(keep.sum()))
+        out = np.empty(n, dtype=spec.dtype)
+        if spec.kind == "numeric":
+            out[~keep] = np.nan
+        else:
+            out[~keep] = ""
+        out[keep] = np.asarray(validated.columns[0], dtype=spec.dtype)
+        return out, bad, [by_row[int(r)] for r in bad]
+
+    def _absent(self, schema: InputSchema, n: int) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+        validated = schema.validate_columns({}, n)  # nullable: every row missing
+        return (
+            np.asarray(validated.columns[0], dtype=schema.columns[0].dtype),
+            np.empty(0, np.int64),
+            [],
+            0,
+        )
+
+    def _column(
+        self, schema: InputSchema, array: pa.Array, n: int
+    ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+        spec = schema.columns[0]
+        if pa.types.is_dictionary(array.type):
+            array = array.cast(array.type.value_type)
+        if spec.kind == "numeric" and pa.types.is_decimal(array.type):
+            array = array.cast(pa.float64())
+        if spec.kind == "numeric" and _is_plain_number(array.type):
+            if array.null_count:
+                # fill before converting: Arrow's null-aware to_numpy imports pandas
+                array = pc.fill_null(array.cast(pa.float64()), math.nan)
+            values = array.to_numpy(zero_copy_only=True)  # no nulls left
+            fed, bad, why = self._run(schema, values, n)
+            return fed, bad, why, 0
+        encoded = pc.dictionary_encode(array)
+        distinct: list[Any] = encoded.dictionary.to_pylist()
+        null_slot = len(distinct)
+        distinct.append(None)
+        index = encoded.indices.fill_null(null_slot).to_numpy(zero_copy_only=True)
+        fed_distinct, bad_distinct, why_distinct = self._run(schema, distinct, len(distinct))
+        fed = fed_distinct[index]
+        unseen = 0
+        if spec.kind == "categorical":
+            flags = np.zeros(len(distinct), dtype=bool)
+            ok = np.ones(len(distinct), dtype=bool)
+            ok[bad_distinct] = False
+            for u in np.flatnonzero(ok).tolist():
+                flags[u] = spec.categorical(distinct[u])[1]
+            if flags.any():
+                unseen = int(np.bincount(index, minlength=len(distinct))[flags].sum())
+        if not len(bad_distinct):
+            return fed, bad_distinct, [], unseen
+        reason_of = dict(zip(bad_distinct.tolist(), why_distinct, strict=True))
+        is_bad = np.zeros(len(distinct), dtype=bool)
+        is_bad[bad_distinct] = True
+        bad = np.flatnonzero(is_bad[index]).astype(np.int64)
+        return fed, bad, [reason_of[int(u)] for u in index[bad].tolist()], unseen
