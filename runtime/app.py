@@ -48,7 +48,9 @@ PUBLIC_MANIFEST_KEYS = (
 class MetricsMiddleware:
     """Counts every response by route template, method and status; times it."""
 
-    def __init__(self, app: ASGIApp, service: Service, templates: dict[Any, str]) -> None:
+    def __init__(
+        self, app: ASGIApp, service: Service, templates: dict[tuple[Any, frozenset[str]], str]
+    ) -> None:
         self.app = app
         self.service = service
         self.templates = templates
@@ -69,7 +71,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = self.templates.get(scope.get("endpoint"), "unmatched")
+            key = (scope.get("endpoint"), frozenset(scope.get("path_params", ())))
+            route = self.templates.get(key, "unmatched")
             self.service.metrics.request(
                 route, scope["method"], status, time.perf_counter() - started
             )
@@ -172,7 +175,9 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
         Route("/openapi.json", openapi_json, methods=["GET"]),
         *oip.routes(),
     ]
-    templates = {route.endpoint: route.path for route in routes}
+    templates = {
+        (route.endpoint, frozenset(route.param_convertors)): route.path for route in routes
+    }
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

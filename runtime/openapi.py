@@ -104,7 +104,12 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
         "required": ["name", "shape", "datatype", "data"],
         "properties": {
             "name": {"type": "string", "enum": [i["name"] for i in manifest["inputs"]]},
-            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "shape": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0, "maximum": max_rows},
+                "minItems": 1,
+                "maxItems": 2,
+            },
             "datatype": {"type": "string", "enum": sorted(set(DATATYPES.values()))},
             "parameters": {"type": "object"},
             "data": {"type": "array"},

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
+from collections.abc import Generator
 from types import FrameType
 
 import uvicorn
@@ -39,6 +41,16 @@ class _Server(uvicorn.Server):
         self.service = service
         self.drain_s = drain_s
         self._draining = False
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # uvicorn re-raises the captured signal after shutdown (exit status -15); a graceful
+        # drain is a clean exit here, status 0.
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.service.draining = True
