@@ -350,9 +350,14 @@ def score_file(
     output_fmt: str | None = None,
     rejects_fmt: str | None = None,
     overwrite: bool = False,
+    allow_absent: bool = False,
     progress: bool = True,
 ) -> Summary:
-    """Scores `input_path` into `output_path` (and rejects into `rejects_path`, when given)."""
+    """Scores `input_path` into `output_path` (and rejects into `rejects_path`, when given).
+
+    A model input absent from the file is refused (BatchError naming it) unless `allow_absent`
+    and the column is nullable: then every row gets it as missing, as a JSON row without the key.
+    """
     if chunk_rows < 1:
         raise BatchError("--chunk-rows must be >= 1")
     started = time.monotonic()
@@ -360,9 +365,7 @@ def score_file(
     fmt = output_format(output_path, output_fmt)
     source = open_input(input_path, [*keys, *validator.names], chunk_rows)
     _check_keys(keys, source.columns, str(input_path))
-    missing = validator.missing_required(source.columns)
-    if missing:
-        raise BatchError(f"{input_path}: required column(s) missing: {', '.join(missing)}")
+    check_columns(validator, source.columns, str(input_path), allow_absent)
     summary = Summary(absent_columns=tuple(n for n in validator.names if n not in source.columns))
     key_schema = _key_schema(source, keys)
     sink = Sink(output_path, output_schema(key_schema), fmt, overwrite=overwrite)
@@ -409,6 +412,22 @@ def score_file(
         raise
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def check_columns(
+    validator: ChunkValidator, available: Sequence[str], where: str, allow_absent: bool
+) -> None:
+    required = validator.missing_required(available)
+    if required:
+        raise BatchError(
+            f"{where}: required column(s) missing: {', '.join(required)} (not nullable)"
+        )
+    absent = [name for name in validator.names if name not in available]
+    if absent and not allow_absent:
+        raise BatchError(
+            f"{where}: column(s) the model reads are missing: {', '.join(absent)} "
+            "(--allow-absent-columns feeds them as missing)"
+        )
 
 
 def _key_schema(source: Source, keys: Sequence[str]) -> pa.Schema:

@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument(
+        "--allow-absent-columns",
+        action="store_true",
+        help="feed model inputs absent from the file as missing (nullable ones)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=DEFAULT_WORKERS,
