@@ -114,6 +114,7 @@ def fetch_url(url: str, settings: Settings, max_bytes: int | None = None) -> byt
             connection = http.client.HTTPConnection(
                 host, parts.port, timeout=settings.fetch_connect_timeout_s
             )
+        response: http.client.HTTPResponse | None = None
         try:
             connection.connect()
             if connection.sock is not None:
@@ -154,6 +155,8 @@ def fetch_url(url: str, settings: Settings, max_bytes: int | None = None) -> byt
                 f"{shown}: download failed ({type(error).__name__}: {error})"
             ) from None
         finally:
+            if response is not None:
+                response.close()
             connection.close()
     raise ModelRefused(f"{shown}: more than {_MAX_REDIRECTS} redirects")
 

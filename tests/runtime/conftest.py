@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from fixture_model import write_version
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,18 +29,31 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, model: str | Path, log: Path, env: dict[str, str] | None = None,
-                 python: str = sys.executable, command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        log: Path,
+        env: dict[str, str] | None = None,
+        python: str = sys.executable,
+        command: list[str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TABSHIP_") and k not in ("MODEL_URI", "MODEL_SHA256")}
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("TABSHIP_") and k not in ("MODEL_URI", "MODEL_SHA256")
+        }
         full_env.update({"TABSHIP_LOG_LEVEL": "info", **(env or {})})
         argv = command or [python, "-m", "runtime.serve"]
         self._log = log.open("wb")
         self.process = subprocess.Popen(
             [*argv, "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=full_env, cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=REPO,
         )
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
@@ -97,7 +109,9 @@ def version_b(registry: Path) -> Path:
 def start_server(tmp_path: Path) -> Iterator[object]:
     started: list[Server] = []
 
-    def start(model: str | Path, env: dict[str, str] | None = None, ready: bool = True, **kw: object) -> Server:
+    def start(
+        model: str | Path, env: dict[str, str] | None = None, ready: bool = True, **kw: object
+    ) -> Server:
         server = Server(model, tmp_path / f"server{len(started)}.log", env, **kw)  # type: ignore[arg-type]
         started.append(server)
         return server.wait_ready() if ready else server

@@ -25,18 +25,34 @@ NUMERIC = {
 }
 CATEGORICAL = {
     # name: (matched category, weight, nullable, categories, aliases, integer_codes)
-    "Month": ("nov", 1.0, True, ["aug", "dec", "feb", "jul", "jun", "mar", "may", "nov", "oct", "sep"],
-              {"november": "nov", "december": "dec", "sept": "sep"}, False),
-    "VisitorType": ("new_visitor", 0.5, False, ["new_visitor", "other", "returning_visitor"],
-                    {"new visitor": "new_visitor", "returning visitor": "returning_visitor"}, False),
+    "Month": (
+        "nov",
+        1.0,
+        True,
+        ["aug", "dec", "feb", "jul", "jun", "mar", "may", "nov", "oct", "sep"],
+        {"november": "nov", "december": "dec", "sept": "sep"},
+        False,
+    ),
+    "VisitorType": (
+        "new_visitor",
+        0.5,
+        False,
+        ["new_visitor", "other", "returning_visitor"],
+        {"new visitor": "new_visitor", "returning visitor": "returning_visitor"},
+        False,
+    ),
     "OperatingSystems": ("2", -0.3, True, ["1", "2", "3", "4", "8"], {}, True),
 }
 BIAS = -1.0
 
 
 def build_graph(
-    threshold: float, *, bias: float = BIAS, metadata: dict[str, str] | None = None,
-    extra_input: bool = False, domain_node: str | None = None,
+    threshold: float,
+    *,
+    bias: float = BIAS,
+    metadata: dict[str, str] | None = None,
+    extra_input: bool = False,
+    domain_node: str | None = None,
 ) -> onnx.ModelProto:
     nodes: list[onnx.NodeProto] = []
     inits: list[TensorProto] = [
@@ -100,21 +116,38 @@ def build_graph(
     return model
 
 
-def manifest_for(name: str, version: str, threshold: float, parity: str = "passed") -> dict[str, Any]:
+def manifest_for(
+    name: str, version: str, threshold: float, parity: str = "passed"
+) -> dict[str, Any]:
     inputs: list[dict[str, Any]] = []
     for column, (_, nullable, (low, high)) in NUMERIC.items():
-        inputs.append({
-            "name": column, "kind": "numeric", "onnx_type": "tensor(double)", "shape": ["N", 1],
-            "nullable": nullable, "cleaning": ["outside [0, inf) -> missing"],
-            "bounds": {"min": 0, "max": None}, "range": {"min": low, "max": high},
-        })
+        inputs.append(
+            {
+                "name": column,
+                "kind": "numeric",
+                "onnx_type": "tensor(double)",
+                "shape": ["N", 1],
+                "nullable": nullable,
+                "cleaning": ["outside [0, inf) -> missing"],
+                "bounds": {"min": 0, "max": None},
+                "range": {"min": low, "max": high},
+            }
+        )
     for column, (_, _, nullable, categories, aliases, integer_codes) in CATEGORICAL.items():
-        inputs.append({
-            "name": column, "kind": "categorical", "onnx_type": "tensor(string)", "shape": ["N", 1],
-            "nullable": nullable, "cleaning": ["strip, lower-case, aliases; unknown bucket"],
-            "categories": categories, "aliases": aliases, "integer_codes": integer_codes,
-            "max_length": 64,
-        })
+        inputs.append(
+            {
+                "name": column,
+                "kind": "categorical",
+                "onnx_type": "tensor(string)",
+                "shape": ["N", 1],
+                "nullable": nullable,
+                "cleaning": ["strip, lower-case, aliases; unknown bucket"],
+                "categories": categories,
+                "aliases": aliases,
+                "integer_codes": integer_codes,
+                "max_length": 64,
+            }
+        )
     return {
         "manifest_version": 1,
         "name": name,
@@ -122,34 +155,91 @@ def manifest_for(name: str, version: str, threshold: float, parity: str = "passe
         "created_at": "2026-11-26T07:00:00Z",
         "producer": {"name": "tabship", "version": "0.1.0"},
         "git": {"sha": None, "dirty": None},
-        "libraries": {k: "0" for k in ["python", "numpy", "pandas", "scikit-learn", "xgboost", "skl2onnx", "onnxmltools", "onnx", "onnxruntime"]},
+        "libraries": {
+            k: "0"
+            for k in [
+                "python",
+                "numpy",
+                "pandas",
+                "scikit-learn",
+                "xgboost",
+                "skl2onnx",
+                "onnxmltools",
+                "onnx",
+                "onnxruntime",
+            ]
+        },
         "dataset": {"name": "shoppers", "declaration": "online_shoppers.toml", "target": "Revenue"},
         "variant": {"name": "full", "excluded_columns": []},
-        "data": {"source": "fixture", "sha256": "0" * 64, "rows": {"raw": 10, "clean": 10, "train": 8, "test": 2}},
-        "metrics": {"roc_auc": 0.9, "pr_auc": 0.6, "f1": 0.6, "precision": 0.6, "recall": 0.6, "log_loss": 0.3, "brier": 0.1},
-        "threshold": {"value": threshold, "rule": "max_f1", "chosen_on": "fixture", "applies_to": "decision = probabilities[:, 1] >= value"},
+        "data": {
+            "source": "fixture",
+            "sha256": "0" * 64,
+            "rows": {"raw": 10, "clean": 10, "train": 8, "test": 2},
+        },
+        "metrics": {
+            "roc_auc": 0.9,
+            "pr_auc": 0.6,
+            "f1": 0.6,
+            "precision": 0.6,
+            "recall": 0.6,
+            "log_loss": 0.3,
+            "brier": 0.1,
+        },
+        "threshold": {
+            "value": threshold,
+            "rule": "max_f1",
+            "chosen_on": "fixture",
+            "applies_to": "decision = probabilities[:, 1] >= value",
+        },
         "inputs": inputs,
         "outputs": [
-            {"name": "label", "onnx_type": "tensor(int64)", "shape": ["N"], "description": "class at 0.5"},
-            {"name": "probabilities", "onnx_type": "tensor(float)", "shape": ["N", 2], "description": "[P(neg), P(pos)]"},
-            {"name": "decision", "onnx_type": "tensor(int64)", "shape": ["N"], "description": "p1 >= threshold"},
+            {
+                "name": "label",
+                "onnx_type": "tensor(int64)",
+                "shape": ["N"],
+                "description": "class at 0.5",
+            },
+            {
+                "name": "probabilities",
+                "onnx_type": "tensor(float)",
+                "shape": ["N", 2],
+                "description": "[P(neg), P(pos)]",
+            },
+            {
+                "name": "decision",
+                "onnx_type": "tensor(int64)",
+                "shape": ["N"],
+                "description": "p1 >= threshold",
+            },
         ],
-        "onnx": {"file": "model.onnx", "opsets": {"": 21, "ai.onnx.ml": 3}, "ir_version": 10,
-                 "min_onnxruntime": "1.20", "graph_sha256": "0" * 64},
+        "onnx": {
+            "file": "model.onnx",
+            "opsets": {"": 21, "ai.onnx.ml": 3},
+            "ir_version": 10,
+            "min_onnxruntime": "1.20",
+            "graph_sha256": "0" * 64,
+        },
         "parity": {"status": parity},
     }
 
 
 def write_version(
-    root: Path, name: str, version: str, *, threshold: float = 0.35, bias: float = BIAS,
-    parity: str = "passed", **graph_options: Any,
+    root: Path,
+    name: str,
+    version: str,
+    *,
+    threshold: float = 0.35,
+    bias: float = BIAS,
+    parity: str = "passed",
+    **graph_options: Any,
 ) -> Path:
     """<root>/<name>/<version>/model.onnx + manifest.json, like the exporter writes them."""
     manifest = manifest_for(name, version, threshold, parity)
     embedded = copy.deepcopy(manifest)
     embedded["parity"] = {"status": "pending"}
-    model = build_graph(threshold, bias=bias, metadata={"tabship.manifest": json.dumps(embedded)},
-                        **graph_options)
+    model = build_graph(
+        threshold, bias=bias, metadata={"tabship.manifest": json.dumps(embedded)}, **graph_options
+    )
     data = model.SerializeToString()
     manifest["onnx"]["sha256"] = hashlib.sha256(data).hexdigest()
     manifest["onnx"]["bytes"] = len(data)

@@ -14,22 +14,47 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
-
 from conftest import NAME, VERSION_A, VERSION_B, Server
+
 from runtime.values import category_text, number_value
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 ROWS: list[dict[str, Any]] = [
-    {"PageValues": 10, "ExitRates": 0.05, "Administrative": 3, "Month": "nov",
-     "VisitorType": "new_visitor", "OperatingSystems": "2"},
-    {"PageValues": "12.5", "ExitRates": None, "Administrative": "0", "Month": "Dec",
-     "VisitorType": "returning_visitor", "OperatingSystems": 2.0},
+    {
+        "PageValues": 10,
+        "ExitRates": 0.05,
+        "Administrative": 3,
+        "Month": "nov",
+        "VisitorType": "new_visitor",
+        "OperatingSystems": "2",
+    },
+    {
+        "PageValues": "12.5",
+        "ExitRates": None,
+        "Administrative": "0",
+        "Month": "Dec",
+        "VisitorType": "returning_visitor",
+        "OperatingSystems": 2.0,
+    },
     {"Administrative": 27, "VisitorType": "other"},  # nullable columns absent
-    {"PageValues": 0, "ExitRates": "", "Administrative": 1e-3, "Month": None,
-     "VisitorType": "new_visitor", "OperatingSystems": 8},
-    {"PageValues": 361.8, "ExitRates": 0.2, "Administrative": -4, "Month": "smarch",
-     "VisitorType": "alien", "OperatingSystems": True, "CustomerId": 77},
+    {
+        "PageValues": 0,
+        "ExitRates": "",
+        "Administrative": 1e-3,
+        "Month": None,
+        "VisitorType": "new_visitor",
+        "OperatingSystems": 8,
+    },
+    {
+        "PageValues": 361.8,
+        "ExitRates": 0.2,
+        "Administrative": -4,
+        "Month": "smarch",
+        "VisitorType": "alien",
+        "OperatingSystems": True,
+        "CustomerId": 77,
+    },
 ]
 JSON = {"content-type": "application/json"}
 
@@ -37,7 +62,9 @@ JSON = {"content-type": "application/json"}
 def direct(version_dir: Path, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     """P(positive) and decision from onnxruntime itself, fed by runtime/values.py only."""
     manifest = json.loads((version_dir / "manifest.json").read_text())
-    session = ort.InferenceSession(str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     feeds = {}
     for entry in manifest["inputs"]:
         values = [row.get(entry["name"]) for row in rows]
@@ -53,14 +80,20 @@ def post(server: Server, path: str, body: Any, **kw: Any) -> httpx.Response:
     return server.client.post(path, content=json.dumps(body), headers=JSON, **kw)
 
 
-def oip_request(rows: list[dict[str, Any]], manifest_inputs: list[dict[str, Any]]) -> dict[str, Any]:
+def oip_request(
+    rows: list[dict[str, Any]], manifest_inputs: list[dict[str, Any]]
+) -> dict[str, Any]:
     inputs = []
     for entry in manifest_inputs:
         numeric = entry["kind"] == "numeric"
-        inputs.append({
-            "name": entry["name"], "shape": [len(rows), 1], "datatype": "FP64" if numeric else "BYTES",
-            "data": [row.get(entry["name"]) for row in rows],
-        })
+        inputs.append(
+            {
+                "name": entry["name"],
+                "shape": [len(rows), 1],
+                "datatype": "FP64" if numeric else "BYTES",
+                "data": [row.get(entry["name"]) for row in rows],
+            }
+        )
     return {"id": "req-1", "inputs": inputs}
 
 
@@ -83,10 +116,13 @@ def test_health_readiness_metadata(server: Server) -> None:
     assert ready.status_code == 200
     assert ready.json()["model"] == {"name": NAME, "version": VERSION_A}
     meta = server.client.get("/v1/metadata").json()
-    assert meta["name"] == NAME and meta["version"] == VERSION_A
-    assert meta["threshold"]["value"] == 0.35 and meta["parity"]["status"] == "passed"
+    assert meta["name"] == NAME
+    assert meta["version"] == VERSION_A
+    assert meta["threshold"]["value"] == 0.35
+    assert meta["parity"]["status"] == "passed"
     assert [i["name"] for i in meta["inputs"]][:3] == ["PageValues", "ExitRates", "Administrative"]
-    assert "metrics" in meta and len(meta["sha256"]) == 64
+    assert "metrics" in meta
+    assert len(meta["sha256"]) == 64
     for private in ("git", "libraries", "data", "producer"):
         assert private not in meta
 
@@ -96,18 +132,22 @@ def test_predict_equals_onnxruntime(server: Server, version_a: Path) -> None:
     batch = post(server, "/v1/predict", ROWS)
     assert batch.status_code == 200, batch.text
     body = batch.json()
-    assert body["model"] == {"name": NAME, "version": VERSION_A} and body["threshold"] == 0.35
+    assert body["model"] == {"name": NAME, "version": VERSION_A}
+    assert body["threshold"] == 0.35
     assert [p["probability"] for p in body["predictions"]] == [float(p) for p in expected_p]
     assert [p["label"] for p in body["predictions"]] == expected_decision.tolist()
     assert body["unseen_categories"] == {"Month": 1, "VisitorType": 1, "OperatingSystems": 1}
     assert body["ignored_columns"] == ["CustomerId"]
     for row, p, d in zip(ROWS, expected_p, expected_decision, strict=True):
         single = post(server, "/v1/predict", row).json()
-        assert single["probability"] == float(p) and single["label"] == int(d)
+        assert single["probability"] == float(p)
+        assert single["label"] == int(d)
         assert single["model"]["version"] == VERSION_A
 
 
-def test_concurrent_single_rows_are_each_answered_correctly(server: Server, version_a: Path) -> None:
+def test_concurrent_single_rows_are_each_answered_correctly(
+    server: Server, version_a: Path
+) -> None:
     rows = [dict(ROWS[0], PageValues=i) for i in range(48)]
     expected_p, _ = direct(version_a, rows)
     results: dict[int, float] = {}
@@ -127,14 +167,28 @@ def test_concurrent_single_rows_are_each_answered_correctly(server: Server, vers
 def test_every_problem_of_a_bad_batch_is_reported(server: Server) -> None:
     rows = [
         ROWS[0],
-        {"PageValues": True, "ExitRates": "fast", "Administrative": None, "Month": ["nov"],
-         "VisitorType": "   ", "OperatingSystems": "x" * 65},
+        {
+            "PageValues": True,
+            "ExitRates": "fast",
+            "Administrative": None,
+            "Month": ["nov"],
+            "VisitorType": "   ",
+            "OperatingSystems": "x" * 65,
+        },
         "not a row",
         {"PageValues": 1e400, "Administrative": 10**400, "VisitorType": {"a": 1}},
         {"Administrative": "nan", "VisitorType": "\ud800"},
     ]
-    body = "[" + ",".join(json.dumps(r) if not isinstance(r, dict) or "PageValues" not in r or r["PageValues"] != 1e400
-                          else json.dumps(r).replace("Infinity", "1e400") for r in rows) + "]"
+    body = (
+        "["
+        + ",".join(
+            json.dumps(r)
+            if not isinstance(r, dict) or "PageValues" not in r or r["PageValues"] != 1e400
+            else json.dumps(r).replace("Infinity", "1e400")
+            for r in rows
+        )
+        + "]"
+    )
     response = server.client.post("/v1/predict", content=body, headers=JSON)
     assert response.status_code == 422, response.text
     error = response.json()["error"]
@@ -154,7 +208,8 @@ def test_every_problem_of_a_bad_batch_is_reported(server: Server) -> None:
         (4, "Administrative"): "'nan' is not a number",
         (4, "VisitorType"): "text is not valid Unicode (lone surrogate)",
     }
-    assert error["problem_count"] == 12 and error["truncated"] is False
+    assert error["problem_count"] == 12
+    assert error["truncated"] is False
 
 
 @pytest.mark.parametrize(
@@ -171,11 +226,18 @@ def test_every_problem_of_a_bad_batch_is_reported(server: Server) -> None:
         (JSON, b"42", 422, "invalid_body"),
         (JSON, b'"row"', 422, "invalid_body"),
         (JSON, b"null", 422, "invalid_body"),
-        (JSON, b"[" + b",".join([b'{"Administrative":1,"VisitorType":"other"}'] * 1001) + b"]", 413, "payload_too_large"),
+        (
+            JSON,
+            b"[" + b",".join([b'{"Administrative":1,"VisitorType":"other"}'] * 1001) + b"]",
+            413,
+            "payload_too_large",
+        ),
         (JSON, b" " * 1_048_577, 413, "payload_too_large"),
     ],
 )
-def test_error_statuses(server: Server, headers: dict[str, str], body: bytes, status: int, code: str) -> None:
+def test_error_statuses(
+    server: Server, headers: dict[str, str], body: bytes, status: int, code: str
+) -> None:
     response = server.client.post("/v1/predict", content=body, headers=headers)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
@@ -189,39 +251,62 @@ def test_streamed_body_over_the_limit_is_413(server: Server) -> None:
             yield b" " * 100_000
 
     response = server.client.post("/v1/predict", content=chunks(), headers=JSON)
-    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
 
 
 def test_unknown_route_and_method(server: Server) -> None:
     missing = server.client.get("/v1/nothing")
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
     wrong = server.client.get("/v1/predict")
-    assert wrong.status_code == 405 and "POST" in wrong.headers["allow"]
+    assert wrong.status_code == 405
+    assert "POST" in wrong.headers["allow"]
     assert wrong.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_odd_but_valid_input_is_scored(server: Server) -> None:
-    row = {"\ud800bad-key": 1, "Administrative": "  7  ", "VisitorType": " NEW VISITOR ",
-           "Month": 12, "OperatingSystems": " 02 ", "ExitRates": "1e-3", "PageValues": ".5"}
+    row = {
+        "\ud800bad-key": 1,
+        "Administrative": "  7  ",
+        "VisitorType": " NEW VISITOR ",
+        "Month": 12,
+        "OperatingSystems": " 02 ",
+        "ExitRates": "1e-3",
+        "PageValues": ".5",
+    }
     response = server.client.post("/v1/predict", content=json.dumps(row), headers=JSON)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["ignored_columns"] == ["\ud800bad-key"]
-    assert "unseen_categories" in body and body["unseen_categories"] == {"Month": 1}
+    assert "unseen_categories" in body
+    assert body["unseen_categories"] == {"Month": 1}
     empty = post(server, "/v1/predict", [])
-    assert empty.status_code == 200 and empty.json()["predictions"] == []
+    assert empty.status_code == 200
+    assert empty.json()["predictions"] == []
 
 
 def test_metrics(server: Server) -> None:
     post(server, "/v1/predict", ROWS)
     post(server, "/v1/predict", [{"Administrative": "x"}])
     response = server.client.get("/metrics")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert f'tabship_model_info{{name="{NAME}",version="{VERSION_A}"' in text
     assert metric(text, "tabship_ready") == 1
-    assert metric(text, "tabship_http_requests_total", route="/v1/predict", method="POST", status="200") >= 1
-    assert metric(text, "tabship_http_requests_total", route="/v1/predict", method="POST", status="422") >= 1
+    assert (
+        metric(
+            text, "tabship_http_requests_total", route="/v1/predict", method="POST", status="200"
+        )
+        >= 1
+    )
+    assert (
+        metric(
+            text, "tabship_http_requests_total", route="/v1/predict", method="POST", status="422"
+        )
+        >= 1
+    )
     assert metric(text, "tabship_rows_scored_total") >= len(ROWS)
     assert metric(text, "tabship_validation_failures_total") >= 1
     assert metric(text, "tabship_validation_problems_total", column="Administrative") >= 1
@@ -234,29 +319,47 @@ def test_metrics(server: Server) -> None:
 def test_openapi_is_derived_from_the_manifest(server: Server, version_a: Path) -> None:
     document = server.client.get("/openapi.json").json()
     assert document["openapi"].startswith("3.1")
-    body = document["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = document["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
     row = body["anyOf"][0]
     manifest = json.loads((version_a / "manifest.json").read_text())
     assert list(row["properties"]) == [i["name"] for i in manifest["inputs"]]
     assert row["required"] == [i["name"] for i in manifest["inputs"] if not i["nullable"]]
     assert body["anyOf"][1]["maxItems"] == 1000
-    assert set(document["paths"]["/v1/predict"]["post"]["responses"]) == {"200", "400", "413", "415", "422", "503", "504"}
+    assert set(document["paths"]["/v1/predict"]["post"]["responses"]) == {
+        "200",
+        "400",
+        "413",
+        "415",
+        "422",
+        "503",
+        "504",
+    }
 
 
 # --- Open Inference Protocol ----------------------------------------------------------------
 
 
 def test_oip_health_and_metadata(server: Server) -> None:
-    for path in ("/v2/health/live", "/v2/health/ready", f"/v2/models/{NAME}/ready",
-                 f"/v2/models/{NAME}/versions/{VERSION_A}/ready"):
+    for path in (
+        "/v2/health/live",
+        "/v2/health/ready",
+        f"/v2/models/{NAME}/ready",
+        f"/v2/models/{NAME}/versions/{VERSION_A}/ready",
+    ):
         response = server.client.get(path)
-        assert response.status_code == 200 and response.content == b"", path
+        assert response.status_code == 200, path
+        assert response.content == b"", path
     server_meta = server.client.get("/v2").json()
-    assert set(server_meta) == {"name", "version", "extensions"} and server_meta["extensions"] == []
+    assert set(server_meta) == {"name", "version", "extensions"}
+    assert server_meta["extensions"] == []
     for path in (f"/v2/models/{NAME}", f"/v2/models/{NAME}/versions/{VERSION_A}"):
         meta = server.client.get(path).json()
         assert set(meta) == {"name", "versions", "platform", "inputs", "outputs"}
-        assert meta["name"] == NAME and meta["versions"] == [VERSION_A] and meta["platform"] == "onnx_onnxv1"
+        assert meta["name"] == NAME
+        assert meta["versions"] == [VERSION_A]
+        assert meta["platform"] == "onnx_onnxv1"
         assert meta["inputs"][0] == {"name": "PageValues", "datatype": "FP64", "shape": [-1, 1]}
         assert {"name": "Month", "datatype": "BYTES", "shape": [-1, 1]} in meta["inputs"]
         assert meta["outputs"] == [
@@ -264,11 +367,16 @@ def test_oip_health_and_metadata(server: Server) -> None:
             {"name": "label", "datatype": "INT64", "shape": [-1]},
             {"name": "decision", "datatype": "INT64", "shape": [-1]},
         ]
-    for path in ("/v2/models/other", f"/v2/models/{NAME}/versions/19990101T000000000000Z-00000000",
-                 "/v2/models/other/ready", "/v2/models/other/infer"):
+    for path in (
+        "/v2/models/other",
+        f"/v2/models/{NAME}/versions/19990101T000000000000Z-00000000",
+        "/v2/models/other/ready",
+        "/v2/models/other/infer",
+    ):
         response = server.client.get(path) if not path.endswith("infer") else post(server, path, {})
         assert response.status_code == 404, path
-        assert set(response.json()) == {"error"} and isinstance(response.json()["error"], str)
+        assert set(response.json()) == {"error"}
+        assert isinstance(response.json()["error"], str)
 
 
 def test_oip_infer_matches_v1_and_onnxruntime(server: Server, version_a: Path) -> None:
@@ -283,16 +391,22 @@ def test_oip_infer_matches_v1_and_onnxruntime(server: Server, version_a: Path) -
         assert (body["model_name"], body["model_version"], body["id"]) == (NAME, VERSION_A, "req-1")
         outputs = {o["name"]: o for o in body["outputs"]}
         assert set(outputs["probabilities"]) == {"name", "shape", "datatype", "data"}
-        assert outputs["probabilities"]["shape"] == [len(rows), 2] and outputs["probabilities"]["datatype"] == "FP32"
+        assert outputs["probabilities"]["shape"] == [len(rows), 2]
+        assert outputs["probabilities"]["datatype"] == "FP32"
         assert outputs["probabilities"]["data"][1::2] == [float(p) for p in expected_p]
-        assert outputs["decision"] == {"name": "decision", "datatype": "INT64", "shape": [len(rows)],
-                                       "data": expected_decision.tolist()}
+        assert outputs["decision"] == {
+            "name": "decision",
+            "datatype": "INT64",
+            "shape": [len(rows)],
+            "data": expected_decision.tolist(),
+        }
         assert outputs["label"]["datatype"] == "INT64"
     request = oip_request(rows[:1], manifest["inputs"])
     request["outputs"] = [{"name": "decision"}]
     del request["id"]
     only = post(server, f"/v2/models/{NAME}/infer", request).json()
-    assert "id" not in only and [o["name"] for o in only["outputs"]] == ["decision"]
+    assert "id" not in only
+    assert [o["name"] for o in only["outputs"]] == ["decision"]
 
 
 @pytest.mark.parametrize(
@@ -309,66 +423,108 @@ def test_oip_infer_matches_v1_and_onnxruntime(server: Server, version_a: Path) -
         (lambda r: r.update(id=5), "'id' must be a string"),
     ],
 )
-def test_oip_errors_are_400_with_a_string(server: Server, version_a: Path, change: Any, fragment: str) -> None:
+def test_oip_errors_are_400_with_a_string(
+    server: Server, version_a: Path, change: Any, fragment: str
+) -> None:
     manifest = json.loads((version_a / "manifest.json").read_text())
     request = oip_request([ROWS[0], ROWS[1]], manifest["inputs"])
     change(request)
     response = post(server, f"/v2/models/{NAME}/infer", request)
     assert response.status_code == 400, response.text
     body = response.json()
-    assert set(body) == {"error"} and fragment in body["error"]
+    assert set(body) == {"error"}
+    assert fragment in body["error"]
 
 
 # --- processes with their own settings --------------------------------------------------------
 
 
 def test_slow_request_overload_and_graceful_sigterm(start_server: Any, version_a: Path) -> None:
-    server = start_server(version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "1500", "TABSHIP_MAX_INFLIGHT": "1",
-                                      "TABSHIP_RETRY_AFTER_S": "2", "TABSHIP_DRAIN_S": "3"})
+    server = start_server(
+        version_a,
+        {
+            "TABSHIP_TESTONLY_SCORE_DELAY_MS": "1500",
+            "TABSHIP_MAX_INFLIGHT": "1",
+            "TABSHIP_RETRY_AFTER_S": "2",
+            "TABSHIP_DRAIN_S": "3",
+        },
+    )
     outcome: dict[str, httpx.Response] = {}
-    slow = threading.Thread(target=lambda: outcome.update(r=httpx.post(f"{server.url}/v1/predict", json=ROWS[0], timeout=60)))
+    slow = threading.Thread(
+        target=lambda: outcome.update(
+            r=httpx.post(f"{server.url}/v1/predict", json=ROWS[0], timeout=60)
+        )
+    )
     slow.start()
     while metric(server.client.get("/metrics").text, "tabship_inflight_requests") < 1:
         time.sleep(0.02)
     busy = post(server, "/v1/predict", ROWS[0])
-    assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "2"
     assert busy.json()["error"]["code"] == "overloaded"
     server.process.send_signal(15)
     while server.client.get("/readyz").status_code == 200:  # draining: still listening, not ready
         time.sleep(0.02)
     draining = server.client.get("/readyz")
-    assert draining.status_code == 503 and draining.json()["error"]["message"] == "draining"
+    assert draining.status_code == 503
+    assert draining.json()["error"]["message"] == "draining"
     assert server.client.get("/v2/health/ready").status_code == 400
     slow.join()
-    assert outcome["r"].status_code == 200 and outcome["r"].json()["model"]["version"] == VERSION_A
+    assert outcome["r"].status_code == 200
+    assert outcome["r"].json()["model"]["version"] == VERSION_A
     assert server.wait_exit() == 0
 
 
 def test_deadline_is_504(start_server: Any, version_a: Path) -> None:
-    server = start_server(version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "3000", "TABSHIP_REQUEST_TIMEOUT_S": "0.2"})
+    server = start_server(
+        version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "3000", "TABSHIP_REQUEST_TIMEOUT_S": "0.2"}
+    )
     response = post(server, "/v1/predict", ROWS[0])
-    assert response.status_code == 504 and response.json()["error"]["code"] == "deadline_exceeded"
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "deadline_exceeded"
     manifest = json.loads((version_a / "manifest.json").read_text())
     oip = post(server, f"/v2/models/{NAME}/infer", oip_request(ROWS[:1], manifest["inputs"]))
-    assert oip.status_code == 504 and set(oip.json()) == {"error"}
+    assert oip.status_code == 504
+    assert set(oip.json()) == {"error"}
 
 
 def test_strict_settings_without_batching(start_server: Any, version_a: Path) -> None:
-    server = start_server(version_a, {"TABSHIP_EXTRA_COLUMNS": "reject", "TABSHIP_MAX_ROWS": "3",
-                                      "TABSHIP_MAX_BODY_BYTES": "3000", "TABSHIP_BATCHING": "0"})
+    server = start_server(
+        version_a,
+        {
+            "TABSHIP_EXTRA_COLUMNS": "reject",
+            "TABSHIP_MAX_ROWS": "3",
+            "TABSHIP_MAX_BODY_BYTES": "3000",
+            "TABSHIP_BATCHING": "0",
+        },
+    )
     rows = [{k: v for k, v in row.items() if k != "CustomerId"} for row in ROWS[:3]]
     expected_p, _ = direct(version_a, rows)
     ok = post(server, "/v1/predict", rows)
     assert [p["probability"] for p in ok.json()["predictions"]] == [float(p) for p in expected_p]
     extra = post(server, "/v1/predict", ROWS[4])
     assert extra.status_code == 422
-    assert {"row": 0, "column": "CustomerId", "reason": "unknown column (this model does not read it)"} in extra.json()["error"]["problems"]
+    assert {
+        "row": 0,
+        "column": "CustomerId",
+        "reason": "unknown column (this model does not read it)",
+    } in extra.json()["error"]["problems"]
     assert post(server, "/v1/predict", rows * 2).status_code == 413
-    assert post(server, "/v1/predict", [{"Administrative": 1, "VisitorType": "x" * 60}] * 3 + [{}] * 0 + [{"pad": "y" * 3000}]).status_code == 413
+    assert (
+        post(
+            server,
+            "/v1/predict",
+            [{"Administrative": 1, "VisitorType": "x" * 60}] * 3 + [{}] * 0 + [{"pad": "y" * 3000}],
+        ).status_code
+        == 413
+    )
 
 
 def test_model_swap_by_restart(start_server: Any, version_a: Path, version_b: Path) -> None:
-    for version_dir, version, threshold in ((version_b, VERSION_B, 0.6), (version_a, VERSION_A, 0.35)):
+    for version_dir, version, threshold in (
+        (version_b, VERSION_B, 0.6),
+        (version_a, VERSION_A, 0.35),
+    ):
         server = start_server(version_dir)
         assert server.client.get("/v1/metadata").json()["version"] == version
         body = post(server, "/v1/predict", ROWS).json()

@@ -1,0 +1,194 @@
+"""Validation and feed building from the manifest's inputs (in-process)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.errors import InvalidRows
+from runtime.schema import NUMERIC_TEXT, InputSchema
+from runtime.values import category_text, number_value
+
+
+@pytest.fixture(scope="module")
+def schema(version_a: Path) -> InputSchema:
+    return InputSchema(json.loads((version_a / "manifest.json").read_text())["inputs"])
+
+
+def test_feeds_follow_the_contract(schema: InputSchema) -> None:
+    rows = [
+        {
+            "PageValues": 2,
+            "ExitRates": " 0.5 ",
+            "Administrative": 1.25,
+            "Month": "Nov",
+            "VisitorType": True,
+            "OperatingSystems": 2.0,
+        },
+        {"Administrative": "3", "VisitorType": 7},
+    ]
+    feeds, validated = schema.rows_to_feeds(rows)
+    assert feeds["PageValues"].dtype == np.float64
+    assert feeds["PageValues"].shape == (2, 1)
+    assert feeds["ExitRates"][0, 0] == 0.5
+    assert math.isnan(feeds["ExitRates"][1, 0])
+    assert feeds["Month"].tolist() == [["Nov"], [""]]
+    assert feeds["VisitorType"].tolist() == [["true"], ["7"]]
+    assert feeds["OperatingSystems"].tolist() == [["2"], [""]]
+    assert validated.unseen == {"VisitorType": 2}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "unseen"),
+    [
+        ("Month", " NOV\t", False),
+        ("Month", "November", False),
+        ("Month", "SEPT", False),
+        ("Month", "janvier", True),
+        ("Month", "nov.", True),
+        ("OperatingSystems", " 02 ", False),
+        ("OperatingSystems", "+2.00", False),
+        ("OperatingSystems", 8, False),
+        ("OperatingSystems", 2.5, True),
+        ("OperatingSystems", "9", True),
+        ("VisitorType", "New Visitor", False),
+        ("VisitorType", "RETURNING_VISITOR", False),
+    ],
+)
+def test_unseen_categories_normalised_like_the_graph(
+    schema: InputSchema, column: str, value: Any, unseen: bool
+) -> None:
+    row = {"Administrative": 1, "VisitorType": "other", column: value}
+    assert schema.validate_rows([row]).unseen == ({column: 1} if unseen else {})
+
+
+def test_columnar_equals_rows(schema: InputSchema) -> None:
+    rows = [
+        {
+            "PageValues": float(i),
+            "ExitRates": None if i % 3 else 0.1,
+            "Administrative": i,
+            "Month": ["nov", " Dec", None, "x"][i % 4],
+            "VisitorType": "other",
+            "OperatingSystems": i % 5,
+        }
+        for i in range(40)
+    ]
+    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    columns["PageValues"] = np.array(columns["PageValues"])
+    columns["Administrative"] = np.arange(40)
+    from_rows, v1 = schema.rows_to_feeds(rows)
+    from_columns, v2 = schema.columns_to_feeds(columns)
+    for name in schema.names:
+        np.testing.assert_array_equal(from_rows[name], from_columns[name])
+        assert from_rows[name].dtype == from_columns[name].dtype
+    assert v1.unseen == v2.unseen
+
+
+def test_columnar_problems(schema: InputSchema) -> None:
+    with pytest.raises(InvalidRows) as caught:
+        schema.validate_columns(
+            {"Administrative": np.array([1.0, np.inf, np.nan]), "VisitorType": ["a", None, "b"]}
+        )
+    got = {(p.row, p.column, p.reason) for p in caught.value.problems}
+    assert got == {
+        (1, "Administrative", "not a finite number"),
+        (2, "Administrative", "null, and the column is not nullable"),
+        (1, "VisitorType", "null, and the column is not nullable"),
+    }
+    with pytest.raises(InvalidRows, match="problem"):
+        schema.validate_columns({"Administrative": [1], "VisitorType": ["a", "b"]})
+
+
+def test_problem_list_is_capped_but_counted(version_a: Path) -> None:
+    inputs = json.loads((version_a / "manifest.json").read_text())["inputs"]
+    capped = InputSchema(inputs, max_problems=5)
+    with pytest.raises(InvalidRows) as caught:
+        capped.validate_rows([{}] * 10)
+    assert len(caught.value.problems) == 5
+    assert caught.value.problem_count == 20
+    assert caught.value.body()["error"]["truncated"] is True
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=80),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "PageValues",
+                    "ExitRates",
+                    "Administrative",
+                    "Month",
+                    "VisitorType",
+                    "OperatingSystems",
+                    "other",
+                ]
+            ),
+            json_values,
+        ),
+        max_size=4,
+    )
+)
+def test_any_json_rows_either_feed_by_the_shared_rules_or_list_problems(
+    schema: InputSchema, rows: list[dict[str, Any]]
+) -> None:
+    row_schema = schema.row_json_schema()
+    if not all(_valid(row_schema, row) for row in rows):
+        with pytest.raises(InvalidRows) as caught:
+            schema.rows_to_feeds(rows)
+        assert all(p.row is not None and p.row < len(rows) for p in caught.value.problems)
+        return
+    feeds, _ = schema.rows_to_feeds(rows)
+    for row in rows:
+        assert _valid(row_schema, row)
+    for entry in schema.columns:
+        values = [row.get(entry.name) for row in rows]
+        if entry.kind == "numeric":
+            expected = np.array([number_value(v) for v in values], dtype=np.float64)
+            np.testing.assert_array_equal(feeds[entry.name].reshape(-1), expected)
+        else:
+            assert feeds[entry.name].reshape(-1).tolist() == [category_text(v) for v in values]
+
+
+def _valid(row_schema: dict[str, Any], row: Any) -> bool:
+    try:
+        jsonschema.validate(row, row_schema)
+    except jsonschema.ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("text", ["1", " -2.5e-3 ", ".5", "5.", "+7", "1" * 200])
+def test_numeric_text_accepted(text: str) -> None:
+    assert re.fullmatch(NUMERIC_TEXT, text)
+    assert math.isfinite(float(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["nan", "inf", "1_000", "١٢", "0x10", "1e999", "1" * 201, "1e", "--1", ""]
+)
+def test_numeric_text_refused(text: str) -> None:
+    assert not re.fullmatch(NUMERIC_TEXT, text)
