@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 DEFAULT_ROOT = Path("models")
 VERSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}$")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_STAMP = "%Y%m%dT%H%M%S%fZ"
 
 
 class RegistryError(RuntimeError):
@@ -48,13 +48,13 @@ class Registry:
     def new_version_id(self, name: str, content_hash: str, now: datetime | None = None) -> str:
         """UTC time to the microsecond + 8 hex of the content; strictly after every existing id."""
         existing = self.versions(name)
-        while True:
-            stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
-            version = f"{stamp}-{content_hash[:8]}"
-            if not existing or version > existing[-1]:
-                return version
-            now = None
-            time.sleep(0.001)
+        moment = now or datetime.now(UTC)
+        if existing:
+            # One microsecond after the newest id if the clock is not past it (same microsecond,
+            # or a clock that went back): waiting for the clock could take hours.
+            newest = datetime.strptime(existing[-1][:22], _STAMP).replace(tzinfo=UTC)
+            moment = max(moment, newest + timedelta(microseconds=1))
+        return f"{moment.strftime(_STAMP)}-{content_hash[:8]}"
 
     def write_version(self, name: str, version: str, fill: Callable[[Path], None]) -> Path:
         """Creates <name>/<version> from what `fill` writes into a private temporary folder,
