@@ -1,0 +1,32 @@
+# The tabship scoring server: onnxruntime + numpy + starlette + uvicorn, nothing from training.
+# No model is baked in: MODEL_URI (a path mounted into the container, or an http(s) URL such as a
+# presigned object-store URL) is read at start. Build: docker build -t tabship-serve .
+# Run:   docker run -p 8000:8000 -e MODEL_URI=https://.../model-version/ tabship-serve
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY locks/serve.txt locks/serve.txt
+COPY scripts/serve_install.sh scripts/serve_install.sh
+COPY tabship_cli tabship_cli
+COPY runtime runtime
+COPY training training
+COPY export export
+COPY parity_tests parity_tests
+# the same install step the clean-environment test runs
+RUN scripts/serve_install.sh install /opt/tabship
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin tabship
+COPY --from=build /opt/tabship /opt/tabship
+COPY scripts/serve_install.sh /usr/local/bin/serve_install.sh
+ENV PATH="/opt/tabship/bin:$PATH" \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TABSHIP_HOST=0.0.0.0 \
+    TABSHIP_PORT=8000
+USER tabship
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('TABSHIP_PORT', '8000')}/healthz\", timeout=2).status == 200 else 1)"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["serve_install.sh", "start", "/opt/tabship"]
