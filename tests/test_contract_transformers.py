@@ -292,6 +292,13 @@ def test_log1p() -> None:
     assert np.isnan(out[3])
 
 
+def test_sqrt() -> None:
+    out = _derive("sqrt", [0.0, -0.0, 4.0, 2.0, 1e308, -1.0, NAN, math.inf])
+    np.testing.assert_array_equal(out[:5], [0.0, -0.0, 2.0, math.sqrt(2.0), math.sqrt(1e308)])
+    assert np.isnan(out[5:7]).all()
+    assert out[7] == math.inf
+
+
 def test_positive_flag() -> None:
     out = _derive("positive", [0.0, -0.0, 1e-300, 5e-324, 3.0, -1.0, NAN])
     np.testing.assert_array_equal(out, [0.0, 0.0, 1.0, 1.0, 1.0, 0.0, NAN])

@@ -155,6 +155,8 @@ FEATURES = [
     {"name": "pair", "kind": "sum", "inputs": ["c", "a"]},
     {"name": "log_a", "kind": "log1p", "inputs": ["a"]},
     {"name": "log_c", "kind": "log1p", "inputs": ["c"]},
+    {"name": "sqrt_b", "kind": "sqrt", "inputs": ["b"]},
+    {"name": "sqrt_c", "kind": "sqrt", "inputs": ["c"]},
     {"name": "b_positive", "kind": "positive", "inputs": ["b"]},
 ]
 
