@@ -422,3 +422,21 @@ def test_xgboost_behind_the_cast() -> None:
     assert probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(label, model.predict(probes))
+
+
+def test_columns_with_nothing_learned() -> None:
+    """A training column with only missing values: no labels, every value unknown or missing."""
+    train = pd.DataFrame({"empty": [None, "", "  "], "codes": [None, NAN, ""]}, dtype=object)
+    model = ColumnTransformer(
+        [
+            ("c", CategoryEncoder(integer_codes=["codes"]), ["empty", "codes"]),
+            ("n", CategoryNumber(), ["empty"]),
+        ],
+        sparse_threshold=0.0,
+    ).fit(train)
+    session = _session(model, [(c, StringTensorType([None, 1])) for c in ["empty", "codes"]])
+    rows = pd.DataFrame({"empty": HOSTILE_TEXT, "codes": HOSTILE_TEXT[::-1]}, dtype=object)
+    (got,) = session.run(None, _text_feeds(rows))
+    expected = model.transform(rows)
+    assert expected.shape == (len(HOSTILE_TEXT), 2 + 2 + 1)
+    assert_agree(got, expected)
