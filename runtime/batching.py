@@ -1,8 +1,10 @@
 """Adaptive micro-batching: concurrent requests share one inference call.
 
 While the model is busy, arriving requests queue; when it frees up, everything queued (up to
-`max_rows`, whole requests only) goes in one call. A lone request on an idle model waits at most
-`wait_s` for companions. Runs on the event loop; inference runs in one worker thread.
+`max_rows`, whole requests only) goes in one call. On an idle model a request waits for
+companions only while other admitted requests are still being read and validated (`admitted()`
+counts them), and at most `wait_s`: a lone client pays no wait. Runs on the event loop;
+inference runs in one worker thread.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ class Batcher(Generic[Item]):
         max_rows: int = 64,
         wait_s: float = 0.0,
         on_batch: Callable[[int, int], None] | None = None,
+        admitted: Callable[[], int] | None = None,
     ) -> None:
         self._run = run
         self._rows_of = rows_of
         self.max_rows = max_rows
         self.wait_s = wait_s
         self._on_batch = on_batch
+        self._admitted = admitted
+        self._running = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tabship-infer")
         self._pending: list[tuple[Item, int, asyncio.Future[Scores]]] = []
         self._pending_rows = 0
@@ -45,14 +50,17 @@ class Batcher(Generic[Item]):
         self._pending.append((item, rows, future))
         self._pending_rows += rows
         if not self._busy:
-            if self._pending_rows >= self.max_rows:
+            if self._pending_rows >= self.max_rows or self._outstanding() <= 0 or self.wait_s <= 0:
                 self._dispatch()
             elif self._timer is None:
-                if self.wait_s > 0:
-                    self._timer = loop.call_later(self.wait_s, self._dispatch)
-                else:
-                    self._timer = loop.call_soon(self._dispatch)  # type: ignore[assignment]
+                self._timer = loop.call_later(self.wait_s, self._dispatch)
         return await future
+
+    def _outstanding(self) -> int:
+        """Admitted requests not yet queued here nor being scored: companions on their way."""
+        if self._admitted is None:
+            return 0
+        return self._admitted() - len(self._pending) - self._running
 
     def _dispatch(self) -> None:
         if self._timer is not None:
@@ -70,6 +78,7 @@ class Batcher(Generic[Item]):
             rows += entry[1]
         self._pending_rows -= rows
         self._busy = True
+        self._running = len(batch)
         loop = asyncio.get_running_loop()
         items = [entry[0] for entry in batch]
         done = loop.run_in_executor(self._executor, self._run, items)
@@ -82,6 +91,7 @@ class Batcher(Generic[Item]):
         done: asyncio.Future[Scores],
     ) -> None:
         self._busy = False
+        self._running = 0
         if self._on_batch is not None:
             self._on_batch(len(batch), rows)
         error = done.exception() if not done.cancelled() else asyncio.CancelledError()

@@ -55,6 +55,7 @@ class Service:
                 max_rows=settings.batch_max_rows,
                 wait_s=settings.batch_wait_ms / 1000.0,
                 on_batch=self.metrics.batch,
+                admitted=lambda: self.inflight,
             )
 
     @property

@@ -16,7 +16,7 @@
 | `TABSHIP_RETRY_AFTER_S` | `1` | Retry-After sent with 503 |
 | `TABSHIP_BATCHING` | `1` | combine concurrent requests into one inference call |
 | `TABSHIP_BATCH_MAX_ROWS` | `64` | rows per combined inference call |
-| `TABSHIP_BATCH_WAIT_MS` | `0.5` | longest wait for companions when the model is idle |
+| `TABSHIP_BATCH_WAIT_MS` | `2` | longest wait for companions already being read (never for a lone request) |
 | `TABSHIP_ORT_THREADS` | `1` | onnxruntime intra-op threads (0 = onnxruntime's choice) |
 | `TABSHIP_SHUTDOWN_TIMEOUT_S` | `30` | on SIGTERM, longest wait for in-flight requests |
 | `TABSHIP_DRAIN_S` | `0` | on SIGTERM, seconds to keep serving with readiness false first |
@@ -119,7 +119,7 @@ class Settings:
     retry_after_s: int = 1
     batching: bool = True
     batch_max_rows: int = 64
-    batch_wait_ms: float = 0.5
+    batch_wait_ms: float = 2.0
     ort_threads: int = 1
     shutdown_timeout_s: float = 30.0
     drain_s: float = 0.0
