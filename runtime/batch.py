@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from runtime.batch_schema import ChunkValidator
+from runtime.batch_schema import ChunkValidator, from_numpy, strings
 from runtime.model import Model
 from runtime.progress import Progress
 
@@ -121,25 +121,25 @@ def score_chunk(
     if n_good == result.n_rows:
         kept = key_columns
     else:
-        where = pa.array(np.flatnonzero(result.good))
+        where = from_numpy(np.flatnonzero(result.good).astype(np.int64), pa.int64())
         kept = [column.take(where) for column in key_columns]
     scored = pa.Table.from_arrays(
         [
             *kept,
-            pa.array(probability, pa.float64()),
-            pa.array(decisions, pa.int64()),
-            pa.array(labels, pa.int64()),
-            pa.array([model.name] * n_good, pa.string()),
-            pa.array([model.version] * n_good, pa.string()),
+            from_numpy(probability, pa.float64()),
+            from_numpy(decisions.astype(np.int64), pa.int64()),
+            from_numpy(labels.astype(np.int64), pa.int64()),
+            strings(model.name, n_good),
+            strings(model.version, n_good),
         ],
         schema=output_schema(key_schema),
     )
-    problem_rows = pa.array(result.problem_rows)
+    problem_rows = from_numpy(result.problem_rows, pa.int64())
     rejects = pa.Table.from_arrays(
         [
-            pa.array(result.problem_rows + first_row, pa.int64()),
-            pa.array(result.problem_columns, pa.string()),
-            pa.array(result.problem_reasons, pa.string()),
+            from_numpy(result.problem_rows + first_row, pa.int64()),
+            strings(result.problem_columns),
+            strings(result.problem_reasons),
             *[column.take(problem_rows) for column in key_columns],
         ],
         schema=rejects_schema(key_schema),

@@ -52,6 +52,55 @@ def _is_plain_number(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind)
 
 
+def to_numpy(array: pa.Array, null: float | int | None = None) -> np.ndarray:
+    """A numeric Array as numpy, read from its buffers, with nulls replaced by `null`.
+
+    Arrow's own to_numpy / fill_null(python value) go through its pandas shim, which imports
+    pandas: the local scorer must not.
+    """
+    if pa.types.is_float16(array.type):
+        array = array.cast(pa.float64())
+    kind = array.type
+    code = "f" if pa.types.is_floating(kind) else "i" if pa.types.is_signed_integer(kind) else "u"
+    dtype = np.dtype(f"{code}{kind.bit_width // 8}")
+    values = np.frombuffer(
+        array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize
+    )
+    if not array.null_count:
+        return values
+    if null is None:
+        raise ValueError("the array has nulls and no replacement was given")
+    bits = np.unpackbits(np.frombuffer(array.buffers()[0], dtype=np.uint8), bitorder="little")
+    missing = bits[array.offset : array.offset + len(array)] == 0
+    result = values.astype(np.result_type(dtype, np.asarray(null).dtype), copy=True)
+    result[missing] = null
+    return result
+
+
+def from_numpy(values: np.ndarray, kind: pa.DataType) -> pa.Array:
+    """numpy (bool excluded, no nulls) -> Arrow, without pa.array (which imports pandas)."""
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
+def strings(texts: Sequence[str] | str, n: int | None = None) -> pa.Array:
+    """Python strings (or one string repeated n times) -> an Arrow string array."""
+    if isinstance(texts, str):
+        encoded = texts.encode("utf-8")
+        count = int(n or 0)
+        offsets = np.arange(count + 1, dtype=np.int32) * len(encoded)
+        data = encoded * count
+    else:
+        parts = [t.encode("utf-8") for t in texts]
+        count = len(parts)
+        offsets = np.zeros(count + 1, dtype=np.int32)
+        np.cumsum([len(p) for p in parts], out=offsets[1:])
+        data = b"".join(parts)
+    return pa.Array.from_buffers(
+        pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
 class ChunkValidator:
     """Validates Arrow record batches column by column with the server's rules."""
 
@@ -157,17 +206,14 @@ class ChunkValidator:
         if spec.kind == "numeric" and pa.types.is_decimal(array.type):
             array = array.cast(pa.float64())
         if spec.kind == "numeric" and _is_plain_number(array.type):
-            if array.null_count:
-                # fill before converting: Arrow's null-aware to_numpy imports pandas
-                array = pc.fill_null(array.cast(pa.float64()), math.nan)
-            values = array.to_numpy(zero_copy_only=True)  # no nulls left
+            values = to_numpy(array, math.nan)  # a null is a JSON null: missing
             fed, bad, why = self._run(schema, values, n)
             return fed, bad, why, 0
         encoded = pc.dictionary_encode(array)
         distinct: list[Any] = encoded.dictionary.to_pylist()
         null_slot = len(distinct)
         distinct.append(None)
-        index = encoded.indices.fill_null(null_slot).to_numpy(zero_copy_only=True)
+        index = to_numpy(encoded.indices, null_slot)
         fed_distinct, bad_distinct, why_distinct = self._run(schema, distinct, len(distinct))
         fed = fed_distinct[index]
         unseen = 0
