@@ -98,7 +98,8 @@ def test_parquet_scores_equal_the_http_path(model: Model, inputs: Inputs, tmp_pa
         progress=False,
     )
     assert summary.rows == inputs.n_rows
-    assert summary.rejected > 0 and summary.scored + summary.rejected == summary.rows
+    assert summary.rejected > 0
+    assert summary.scored + summary.rejected == summary.rows
     _check_against_http(model, out, rejects, _json_rows(inputs.table))
 
 
