@@ -79,6 +79,15 @@ def _score_partition(
 ) -> dict[str, Any]:
     model, validator = worker_model(settings, sha256, threads)
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    # pandas' Arrow-backed text arrives as large_string: the local engine's type is string.
+    table = table.cast(
+        pa.schema(
+            [
+                f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f
+                for f in table.schema
+            ]
+        )
+    )
     scored, rejects, counts = score_chunk(model, validator, table, keys, first_row)
     fs, out_dir = _filesystem(out_url)
     _write_part(fs, out_dir, number, scored)
@@ -118,7 +127,12 @@ def _columns_of(url: str) -> tuple[str, ...]:
     import dask.dataframe as dd
 
     if _is_csv(url):
-        return tuple(dd.read_csv(url, dtype=str, nrows=1).columns)
+        import pyarrow.csv as pacsv
+
+        fs, path = _filesystem(url)
+        with fs.open(path, "rb", compression="infer") as handle:
+            options = pacsv.ReadOptions(block_size=1 << 16)
+            return tuple(pacsv.open_csv(handle, read_options=options).schema.names)
     return tuple(dd.read_parquet(url).columns)
 
 
