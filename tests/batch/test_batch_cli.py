@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from conftest import Inputs  # tests/batch/conftest.py
+
+pytestmark = pytest.mark.slow  # one interpreter per run
 
 REPO = Path(__file__).resolve().parents[2]
 FORBIDDEN = (
