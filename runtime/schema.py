@@ -1,11 +1,12 @@
 """Request validation derived from the manifest's `inputs`: rows or columns -> graph feeds.
 
 Per-column validators are built once at load. Rules (docs/serving.md has the full table):
+- every column must be present in every row (an absent key is a problem: send null).
 - numeric: JSON numbers (finite; not booleans) or numeric text (decimal notation, see
-  NUMERIC_TEXT); null, a missing key and blank text are missing (NaN), refused unless nullable.
+  NUMERIC_TEXT); null and blank text are missing (NaN), refused unless nullable.
 - categorical: text (at most `max_length` characters, valid Unicode), numbers and booleans via
-  runtime.values.category_text; null, a missing key and blank text are missing (""), refused
-  unless nullable. Unseen categories are accepted (the graph's unknown bucket) and counted.
+  runtime.values.category_text; null and blank text are missing (""), refused unless
+  nullable. Unseen categories are accepted (the graph's unknown bucket) and counted.
 - columns not in the manifest: ignored and counted, or refused (setting `extra_columns`).
 Every problem is collected with its row index and column, then raised at once as InvalidRows.
 """
@@ -38,6 +39,9 @@ _BLANK = re.compile(BLANK_TEXT)
 _INTEGER_CODE = re.compile(f"{_WS}\\+?0*([0-9]+)(?:\\.0*)?{_WS}")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ABSENT = object()
+# An absent key is a problem, not a missing value: a misspelt column name must not silently
+# score as "missing". Clients send null for a missing value.
+MISSING_COLUMN = "missing column (send null for a missing value)"
 
 
 class _Reject(Exception):
@@ -97,14 +101,12 @@ class Column:
                 return float(value)
             except OverflowError:
                 raise _Reject("not a finite number") from None
-        if value is None or value is _ABSENT:
+        if value is _ABSENT:
+            raise _Reject(MISSING_COLUMN)
+        if value is None:
             if self.nullable:
                 return math.nan
-            raise _Reject(
-                "missing, and the column is not nullable"
-                if value is _ABSENT
-                else "null, and the column is not nullable"
-            )
+            raise _Reject("null, and the column is not nullable")
         if kind is str:
             if _NUMERIC.fullmatch(value):
                 return number_value(value)
@@ -132,14 +134,12 @@ class Column:
                     text.encode("utf-8")
                 except UnicodeEncodeError:
                     raise _Reject("text is not valid Unicode (lone surrogate)") from None
-        elif value is None or value is _ABSENT:
+        elif value is _ABSENT:
+            raise _Reject(MISSING_COLUMN)
+        elif value is None:
             if self.nullable:
                 return "", False
-            raise _Reject(
-                "missing, and the column is not nullable"
-                if value is _ABSENT
-                else "null, and the column is not nullable"
-            )
+            raise _Reject("null, and the column is not nullable")
         elif isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
             if isinstance(value, float | np.floating) and math.isinf(value):
                 raise _Reject("not a finite number")
@@ -436,12 +436,12 @@ class InputSchema:
                 description = f"category (known: {known}; others go to the unknown bucket)"
             if spec.nullable:
                 options.append({"type": "null"})
-                description += "; null or absent when missing"
+                description += "; null when missing"
             properties[spec.name] = {"anyOf": options, "description": description}
         return {
             "type": "object",
             "properties": properties,
-            "required": [s.name for s in self.columns if not s.nullable],
+            "required": [s.name for s in self.columns],
             "additionalProperties": self.extra_columns == "ignore",
         }
 

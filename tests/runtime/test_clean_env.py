@@ -82,7 +82,14 @@ def test_clean_environment_serves_without_training_libraries(
     }
 
     server = start_server(version_a, command=[str(SCRIPT), "start", str(serve_venv)])
-    row = {"PageValues": 10, "Administrative": 3, "Month": "nov", "VisitorType": "new_visitor"}
+    row = {
+        "PageValues": 10,
+        "ExitRates": None,
+        "Administrative": 3,
+        "Month": "nov",
+        "VisitorType": "new_visitor",
+        "OperatingSystems": None,
+    }
     response = server.client.post("/v1/predict", json=row)
     assert response.status_code == 200, response.text
     assert response.json()["model"] == {"name": NAME, "version": VERSION_A}

@@ -15,13 +15,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.errors import InvalidRows
-from runtime.schema import NUMERIC_TEXT, InputSchema
+from runtime.schema import MISSING_COLUMN, NUMERIC_TEXT, InputSchema
 from runtime.values import category_text, number_value
 
 
 @pytest.fixture(scope="module")
 def schema(version_a: Path) -> InputSchema:
     return InputSchema(json.loads((version_a / "manifest.json").read_text())["inputs"])
+
+
+def _row(**values: Any) -> dict[str, Any]:
+    """A row with every input column: null unless given (null is how a client sends missing)."""
+    return {
+        "PageValues": None,
+        "ExitRates": None,
+        "Administrative": 1,
+        "Month": None,
+        "VisitorType": "other",
+        "OperatingSystems": None,
+        **values,
+    }
 
 
 def test_feeds_follow_the_contract(schema: InputSchema) -> None:
@@ -34,7 +47,7 @@ def test_feeds_follow_the_contract(schema: InputSchema) -> None:
             "VisitorType": True,
             "OperatingSystems": 2.0,
         },
-        {"Administrative": "3", "VisitorType": 7},
+        _row(Administrative="3", VisitorType=7),
     ]
     feeds, validated = schema.rows_to_feeds(rows)
     assert feeds["PageValues"].dtype == np.float64
@@ -67,7 +80,7 @@ def test_feeds_follow_the_contract(schema: InputSchema) -> None:
 def test_unseen_categories_normalised_like_the_graph(
     schema: InputSchema, column: str, value: Any, unseen: bool
 ) -> None:
-    row = {"Administrative": 1, "VisitorType": "other", column: value}
+    row = _row(**{column: value})
     assert schema.validate_rows([row]).unseen == ({column: 1} if unseen else {})
 
 
@@ -113,10 +126,58 @@ def test_problem_list_is_capped_but_counted(version_a: Path) -> None:
     inputs = json.loads((version_a / "manifest.json").read_text())["inputs"]
     capped = InputSchema(inputs, max_problems=5)
     with pytest.raises(InvalidRows) as caught:
+        capped.validate_rows([_row(Administrative=None, VisitorType=None)] * 10)
+    assert len(caught.value.problems) == 5
+    assert caught.value.problem_count == 20  # two non-nullable columns sent as null, ten rows
+    assert caught.value.body()["error"]["truncated"] is True
+    with pytest.raises(InvalidRows) as caught:
         capped.validate_rows([{}] * 10)
     assert len(caught.value.problems) == 5
-    assert caught.value.problem_count == 20
-    assert caught.value.body()["error"]["truncated"] is True
+    assert caught.value.problem_count == 60  # every column absent, ten rows
+    assert {p.reason for p in caught.value.problems} == {MISSING_COLUMN}
+
+
+@pytest.mark.parametrize(
+    "column",
+    ["PageValues", "ExitRates", "Administrative", "Month", "VisitorType", "OperatingSystems"],
+)
+def test_absent_key_is_a_problem_naming_row_and_column(schema: InputSchema, column: str) -> None:
+    """Nullable or not: an absent key is never read as missing (a misspelt name would be
+    scored silently); null is how a client sends a missing value."""
+    absent = _row()
+    del absent[column]
+    misspelt = dict(absent, **{column.lower(): 3})
+    with pytest.raises(InvalidRows) as caught:
+        schema.validate_rows([_row(), absent, _row(), misspelt])
+    got = [(p.row, p.column, p.reason) for p in caught.value.problems]
+    assert got == [(1, column, MISSING_COLUMN), (3, column, MISSING_COLUMN)]
+    assert caught.value.problem_count == 2
+    assert caught.value.body()["error"]["problems"][0] == {
+        "row": 1,
+        "column": column,
+        "reason": "missing column (send null for a missing value)",
+    }
+    assert column in schema.row_json_schema()["required"]
+    assert not _valid(schema.row_json_schema(), absent)
+    # null is accepted exactly where the column is nullable
+    nullable = next(c.nullable for c in schema.columns if c.name == column)
+    if nullable:
+        schema.validate_rows([_row(**{column: None})])
+    else:
+        with pytest.raises(InvalidRows, match="problem"):
+            schema.validate_rows([_row(**{column: None})])
+
+
+def test_columnar_absent_column_is_still_missing(schema: InputSchema) -> None:
+    """The columnar path (batch scoring, behind --allow-absent-columns) is unchanged: an absent
+    nullable column is fed as missing, an absent non-nullable one is a problem."""
+    validated = schema.validate_columns({"Administrative": [1, 2], "VisitorType": ["a", "b"]})
+    feeds = schema.feeds(validated)
+    assert np.isnan(feeds["PageValues"]).all()
+    assert feeds["Month"].tolist() == [[""], [""]]
+    with pytest.raises(InvalidRows) as caught:
+        schema.validate_columns({"Administrative": [1, 2]})
+    assert [(p.row, p.column) for p in caught.value.problems] == [(None, "VisitorType")]
 
 
 json_values = st.recursive(
@@ -132,40 +193,59 @@ json_values = st.recursive(
 )
 
 
+# values a column could hold, so that many generated rows are valid and get fed
+PLAUSIBLE = {
+    "numeric": st.sampled_from([None, 0, 2, -1.5, 1e300, "3", " .5e-3 ", "", " ", "1_0"]),
+    "categorical": st.sampled_from([None, 0, 2, -1.5, True, "3", "", " ", "nov", "Other"]),
+}
+COLUMNS = {
+    "PageValues": "numeric",
+    "ExitRates": "numeric",
+    "Administrative": "numeric",
+    "Month": "categorical",
+    "VisitorType": "categorical",
+    "OperatingSystems": "categorical",
+}
+
+
+@st.composite
+def json_rows(draw: st.DrawFn) -> dict[str, Any]:
+    """Every column with any JSON value (null included; mostly plausible ones), sometimes an
+    extra key, now and then absent columns (which the JSON Schema and the validator refuse)."""
+    row = {
+        name: draw(json_values if draw(st.integers(0, 7)) == 0 else PLAUSIBLE[kind])
+        for name, kind in COLUMNS.items()
+    }
+    if draw(st.booleans()):
+        row["other"] = draw(json_values)
+    if draw(st.integers(0, 9)) == 0:
+        for name in draw(st.sets(st.sampled_from(list(COLUMNS)), min_size=1)):
+            del row[name]
+    return row
+
+
 @settings(max_examples=300, deadline=None)
-@given(
-    rows=st.lists(
-        st.dictionaries(
-            st.sampled_from(
-                [
-                    "PageValues",
-                    "ExitRates",
-                    "Administrative",
-                    "Month",
-                    "VisitorType",
-                    "OperatingSystems",
-                    "other",
-                ]
-            ),
-            json_values,
-        ),
-        max_size=4,
-    )
-)
+@given(rows=st.lists(json_rows(), max_size=4))
 def test_any_json_rows_either_feed_by_the_shared_rules_or_list_problems(
     schema: InputSchema, rows: list[dict[str, Any]]
 ) -> None:
     row_schema = schema.row_json_schema()
-    if not all(_valid(row_schema, row) for row in rows):
+    invalid = {r for r, row in enumerate(rows) if not _valid(row_schema, row)}
+    if invalid:
         with pytest.raises(InvalidRows) as caught:
             schema.rows_to_feeds(rows)
-        assert all(p.row is not None and p.row < len(rows) for p in caught.value.problems)
+        # the JSON Schema (/openapi.json) and the validator refuse exactly the same rows
+        assert {p.row for p in caught.value.problems} == invalid
+        for r in invalid:
+            absent = {name for name in COLUMNS if name not in rows[r]}
+            reported = {
+                p.column for p in caught.value.problems if p.row == r and p.reason == MISSING_COLUMN
+            }
+            assert reported == absent
         return
     feeds, _ = schema.rows_to_feeds(rows)
-    for row in rows:
-        assert _valid(row_schema, row)
     for entry in schema.columns:
-        values = [row.get(entry.name) for row in rows]
+        values = [row[entry.name] for row in rows]
         if entry.kind == "numeric":
             expected = np.array([number_value(v) for v in values], dtype=np.float64)
             np.testing.assert_array_equal(feeds[entry.name].reshape(-1), expected)

@@ -37,7 +37,14 @@ ROWS: list[dict[str, Any]] = [
         "VisitorType": "returning_visitor",
         "OperatingSystems": 2.0,
     },
-    {"Administrative": 27, "VisitorType": "other"},  # nullable columns absent
+    {  # nullable columns sent as null
+        "Administrative": 27,
+        "VisitorType": "other",
+        "PageValues": None,
+        "ExitRates": None,
+        "Month": None,
+        "OperatingSystems": None,
+    },
     {
         "PageValues": 0,
         "ExitRates": "",
@@ -176,8 +183,22 @@ def test_every_problem_of_a_bad_batch_is_reported(server: Server) -> None:
             "OperatingSystems": "x" * 65,
         },
         "not a row",
-        {"PageValues": 1e400, "Administrative": 10**400, "VisitorType": {"a": 1}},
-        {"Administrative": "nan", "VisitorType": "\ud800"},
+        {
+            "PageValues": 1e400,
+            "ExitRates": None,
+            "Administrative": 10**400,
+            "Month": None,
+            "VisitorType": {"a": 1},
+            "OperatingSystems": None,
+        },
+        {
+            "PageValues": None,
+            "ExitRates": None,
+            "Administrative": "nan",
+            "Month": None,
+            "VisitorType": "\ud800",
+            "OperatingSystems": None,
+        },
     ]
     body = (
         "["
@@ -210,6 +231,33 @@ def test_every_problem_of_a_bad_batch_is_reported(server: Server) -> None:
     }
     assert error["problem_count"] == 12
     assert error["truncated"] is False
+
+
+def test_absent_key_is_a_problem_not_a_missing_value(server: Server) -> None:
+    """A misspelt (or forgotten) column name must never be scored silently as a missing value:
+    every absent input key, nullable or not, is a 422 problem naming the row and the column."""
+    misspelt = {k: v for k, v in ROWS[0].items() if k != "PageValues"} | {"Pagevalues": 10}
+    forgotten = {k: v for k, v in ROWS[2].items() if k not in ("Month", "Administrative")}
+    response = post(server, "/v1/predict", [ROWS[0], misspelt, ROWS[1], forgotten])
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_rows"
+    reason = "missing column (send null for a missing value)"
+    assert error["problems"] == [
+        {"row": 1, "column": "PageValues", "reason": reason},
+        {"row": 3, "column": "Administrative", "reason": reason},
+        {"row": 3, "column": "Month", "reason": reason},
+    ]
+    assert error["problem_count"] == 3
+    single = post(server, "/v1/predict", misspelt)
+    assert single.status_code == 422
+    assert single.json()["error"]["problems"] == [
+        {"row": 0, "column": "PageValues", "reason": reason}
+    ]
+    # the same row with null sent for the missing value is scored
+    fixed = post(server, "/v1/predict", dict(misspelt, PageValues=None))
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["ignored_columns"] == ["Pagevalues"]
 
 
 @pytest.mark.parametrize(
@@ -325,7 +373,7 @@ def test_openapi_is_derived_from_the_manifest(server: Server, version_a: Path) -
     row = body["anyOf"][0]
     manifest = json.loads((version_a / "manifest.json").read_text())
     assert list(row["properties"]) == [i["name"] for i in manifest["inputs"]]
-    assert row["required"] == [i["name"] for i in manifest["inputs"] if not i["nullable"]]
+    assert row["required"] == [i["name"] for i in manifest["inputs"]]  # absent key: 422
     assert body["anyOf"][1]["maxItems"] == 1000
     assert set(document["paths"]["/v1/predict"]["post"]["responses"]) == {
         "200",
@@ -415,6 +463,7 @@ def test_oip_infer_matches_v1_and_onnxruntime(server: Server, version_a: Path) -
         (lambda r: r["inputs"][0].update(datatype="FP32"), "datatype must be FP64"),
         (lambda r: r["inputs"][3].update(datatype="FP64"), "datatype must be BYTES"),
         (lambda r: r["inputs"].pop(2), "missing inputs: Administrative"),
+        (lambda r: r["inputs"].pop(0), "missing inputs: PageValues"),  # nullable: still required
         (lambda r: r["inputs"][0].update(shape=[3, 1]), "holds 3 values"),
         (lambda r: r["inputs"][0].update(shape=[2, 3]), "shape must be [N] or [N, 1]"),
         (lambda r: r["inputs"][2].update(data=["abc", 1]), "'abc' is not a number"),
