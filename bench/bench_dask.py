@@ -27,7 +27,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--model", type=Path)
-    parser.add_argument("--partitions", type=int, default=16)
+    parser.add_argument("--partitions", type=int, help="repartition (default: one per row group)")
     parser.add_argument("--workers", default="1,2")
     args = parser.parse_args()
     from distributed import LocalCluster

@@ -120,7 +120,9 @@ def read_input(url: str, columns: Sequence[str]) -> Any:
             na_values=[""],
             blocksize="16MB",
         )
-    return dd.read_parquet(url, columns=list(columns))
+    # One partition per row group: each worker reads its own part of a large file, rather than
+    # one worker reading the file and shipping pieces to the others.
+    return dd.read_parquet(url, columns=list(columns), split_row_groups=True)
 
 
 def _columns_of(url: str) -> tuple[str, ...]:
