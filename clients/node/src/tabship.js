@@ -12,9 +12,12 @@ import path from 'node:path';
 
 import ort from 'onnxruntime-node';
 
-import { categoryText, numberValue, pyStrip, quote, ValueProblem } from './values.js';
+import { categoricalFeed, DEFAULT_MAX_LENGTH, jsonType, numericFeed, ValueProblem } from './values.js';
 
-export { categoryText, numberValue, parsePythonFloat, pyFloatRepr, pyStrip } from './values.js';
+export {
+  categoricalFeed, categoryText, MISSING_COLUMN, NUMERIC_TEXT, numberValue, numericFeed,
+  parsePythonFloat, pyFloatRepr, pyStrip,
+} from './values.js';
 
 const require = createRequire(import.meta.url);
 /** Version of the onnxruntime-node package in use. */
@@ -308,12 +311,18 @@ export async function loadModel(target, options = {}) {
 }
 
 /**
- * Turns JSON row objects into graph feeds exactly as the Python server does: numeric inputs
- * -> float64 [N,1] (numbers, numeric text via Python float(); null/missing/blank -> NaN when
- * the input is nullable, else a problem; booleans and non-numeric text are problems);
- * categorical inputs -> string [N,1] by runtime/values.py category_text (null/missing -> "",
- * a problem when the input is not nullable). Columns not in the manifest are ignored. Every
- * problem is collected and thrown together as one FeedError.
+ * Turns JSON row objects into graph feeds exactly as the Python server does (runtime/schema.py
+ * validate_rows; docs/serving.md "Validation"), refusing exactly what it refuses with the same
+ * reasons. Every input must be a key of every row: an absent key is a problem (a misspelt name
+ * must not score silently as missing), null is how a missing value is sent.
+ * - numeric -> float64 [N,1]: finite numbers; text in ASCII decimal notation (NUMERIC_TEXT: no
+ *   "nan", "inf", "1_000", hex or Unicode digits); null and blank text are missing (NaN), a
+ *   problem when the input is not nullable; booleans, other text, arrays, objects are problems.
+ * - categorical -> string [N,1]: text up to max_length (default 256) characters without lone
+ *   surrogates, numbers and booleans by runtime/values.py category_text; null is "" and null or
+ *   blank text is a problem when the input is not nullable; arrays and objects are problems.
+ * Columns not in the manifest are ignored. Every problem is collected and thrown together as
+ * one FeedError.
  * @param {Manifest} manifest
  * @param {unknown[]} rows
  * @returns {Record<string, ort.Tensor>}
@@ -327,36 +336,23 @@ export function buildFeeds(manifest, rows) {
   const feeds = {};
   const columns = manifest.inputs.map((input) => ({
     input,
+    maxLength: typeof input.max_length === 'number' && input.max_length > 0
+      ? Math.trunc(input.max_length) : DEFAULT_MAX_LENGTH,
     numbers: input.kind === 'numeric' ? new Float64Array(n) : null,
     texts: input.kind === 'categorical' ? new Array(n) : null,
   }));
   rows.forEach((row, r) => {
     if (typeof row !== 'object' || row === null || Array.isArray(row)) {
-      problems.push({ row: r, column: null, message: `a row must be a JSON object, got ${Array.isArray(row) ? 'an array' : String(row === null ? 'null' : typeof row)}` });
+      problems.push({ row: r, column: null, message: `a row must be a JSON object, got ${jsonType(row)}` });
       return;
     }
     const record = /** @type {Record<string, unknown>} */ (row);
-    for (const { input, numbers, texts } of columns) {
+    for (const { input, maxLength, numbers, texts } of columns) {
+      // undefined: an absent key (own properties only), a problem as on the server
       const raw = Object.prototype.hasOwnProperty.call(record, input.name) ? record[input.name] : undefined;
       try {
-        if (numbers) {
-          const value = numberValue(raw);
-          if (Number.isNaN(value) && !input.nullable) {
-            throw new ValueProblem(raw === undefined ? 'missing, and the column is not nullable'
-              : `${raw === null ? 'null' : quote(String(raw))} is a missing value, and the column is not nullable`);
-          }
-          numbers[r] = value;
-        } else if (texts) {
-          const text = categoryText(raw);
-          if (!input.nullable && pyStrip(text) === '') {
-            throw new ValueProblem(raw === undefined ? 'missing, and the column is not nullable'
-              : `${JSON.stringify(raw)} is a missing value, and the column is not nullable`);
-          }
-          if (typeof input.max_length === 'number' && [...text].length > input.max_length) {
-            throw new ValueProblem(`text of ${[...text].length} characters is longer than max_length ${input.max_length}`);
-          }
-          texts[r] = text;
-        }
+        if (numbers) numbers[r] = numericFeed(raw, input.nullable);
+        else if (texts) texts[r] = categoricalFeed(raw, input.nullable, maxLength);
       } catch (error) {
         if (!(error instanceof ValueProblem)) throw error;
         problems.push({ row: r, column: input.name, message: error.message });

@@ -1,8 +1,10 @@
 // @ts-check
 /**
  * How one raw JSON value becomes what a tabship graph is fed: the JavaScript twin of
- * runtime/values.py (category_text, number_value) and docs/contract.md. Pure functions, no
- * onnxruntime dependency, so they can be unit-tested and compared with Python directly.
+ * runtime/values.py (category_text, number_value), of the server's validation in
+ * runtime/schema.py (numericFeed, categoricalFeed: what is accepted, what is refused and with
+ * which reason) and of docs/contract.md. Pure functions, no onnxruntime dependency, so they can
+ * be unit-tested and compared with Python directly.
  */
 
 /** Characters Python's str.isspace() (and so str.strip() and float()) treats as whitespace. */
@@ -57,7 +59,8 @@ function asciiDigit(ch) {
 
 /**
  * Python's float(text.strip()) as number_value applies it (str.strip() first, then float()):
- * the number, or undefined when Python would raise ValueError.
+ * the number, or undefined when Python would raise ValueError. Not used to validate rows: the
+ * server accepts only NUMERIC_TEXT (see numericFeed), a strict subset of what float() reads.
  * @param {string} text
  * @returns {number | undefined}
  */
@@ -119,6 +122,142 @@ export function pyFloatRepr(x) {
 /** Thrown for a value that cannot be fed; the message names no row or column. */
 export class ValueProblem extends Error {}
 
+// --- the Python server's validation (runtime/schema.py), rule for rule ---------------------
+
+/** ASCII whitespace: what the server strips around numeric text and treats as blank. */
+const ASCII_WS = '[ \\t\\n\\r\\f\\v]*';
+/**
+ * runtime/schema.py NUMERIC_TEXT, character for character (a test compares the two): ASCII
+ * decimal notation, at most 200 integer digits and a 2-digit exponent, so always finite. No
+ * "nan", "inf", "1_000", hex or non-ASCII digits.
+ */
+export const NUMERIC_TEXT =
+  `${ASCII_WS}[+-]?(?:[0-9]{1,200}(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?${ASCII_WS}`;
+const NUMERIC = new RegExp(`^(?:${NUMERIC_TEXT})$`);
+const BLANK = new RegExp(`^${ASCII_WS}$`);
+/** Default max_length of a categorical input whose manifest entry has none (as the server). */
+export const DEFAULT_MAX_LENGTH = 256;
+/** The server's reason for an absent key: null is how a client sends a missing value. */
+export const MISSING_COLUMN = 'missing column (send null for a missing value)';
+const LONE_SURROGATE = /\p{Cs}/u;
+// Python's str.isprintable() is false for these (repr() escapes them), except for ' '.
+const UNPRINTABLE = /^[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]$/u;
+
+/**
+ * The server's name for a JSON value's type in its problem reasons (runtime/schema.py _json_type).
+ * @param {unknown} value
+ * @returns {string}
+ */
+export function jsonType(value) {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'boolean') return 'a boolean';
+  if (typeof value === 'number' || typeof value === 'bigint') return 'a number';
+  if (typeof value === 'string') return 'text';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
+}
+
+/**
+ * Python's repr() of a str (quotes and escapes as Python chooses them).
+ * @param {string} text
+ * @returns {string}
+ */
+export function pyRepr(text) {
+  const q = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let out = q;
+  for (const ch of text) {
+    const cp = /** @type {number} */ (ch.codePointAt(0));
+    const hex = (/** @type {number} */ width) => cp.toString(16).padStart(width, '0');
+    if (ch === q || ch === '\\') out += `\\${ch}`;
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (cp < 0x20 || cp === 0x7f) out += `\\x${hex(2)}`;
+    else if (cp < 0x7f || !UNPRINTABLE.test(ch)) out += ch;
+    else if (cp <= 0xff) out += `\\x${hex(2)}`;
+    else if (cp <= 0xffff) out += `\\u${hex(4)}`;
+    else out += `\\U${hex(8)}`;
+  }
+  return out + q;
+}
+
+/**
+ * Text as the server shows it in a reason: repr() of the first 40 characters (+ "...").
+ * @param {string} text
+ * @returns {string}
+ */
+export function shown(text) {
+  const chars = [...text];
+  return pyRepr(chars.length <= 40 ? text : `${chars.slice(0, 40).join('')}...`);
+}
+
+/**
+ * What the server feeds for one numeric cell (runtime/schema.py Column.numeric), or a
+ * ValueProblem with the server's reason. `undefined` is an absent key.
+ * @param {unknown} value
+ * @param {boolean} nullable
+ * @returns {number} NaN means missing
+ */
+export function numericFeed(value, nullable) {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value)) return value;
+    if (Number.isNaN(value) && nullable) return NaN;
+    throw new ValueProblem('not a finite number');
+  }
+  if (typeof value === 'bigint') return numericFeed(Number(value), false);
+  if (value === undefined) throw new ValueProblem(MISSING_COLUMN);
+  if (value === null) {
+    if (nullable) return NaN;
+    throw new ValueProblem('null, and the column is not nullable');
+  }
+  if (typeof value === 'string') {
+    if (NUMERIC.test(value)) return Number(value); // ASCII decimal: JS reads it as Python does
+    if (BLANK.test(value)) {
+      if (nullable) return NaN;
+      throw new ValueProblem('blank, and the column is not nullable');
+    }
+    throw new ValueProblem(`${shown(value)} is not a number`);
+  }
+  if (typeof value === 'boolean') throw new ValueProblem('a boolean is not a number');
+  throw new ValueProblem(`expected a number, got ${jsonType(value)}`);
+}
+
+/**
+ * What the server feeds for one categorical cell (runtime/schema.py Column.categorical), or a
+ * ValueProblem with the server's reason. `undefined` is an absent key.
+ * @param {unknown} value
+ * @param {boolean} nullable
+ * @param {number} [maxLength]
+ * @returns {string}
+ */
+export function categoricalFeed(value, nullable, maxLength = DEFAULT_MAX_LENGTH) {
+  let text;
+  if (typeof value === 'string') {
+    const length = [...value].length; // code points, as Python's len()
+    if (length > maxLength) {
+      throw new ValueProblem(`text of ${length} characters is longer than max_length ${maxLength}`);
+    }
+    if (LONE_SURROGATE.test(value)) throw new ValueProblem('text is not valid Unicode (lone surrogate)');
+    text = value;
+  } else if (value === undefined) {
+    throw new ValueProblem(MISSING_COLUMN);
+  } else if (value === null) {
+    if (nullable) return '';
+    throw new ValueProblem('null, and the column is not nullable');
+  } else if (typeof value === 'boolean' || typeof value === 'number' || typeof value === 'bigint') {
+    if (value === Infinity || value === -Infinity) throw new ValueProblem('not a finite number');
+    text = categoryText(value);
+  } else {
+    throw new ValueProblem(`expected text, a number, a boolean or null, got ${jsonType(value)}`);
+  }
+  if (BLANK.test(text)) {
+    if (nullable) return text;
+    throw new ValueProblem('blank, and the column is not nullable');
+  }
+  return text;
+}
+
 /**
  * Text form of a categorical value (runtime/values.py category_text): null/undefined/NaN -> "",
  * booleans "true"/"false", integral finite numbers their decimal integer (2.0 -> "2",
@@ -136,38 +275,19 @@ export function categoryText(value) {
     if (Number.isFinite(value) && Number.isInteger(value)) return BigInt(value).toString();
     return pyFloatRepr(value);
   }
-  throw new ValueProblem(`expected text, a number, a boolean or null, got ${describe(value)}`);
+  throw new ValueProblem(`expected text, a number, a boolean or null, got ${jsonType(value)}`);
 }
 
 /**
- * float64 form of a numeric value (runtime/values.py number_value, with the server's checks):
- * numbers as they are, numeric text through Python's float() rules, null/undefined/blank/"nan"
- * -> NaN (missing). Booleans, text that is not a number and other types are problems.
+ * float64 form of a numeric value, by the server's rules for a nullable column: numbers as
+ * they are, numeric text matching NUMERIC_TEXT, null/undefined/blank text -> NaN (missing).
+ * Booleans, non-finite numbers, other text ("nan", "inf", "1_000", "0x10", Unicode digits),
+ * arrays and objects are problems, with the server's reasons.
  * @param {unknown} value
  * @returns {number} NaN means missing
  */
 export function numberValue(value) {
-  if (value === null || value === undefined) return NaN;
-  if (typeof value === 'number') return value;
-  if (typeof value === 'bigint') return Number(value);
-  if (typeof value === 'boolean') throw new ValueProblem(`a boolean (${value}) is not a number`);
-  if (typeof value === 'string') {
-    if (pyStrip(value) === '') return NaN;
-    const parsed = parsePythonFloat(value);
-    if (parsed === undefined) throw new ValueProblem(`text ${quote(value)} is not a number`);
-    return parsed;
-  }
-  throw new ValueProblem(`expected a number, numeric text or null, got ${describe(value)}`);
-}
-
-/**
- * @param {unknown} value
- * @returns {string}
- */
-function describe(value) {
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'an object' : typeof value;
+  return value === undefined ? NaN : numericFeed(value, true);
 }
 
 /**
@@ -175,6 +295,7 @@ function describe(value) {
  * @returns {string}
  */
 export function quote(text) {
-  const shown = [...text].length > 40 ? `${[...text].slice(0, 40).join('')}...` : text;
-  return JSON.stringify(shown);
+  const chars = [...text];
+  const cut = chars.length > 40 ? `${chars.slice(0, 40).join('')}...` : text;
+  return JSON.stringify(cut);
 }

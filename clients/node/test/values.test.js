@@ -2,7 +2,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { categoryText, numberValue, parsePythonFloat, pyFloatRepr, pyStrip } from '../src/values.js';
+import {
+  categoricalFeed, categoryText, MISSING_COLUMN, numberValue, numericFeed, parsePythonFloat, pyFloatRepr,
+  pyRepr, pyStrip,
+} from '../src/values.js';
 import { buildFeeds, FeedError, readOnnxHeader } from '../src/tabship.js';
 
 test('categoryText follows runtime/values.py category_text', () => {
@@ -56,6 +59,68 @@ test('numberValue: missing, numbers, refusals', () => {
   assert.throws(() => numberValue([1]), /an array/);
 });
 
+test('numericFeed accepts only the server\'s NUMERIC_TEXT, with its reasons', () => {
+  const ok = /** @type {[string, number][]} */ ([
+    ['1', 1], [' -2.5e-3 ', -0.0025], ['.5', 0.5], ['5.', 5], ['+7', 7], ['1E+99', 1e99],
+    ['\t3\n', 3], ['\v\f4\r', 4], ['0012', 12], ['1'.repeat(200), Number('1'.repeat(200))],
+  ]);
+  for (const [text, value] of ok) assert.equal(numericFeed(text, false), value, JSON.stringify(text));
+  assert.ok(Object.is(numericFeed('-0', false), -0));
+  const refused = /** @type {[unknown, string][]} */ ([
+    ['nan', "'nan' is not a number"], ['inf', "'inf' is not a number"],
+    ['-Infinity', "'-Infinity' is not a number"], ['1_000', "'1_000' is not a number"],
+    ['0x10', "'0x10' is not a number"], ['\u0661\u0662', "'\u0661\u0662' is not a number"],
+    ['1e999', "'1e999' is not a number"], ['1e100', "'1e100' is not a number"],
+    ['1'.repeat(201), `'${'1'.repeat(40)}...' is not a number`], ['\u00a03', "'\\xa03' is not a number"],
+    ["it's", `"it's" is not a number`], ['1e', "'1e' is not a number"], ['.', "'.' is not a number"],
+    [true, 'a boolean is not a number'], [[1], 'expected a number, got an array'],
+    [{}, 'expected a number, got an object'], [Infinity, 'not a finite number'],
+    [undefined, MISSING_COLUMN], [null, 'null, and the column is not nullable'],
+    ['  ', 'blank, and the column is not nullable'], [NaN, 'not a finite number'],
+  ]);
+  for (const [value, reason] of refused) {
+    assert.throws(() => numericFeed(value, false), { message: reason }, JSON.stringify(value));
+  }
+  assert.ok(Number.isNaN(numericFeed(null, true)));
+  assert.ok(Number.isNaN(numericFeed(' \t', true)));
+  assert.ok(Number.isNaN(numericFeed('', true)));
+  assert.throws(() => numericFeed('\u00a0', true), /is not a number/); // not ASCII blank
+  assert.throws(() => numericFeed(undefined, true), { message: MISSING_COLUMN });
+});
+
+test('categoricalFeed follows the server: max_length, category_text, blank, null', () => {
+  assert.equal(categoricalFeed(' Nov ', false, 5), ' Nov ');
+  assert.equal(categoricalFeed(2.0, false), '2');
+  assert.equal(categoricalFeed(true, false), 'true');
+  assert.equal(categoricalFeed(1e-7, false), '1e-07');
+  assert.equal(categoricalFeed(null, true), '');
+  assert.equal(categoricalFeed('  ', true), '  ');
+  assert.equal(categoricalFeed('\u00a0', false), '\u00a0'); // not ASCII blank: a category
+  assert.equal(categoricalFeed('\u{1F600}'.repeat(5), false, 5), '\u{1F600}'.repeat(5)); // code points
+  const refused = /** @type {[unknown, string][]} */ ([
+    ['abcdef', 'text of 6 characters is longer than max_length 5'],
+    ['\ud800', 'text is not valid Unicode (lone surrogate)'],
+    [undefined, MISSING_COLUMN], [null, 'null, and the column is not nullable'],
+    ['', 'blank, and the column is not nullable'], [' \t', 'blank, and the column is not nullable'],
+    [Infinity, 'not a finite number'], [[1], 'expected text, a number, a boolean or null, got an array'],
+    [{}, 'expected text, a number, a boolean or null, got an object'],
+  ]);
+  for (const [value, reason] of refused) {
+    assert.throws(() => categoricalFeed(value, false, 5), { message: reason }, JSON.stringify(value));
+  }
+  assert.throws(() => categoricalFeed('x'.repeat(257), true), /longer than max_length 256/);
+});
+
+test('pyRepr quotes and escapes as Python repr()', () => {
+  const cases = /** @type {[string, string][]} */ ([
+    ['abc', "'abc'"], ["it's", `"it's"`], [`'"`, `'\\'"'`], ['a\\b', "'a\\\\b'"],
+    ['\t\n\r\x00\x7f', "'\\t\\n\\r\\x00\\x7f'"], ['\xa0\xe9', "'\\xa0\xe9'"],
+    ['\u200b\u2028\u3000', "'\\u200b\\u2028\\u3000'"], ['\ud800', "'\\ud800'"],
+    ['\u{1F600}\u{E0001}', "'\u{1F600}\\U000e0001'"], ['\u0661', "'\u0661'"],
+  ]);
+  for (const [text, want] of cases) assert.equal(pyRepr(text), want, JSON.stringify(text));
+});
+
 const MANIFEST = /** @type {any} */ ({
   inputs: [
     { name: 'x', kind: 'numeric', nullable: true },
@@ -69,7 +134,7 @@ test('buildFeeds builds float64 and string [N,1] tensors', () => {
   const feeds = buildFeeds(MANIFEST, [
     { x: '1.5', y: 2, c: 2.0, d: true, extra: 'ignored' },
     { x: null, y: ' 3 ', c: null, d: 'b' },
-    { y: -1, c: 1e-7, d: 0 },
+    { x: null, y: -1, c: 1e-7, d: 0 },
   ]);
   assert.equal(feeds.x.type, 'float64');
   assert.deepEqual(feeds.x.dims, [3, 1]);
@@ -87,9 +152,30 @@ test('buildFeeds reports every problem, by row and column', () => {
   } catch (error) {
     assert.ok(error instanceof FeedError);
     const got = error.problems.map((p) => `${p.row}:${p.column}`);
-    assert.deepEqual(got, ['0:x', '0:y', '0:c', '0:d', '1:null', '2:x']);
-    assert.match(error.message, /row 2, column "x": text "abc" is not a number/);
+    assert.deepEqual(got, ['0:x', '0:y', '0:c', '0:d', '1:null', '2:x', '2:c']);
+    assert.match(error.message, /row 2, column "x": 'abc' is not a number/);
+    assert.match(error.message, /row 1: a row must be a JSON object, got text/);
+    assert.match(error.message, /row 2, column "c": missing column \(send null for a missing value\)/);
   }
+});
+
+test('buildFeeds: an absent key is a problem, nullable or not; null is missing', () => {
+  const complete = { x: 1, y: 2, c: 'a', d: 'b' };
+  for (const name of ['x', 'y', 'c', 'd']) {
+    const row = { ...complete, [name.toUpperCase()]: 1 }; // a misspelt name, and the right one absent
+    delete row[name];
+    assert.throws(() => buildFeeds(MANIFEST, [complete, row]), (error) => {
+      assert.ok(error instanceof FeedError);
+      assert.deepEqual(error.problems, [{ row: 1, column: name, message: MISSING_COLUMN }]);
+      return true;
+    });
+  }
+  const inherited = Object.create({ x: 1 }); // only own properties count as present
+  Object.assign(inherited, { y: 2, c: 'a', d: 'b' });
+  assert.throws(() => buildFeeds(MANIFEST, [inherited]), /row 0, column "x": missing column/);
+  const feeds = buildFeeds(MANIFEST, [{ x: null, y: 2, c: null, d: 'b' }]);
+  assert.ok(Number.isNaN(feeds.x.data[0]));
+  assert.deepEqual(feeds.c.data, ['']);
 });
 
 test('readOnnxHeader finds metadata_props in a hand-made ModelProto', () => {
