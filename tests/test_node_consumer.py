@@ -29,6 +29,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from runtime.errors import InvalidRows
+from runtime.schema import NUMERIC_TEXT, InputSchema
 from runtime.values import category_text, number_value
 
 REPO = Path(__file__).resolve().parents[1]
@@ -398,15 +400,17 @@ def _random_row(rng: random.Random) -> dict[str, Any]:
         "Weekend": maybe(rng.choice([True, False, "true", "false"])),
     }
     if rng.random() < 0.1:
-        del row["PageValues"]  # absent key == null
+        row["PageValues"] = None  # null is how a missing value is sent (an absent key is refused)
     return row
 
 
+# Odd but valid rows: the server accepts every one of them (checked in _fixture), and the Node
+# consumer must feed them exactly as Python does.
 HOSTILE_ROWS: list[dict[str, Any]] = [
     {
         "Administrative": "  4 ",
-        "PageValues": "1_000.5",
-        "BounceRates": "nan",
+        "PageValues": " +1000.50\t",
+        "BounceRates": "",
         "Month": " june ",
         "OperatingSystems": " 02 ",
         "VisitorType": "NEW",
@@ -414,8 +418,8 @@ HOSTILE_ROWS: list[dict[str, Any]] = [
     },
     {
         "Administrative": 0,
-        "PageValues": "inf",
-        "BounceRates": "-inf",
+        "PageValues": "-0",
+        "BounceRates": " \t\n",
         "Month": "MAY",
         "OperatingSystems": 2.0,
         "VisitorType": "returning",
@@ -423,7 +427,7 @@ HOSTILE_ROWS: list[dict[str, Any]] = [
     },
     {
         "Administrative": "7",
-        "PageValues": "1e400",
+        "PageValues": "1e99",
         "BounceRates": 1.0000001,
         "Month": "Sept",
         "OperatingSystems": "+2",
@@ -450,7 +454,7 @@ HOSTILE_ROWS: list[dict[str, Any]] = [
     },
     {
         "Administrative": "  12  ",
-        "PageValues": "١٢",
+        "PageValues": "0012",
         "BounceRates": "1e-3",
         "Month": "   ",
         "OperatingSystems": 1e-07,
@@ -459,7 +463,7 @@ HOSTILE_ROWS: list[dict[str, Any]] = [
     },
     {
         "Administrative": 3,
-        "PageValues": "\u00a03\u3000",
+        "PageValues": "\v3\f",
         "BounceRates": None,
         "Month": 12,
         "OperatingSystems": "",
@@ -469,9 +473,11 @@ HOSTILE_ROWS: list[dict[str, Any]] = [
     {
         "Administrative": 2.9999999,
         "PageValues": 0,
+        "BounceRates": None,
         "Month": "x" * 64,
         "OperatingSystems": None,
         "VisitorType": "new",
+        "Weekend": None,
         "Unknown column": "ignored",
     },
     {
@@ -498,19 +504,45 @@ HOSTILE_ROWS: list[dict[str, Any]] = [
         "BounceRates": 0.02,
         "Month": "Feb",
         "OperatingSystems": "0x2",
-        "VisitorType": "Other",
+        "VisitorType": "\u00a0",
         "Weekend": "true",
     },
     {
         "Administrative": 1,
-        "PageValues": "NaN",
-        "BounceRates": "Infinity",
+        "PageValues": "1" * 200,
+        "BounceRates": "1E+02",
         "Month": "mar",
         "OperatingSystems": "1.0",
         "VisitorType": "Returning_Visitor",
         "Weekend": "  false  ",
     },
 ]
+
+# Hostile rows the server refuses (numeric text Python's float() reads but NUMERIC_TEXT does
+# not, absent keys): the Node consumer must refuse them too, with the server's reasons.
+REFUSED_ROWS: list[dict[str, Any]] = [
+    dict(HOSTILE_ROWS[0], PageValues="1_000.5", BounceRates="nan"),
+    dict(HOSTILE_ROWS[1], PageValues="inf", BounceRates="-inf"),
+    dict(HOSTILE_ROWS[2], PageValues="1e400"),
+    dict(HOSTILE_ROWS[5], PageValues="١٢"),
+    dict(HOSTILE_ROWS[6], PageValues="\u00a03\u3000"),
+    {k: v for k, v in HOSTILE_ROWS[7].items() if k not in ("BounceRates", "Weekend")},
+    dict(HOSTILE_ROWS[11], PageValues="NaN", BounceRates="Infinity"),
+    dict(HOSTILE_ROWS[11], PageValues="1" * 201, BounceRates="0x10"),
+]
+
+
+def _server_schema(manifest: dict[str, Any]) -> InputSchema:
+    """The Python server's row validator for this manifest."""
+    return InputSchema(manifest["inputs"])
+
+
+def _server_problems(schema: InputSchema, rows: list[Any]) -> list[tuple[int, str | None, str]]:
+    try:
+        schema.validate_rows(json.loads(json.dumps(rows)))
+    except InvalidRows as error:
+        return [(p.row, p.column, p.reason) for p in error.problems]
+    return []
 
 
 def _fixture(model_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -525,7 +557,9 @@ def _fixture(model_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     near_half = sorted(range(len(pool)), key=lambda i: abs(p_pool[i] - 0.5))[:25]
     boundary = [pool[i] for i in near_threshold + near_half]
     sets = []
+    schema = _server_schema(manifest)
     for name, rows in [("typical", typical), ("boundary", boundary), ("hostile", HOSTILE_ROWS)]:
+        assert _server_problems(schema, rows) == [], name  # the server scores every one
         sets.append({"name": name, "rows": rows, "expected": _python_score(session, rows)})
     return {
         "model": {
@@ -785,25 +819,50 @@ def test_bare_onnx_uses_the_embedded_manifest(
 def test_bad_rows_are_reported_together(
     node: str, version_dir: tuple[Path, dict[str, Any]]
 ) -> None:
-    directory, _ = version_dir
-    rows = [
-        {"Administrative": True, "PageValues": "abc", "VisitorType": "new"},
-        {"PageValues": 1, "VisitorType": None},
-        {"Administrative": 1, "VisitorType": "new", "Month": {"a": 1}},
+    """Every problem at once, the same (row, column, reason) list as the Python server's."""
+    directory, manifest = version_dir
+    complete = HOSTILE_ROWS[8]
+    rows: list[Any] = [
+        dict(complete, Administrative=True, PageValues="abc"),
+        dict(complete, VisitorType=None),
+        {k: v for k, v in complete.items() if k != "Administrative"},
+        dict(complete, Month={"a": 1}),
         "not a row",
+        dict(complete, Pagevalues=3),  # a misspelt extra key is ignored when the right one is there
+        {k: v for k, v in complete.items() if k != "PageValues"} | {"Pagevalues": 3},
     ]
     done = _run(node, "bin/score.js", str(directory), "-", stdin=json.dumps(rows))
     assert done.returncode == 1, done.stdout + done.stderr
     problems = json.loads(done.stdout)["problems"]
-    assert [(p["row"], p["column"]) for p in problems] == [
-        (0, "Administrative"),
-        (0, "PageValues"),
-        (1, "Administrative"),
-        (1, "VisitorType"),
-        (2, "Month"),
-        (3, None),
+    got = [(p["row"], p["column"], p["message"]) for p in problems]
+    assert got == _server_problems(_server_schema(manifest), rows)
+    assert got == [
+        (0, "Administrative", "a boolean is not a number"),
+        (0, "PageValues", "'abc' is not a number"),
+        (1, "VisitorType", "null, and the column is not nullable"),
+        (2, "Administrative", "missing column (send null for a missing value)"),
+        (3, "Month", "expected text, a number, a boolean or null, got an object"),
+        (4, None, "a row must be a JSON object, got text"),
+        (6, "PageValues", "missing column (send null for a missing value)"),
     ]
-    assert 'row 0, column "PageValues": text "abc" is not a number' in done.stderr
+    assert "row 0, column \"PageValues\": 'abc' is not a number" in done.stderr
+
+
+def test_refused_hostile_rows_are_refused_as_the_server_does(
+    node: str, version_dir: tuple[Path, dict[str, Any]]
+) -> None:
+    directory, manifest = version_dir
+    schema = _server_schema(manifest)
+    for r, row in enumerate(REFUSED_ROWS):
+        assert _server_problems(schema, [row]), r  # each one is refused by the server
+    done = _run(node, "bin/score.js", str(directory), "-", stdin=json.dumps(REFUSED_ROWS))
+    assert done.returncode == 1, done.stdout + done.stderr
+    got = [(p["row"], p["column"], p["message"]) for p in json.loads(done.stdout)["problems"]]
+    assert got == _server_problems(schema, REFUSED_ROWS)
+    assert (0, "PageValues", "'1_000.5' is not a number") in got
+    assert (0, "BounceRates", "'nan' is not a number") in got
+    assert (1, "PageValues", "'inf' is not a number") in got
+    assert (5, "Weekend", "missing column (send null for a missing value)") in got
 
 
 _VALUES_SCRIPT = """
@@ -909,13 +968,15 @@ def test_value_rules_match_runtime_values(node: str) -> None:
     ]
     assert not mismatched, mismatched[:10]
 
+    # the reference for numbers is the server's validator on a nullable numeric input: it
+    # accepts only NUMERIC_TEXT (float() reads more: "1_000", "inf", Unicode digits)
+    server = InputSchema([{"name": "x", "kind": "numeric", "nullable": True}])
+
     def python_number(v: Any) -> Any:
-        if isinstance(v, str) and v.strip():
-            try:
-                float(v.strip())
-            except ValueError:
-                return "error"  # number_value would say NaN; the server refuses such text
-        x = number_value(v)
+        try:
+            x = float(server.feeds(server.validate_rows([{"x": v}]))["x"][0, 0])
+        except InvalidRows:
+            return "error"
         if math.isnan(x):
             return "nan"
         return "inf" if x == math.inf else "-inf" if x == -math.inf else x
@@ -934,3 +995,133 @@ def test_value_rules_match_runtime_values(node: str) -> None:
         if not same(g, w)
     ]
     assert not mismatched, mismatched[:10]
+
+
+def test_numeric_text_is_the_servers(node: str) -> None:
+    script = "import { NUMERIC_TEXT } from './src/values.js'; console.log(NUMERIC_TEXT);"
+    done = _run(node, "--input-type=module", "-e", script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip("\n") == NUMERIC_TEXT
+
+
+_FEEDS_SCRIPT = """
+import { readFileSync } from 'node:fs';
+import { buildFeeds, FeedError } from './src/tabship.js';
+const { inputs, rows } = JSON.parse(readFileSync(0, 'utf-8'));
+const enc = (x) => Number.isNaN(x) ? 'nan' : String(x);
+console.log(JSON.stringify(rows.map((row) => {
+  try {
+    const feeds = buildFeeds({ inputs }, [row]);
+    return { feeds: Object.fromEntries(Object.entries(feeds).map(([name, tensor]) =>
+      [name, tensor.type === 'float64' ? enc(tensor.data[0]) : tensor.data[0]])) };
+  } catch (error) {
+    if (!(error instanceof FeedError)) throw error;
+    return { problems: error.problems.map((p) => [p.column, p.message]) };
+  }
+})));
+"""
+
+_ABSENT = object()
+
+# ~200 tricky cells, for every column kind; each is tried alone in an otherwise valid row.
+TRICKY_VALUES: list[Any] = [
+    # numeric text: ASCII decimal notation, the edges of NUMERIC_TEXT
+    *["0", "-0", "+0", "00", "1", "-1", "+1", "1.", ".1", "-.1", "+.5", "1.5", " 1 ", "\t1\n"],
+    *["\v1\f", "\r1\r", "0012", "1e5", "1E5", "1e+5", "1e-5", "1e05", "1e99", "1e-99", ".5e-3"],
+    *["1.e1", "1" * 200, "-" + "9" * 200 + ".999e99", "9" * 200 + "e99", "0." + "0" * 300 + "1"],
+    *["1." + "0" * 400, "0.1", "0.30000000000000004", "9007199254740993", "9007199254740992.5"],
+    *["123456789012345678901234567890", "4.9e-32", "1.7976931348623157e30", "2.5e-99"],
+    *["+0.0e+00", "-.0", "0e0", "1e+99", "1e-0", "00.00", " +1.5E-07 ", "\t-2\t", ".0", "0."],
+    *["-0.0", "1e9", "12345678901234567890e-10", "2.4703282292062327e-99", " 1e1", "1e1 "],
+    "1.00000000000000011102230246251565404236316680908203125",
+    "1.0000000000000002220446049250313080847263336181640625",
+    "0.1000000000000000055511151231257827021181583404541015625",
+    # what Python's float() reads but the server refuses
+    *["1e100", "1e-100", "1e400", "1e-400", "1" * 201, "1_000", "1__0", "_1", "1_", "1_000.5"],
+    *["nan", "NaN", "-nan", "+nan", "inf", "-inf", "+inf", "Infinity", "-Infinity", "INF"],
+    *["iNf", "infinity", "٣", "١٢", "١٢.٥", "１２", "\U0001d7d8", "\u00a01", "1\u00a0", "\u20001"],
+    *["\u30001", "\x1c1", "1\x85", "\u2028 1"],
+    # neither
+    *["\ufeff1", "0x10", "0X1F", "0o7", "0b1", "1j", "1+2j", ".", "-", "+", "e1", ".e1", "1e"],
+    *["1 e1", "1e 1", "+ 1", "- 1", "1-", "1+", "0.5\x00", "\x001", "1\n2", "𝟎", "١"],
+    *["1e+-5", "1.2.3", "1e5.5", "1 2", "1,5", "1'000", "--1", "+-1", "٫", "Ⅻ", "½", "¹"],
+    # blank and near-blank
+    *["", " ", "  \t\n", "\v\f\r", "\u00a0", "\u3000", "\x1c", "\x85", "\u200b", "\ufeff"],
+    # categories, quoting and Unicode in reasons
+    *["abc", "Nov", " nov ", "June", "Sept", "true", "false", "null", "None", "'", '"', "\\"],
+    *["it's", '"quoted"', "'both\"", "a\nb", "\x00", "\x7f", "\x9f", "\xad", "é", "\u0378"],
+    *["\ue000", "\U0010ffff", "\U000e0001", "\ud800", "\udfff", "x\udc00y", "\ud83d\ude00"],
+    *["x" * 64, "x" * 65, "é" * 64, "é" * 65, "😀" * 64, "😀" * 65, "\ud800" + "x" * 70, "x" * 300],
+    "not a number, and longer than forty characters " * 3,
+    "😀 forty-one characters with astral ones 😀😀",
+    # JSON numbers, booleans, null, containers
+    *[None, True, False, 0, 1, -1, 2.0, 2.5, -0.0, 1e-7, 1.5e-5, 1e-4, 1e16, 1.5e16, 1e21, 1e300],
+    *[1.7976931348623157e308, 5e-324, 2**53, 10**20, 123456789, 0.1, 123456.789, -3.25e-310],
+    *[3, 1e15, -2.5, 0.0, 9.999999999999999e-5, 12345678901234567.0, 1e22, 1e23],
+    *[[], [1], {}, {"a": 1}, [None], [[1]]],
+    _ABSENT,
+]
+NUMERIC_ONLY: list[Any] = [10**400, -(10**400), 2**53 + 1, 10**308 * 2]  # ints Python keeps exact
+
+
+def test_node_accepts_and_refuses_exactly_what_the_server_does(
+    node: str, version_dir: tuple[Path, dict[str, Any]]
+) -> None:
+    """buildFeeds vs runtime.schema.InputSchema.validate_rows, one tricky cell per row, in a
+    nullable and a non-nullable input of each kind: the same accept/refuse, the same reasons,
+    the same feeds."""
+    _, manifest = version_dir
+    schema = _server_schema(manifest)
+    base = HOSTILE_ROWS[8]
+    rows: list[dict[str, Any]] = []
+    for column, values in [
+        ("Administrative", TRICKY_VALUES + NUMERIC_ONLY),  # numeric, not nullable
+        ("PageValues", TRICKY_VALUES + NUMERIC_ONLY),  # numeric, nullable
+        ("VisitorType", TRICKY_VALUES),  # categorical, not nullable
+        ("Month", TRICKY_VALUES),  # categorical, nullable, max_length 64
+    ]:
+        for value in values:
+            row = dict(base)
+            if value is _ABSENT:
+                del row[column]
+            else:
+                row[column] = value
+            rows.append(row)
+    assert len(TRICKY_VALUES) >= 200
+    payload = json.dumps({"inputs": manifest["inputs"], "rows": rows})
+    done = _run(node, "--input-type=module", "-e", _FEEDS_SCRIPT, stdin=payload)
+    assert done.returncode == 0, done.stderr[-4000:]
+    got = json.loads(done.stdout)
+    server_rows = json.loads(json.dumps(rows))  # what the server's JSON parser gives
+    mismatched = []
+    accepted = refused = 0
+    for row, node_answer in zip(server_rows, got, strict=True):
+        try:
+            feeds = schema.feeds(schema.validate_rows([row]))
+        except InvalidRows as error:
+            refused += 1
+            want = [[p.column, p.reason] for p in error.problems]
+            if node_answer.get("problems") != want:
+                mismatched.append((row, node_answer, want))
+            continue
+        accepted += 1
+        want_feeds = {}
+        for name, array in feeds.items():
+            value = array[0, 0]
+            want_feeds[name] = value if isinstance(value, str) else float(value)
+        node_feeds = node_answer.get("feeds")
+        if node_feeds is None or set(node_feeds) != set(want_feeds):
+            mismatched.append((row, node_answer, want_feeds))
+            continue
+        for name, want in want_feeds.items():
+            g = node_feeds[name]
+            same = (
+                g == want
+                if isinstance(want, str)
+                else (g == "nan" and math.isnan(want)) or (g != "nan" and float(g) == want)
+            )
+            if not same:
+                mismatched.append((row, name, g, want))
+    assert not mismatched, mismatched[:5]
+    assert accepted > 150, (accepted, refused)
+    assert refused > 300, (accepted, refused)
