@@ -43,7 +43,7 @@ def parse_rule(rule: str) -> tuple[str, float | None]:
 def choose_threshold(
     y_true: np.ndarray, p_positive: np.ndarray, rule: str, chosen_on: str
 ) -> Threshold:
-    """A threshold that is one of the observed probabilities, per the rule on the PR curve."""
+    """A threshold per the rule on the PR curve, between two observed probabilities."""
     kind, floor = parse_rule(rule)
     precision, recall, thresholds = precision_recall_curve(y_true, p_positive)
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
@@ -56,7 +56,11 @@ def choose_threshold(
         if reaching.size == 0:
             raise ValueError(f"threshold rule {rule!r}: no threshold reaches precision {floor}")
         best = int(reaching[np.argmax(recall[reaching])])
-    return Threshold(value=float(thresholds[best]), rule=rule, chosen_on=chosen_on)
+    # The midpoint below the chosen probability classifies the validation rows identically
+    # and keeps the threshold off any observed probability: a row sitting exactly on it would
+    # flip on the ~1e-7 differences between tree-summation orders (the parity gate saw it).
+    below = float(thresholds[best - 1]) if best > 0 else 0.0
+    return Threshold(value=(below + float(thresholds[best])) / 2, rule=rule, chosen_on=chosen_on)
 
 
 def held_out_metrics(
