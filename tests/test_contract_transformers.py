@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from training.contract import (
     Float32Cast,
     NumericCleaner,
 )
+from training.declaration import DeclarationError, load_declaration
 
 NAN = float("nan")
 
@@ -328,3 +330,20 @@ def test_huge_values_overflow_quietly_to_inf() -> None:
     np.testing.assert_array_equal(total, [math.inf, 3.0])
     np.testing.assert_array_equal(cast[:, 0], np.array([math.inf, 1.0], dtype=np.float32))
     assert cast.dtype == np.float32
+
+
+def test_alias_chains_are_refused_so_labels_never_share_a_spelling() -> None:
+    # {"a": "b", "b": "c"}: text "b" would be label "c" and also spell label "b".
+    frame = pd.DataFrame({"c": ["a", "b", "c", "A "]})
+    with pytest.raises(ValueError, match="would match two categories"):
+        CategoryEncoder(aliases={"c": {"a": "b", "b": "c"}}).fit(frame)
+
+
+def test_declaration_refuses_alias_chains(tmp_path: Path) -> None:
+    path = tmp_path / "chain.toml"
+    path.write_text(
+        '[dataset]\nname = "t"\ntarget = "y"\n'
+        '[[columns]]\nname = "c"\nkind = "categorical"\naliases = { a = "b", b = "c" }\n'
+    )
+    with pytest.raises(DeclarationError, match=r"chain\.toml: columns\[0\]\.aliases"):
+        load_declaration(path)

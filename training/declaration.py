@@ -228,13 +228,21 @@ def _parse_column(entry: Any, where: str, fail: Any) -> Column:
         isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
     ):
         raise fail(f"{where}.aliases", "must map text to text")
+    folded = {k.strip().lower(): v.strip().lower() for k, v in aliases.items()}
+    chained = sorted(v for v in folded.values() if v in folded and folded[v] != v)
+    if chained:
+        raise fail(
+            f"{where}.aliases",
+            f"{chained} are both alias targets and aliases; "
+            "map every spelling straight to its final label",
+        )
     return Column(
         name=name,
         kind=kind,
         nullable=bool(entry.get("nullable", True)),
         minimum=bounds["min"],
         maximum=bounds["max"],
-        aliases={k.strip().lower(): v.strip().lower() for k, v in aliases.items()},
+        aliases=folded,
         integer_codes=bool(entry.get("integer_codes", False)),
     )
 

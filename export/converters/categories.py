@@ -1,14 +1,14 @@
 """ONNX for training.contract.CategoryEncoder and CategoryNumber.
 
 Spelling is recognised with RegexFullMatch (opset 20) running the very pattern strings the
-transformer used in Python (training/contract/text.py); the first matching label wins, as in
-Python.
+transformer used in Python (training/contract/text.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from onnx import TensorProto
 from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from skl2onnx.common.utils import check_input_and_output_numbers, check_input_and_output_types
@@ -34,39 +34,34 @@ def shape_category_number(operator: Any) -> None:
     operator.outputs[0].type = DoubleTensorType([rows, numberer.n_features_in_])
 
 
-def _first_matches(g: GraphBuilder, x: str, patterns: list[str]) -> tuple[list[str], str]:
-    """Per label, a [N, 1] bool 'this is the first label that matches'; and 'any matched'."""
-    firsts: list[str] = []
-    taken: str | None = None
-    for pattern in patterns:
-        match = g.op("RegexFullMatch", [x], pattern=pattern)
-        if taken is None:
-            firsts.append(match)
-            taken = match
-        else:
-            firsts.append(g.op("And", [match, g.op("Not", [taken])]))
-            taken = g.op("Or", [taken, match])
-    if taken is None:  # no labels learned: nothing is known
-        blank = g.op("RegexFullMatch", [x], pattern=text.MISSING_PATTERN)
-        taken = g.op("And", [blank, g.op("Not", [blank])])
-    return firsts, taken
-
-
 def convert_category_encoder(scope: Any, operator: Any, container: Any) -> None:
+    """Per column: one RegexFullMatch per label, concatenated and cast to 0/1 in one go.
+
+    The labels' patterns never overlap (the transformer refuses alias chains at fit), so a
+    row's indicators sum to 1 when it is known and to 0 otherwise; unknown and missing follow
+    by exact 0/1 arithmetic. About k + 8 nodes per column with k labels.
+    """
     encoder = operator.raw_operator
     g = GraphBuilder(scope, container, "categories")
     x = operator.inputs[0].full_name
+    one = g.const([[1.0]], hint="one")
     blocks = []
     for index, patterns in enumerate(encoder.patterns_):
         column = g.column(x, index)
-        firsts, known = _first_matches(g, column, patterns)
-        blank = g.op("RegexFullMatch", [column], pattern=text.MISSING_PATTERN)
-        not_known = g.op("Not", [known])
-        missing = g.op("And", [blank, not_known])
-        unknown = g.op("And", [g.op("Not", [blank]), not_known])
-        blocks += [
-            g.op("Cast", [flag], to=TensorProto.DOUBLE) for flag in [*firsts, unknown, missing]
-        ]
+        missing = g.op(
+            "Cast",
+            [g.op("RegexFullMatch", [column], pattern=text.MISSING_PATTERN)],
+            to=TensorProto.DOUBLE,
+        )
+        if patterns:
+            matches = [g.op("RegexFullMatch", [column], pattern=p) for p in patterns]
+            hits = g.op("Concat", matches, axis=1) if len(matches) > 1 else matches[0]
+            indicators = g.op("Cast", [hits], to=TensorProto.DOUBLE)
+            known = g.op("ReduceSum", [indicators, g.const([1], np.int64, "axis")], keepdims=1)
+            unknown = g.op("Sub", [g.op("Sub", [one, known]), missing])
+            blocks += [indicators, unknown, missing]
+        else:
+            blocks += [g.op("Sub", [one, missing]), missing]
     g.op("Concat", blocks, output=operator.outputs[0].full_name, axis=1)
 
 

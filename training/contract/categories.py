@@ -54,6 +54,15 @@ class _CategoryMatcher(TransformerMixin, BaseEstimator):
             labels_for(values[:, j], aliases, integer)
             for j, (aliases, integer) in enumerate(self.rules_)
         ]
+        for name, labels, (aliases, integer) in zip(
+            self._names(), self.categories_, self.rules_, strict=True
+        ):
+            shared = None if integer else text.shared_spelling(labels, aliases)
+            if shared is not None:
+                raise ValueError(
+                    f"column {name!r}: the spelling {shared!r} would match two categories; "
+                    "an alias must map to a final label, not to another alias"
+                )
         self.patterns_ = [
             [text.label_pattern(label, aliases, integer) for label in labels]
             for labels, (aliases, integer) in zip(self.categories_, self.rules_, strict=True)

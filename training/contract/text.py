@@ -46,12 +46,31 @@ def _literal(text: str) -> str:
     return "".join(out)
 
 
+def spellings(label: str, aliases: Mapping[str, str]) -> list[str]:
+    return [label, *sorted(a for a, target in aliases.items() if target == label and a)]
+
+
 def label_pattern(label: str, aliases: Mapping[str, str], integer_codes: bool) -> str:
     """A full-match pattern accepting every spelling of `label`."""
     if integer_codes:
         return rf"{_WS}\+?0*{label}(?:\.0*)?{_WS}"
-    spellings = [label, *sorted(a for a, target in aliases.items() if target == label and a)]
-    return f"{_WS}(?:{'|'.join(_literal(s) for s in spellings)}){_WS}"
+    return f"{_WS}(?:{'|'.join(_literal(s) for s in spellings(label, aliases))}){_WS}"
+
+
+def shared_spelling(labels: Iterable[str], aliases: Mapping[str, str]) -> str | None:
+    """A spelling two labels' patterns would both accept, if any.
+
+    The graph one-hot encodes each label's match directly, which is only right when no text
+    can match two labels; an alias chain such as {"a": "b", "b": "c"} would break that.
+    (Integer codes are distinct numbers, so their patterns never overlap.)
+    """
+    owner: dict[str, str] = {}
+    for label in labels:
+        for spelling in spellings(label, aliases):
+            key = spelling.translate(_ASCII_LOWER)
+            if owner.setdefault(key, label) != label:
+                return spelling
+    return None
 
 
 def learn_labels(
