@@ -15,7 +15,7 @@ from training.declaration import Declaration
 
 # Pinned: RegexFullMatch needs ai.onnx 20; onnxmltools' tree converter emits ai.onnx.ml 3.
 OPSETS: dict[str, int] = {"": 21, "ai.onnx.ml": 3}
-MIN_ONNXRUNTIME = "1.17"
+MIN_ONNXRUNTIME = "1.18"  # the first release with ai.onnx opset 21
 # IR 10 is what opset 21 needs; onnxruntime-node 1.30 refuses files above IR 13, and onnx
 # writes the newest IR by default.
 IR_VERSION = 10
