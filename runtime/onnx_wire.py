@@ -3,11 +3,16 @@
 The serve install has no `onnx` package; onnxruntime does not expose opset domains, node domains,
 external-data references or (before a session exists) metadata_props. Field numbers are those of
 onnx.proto (ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto, FunctionProto).
+
+Every byte is read (a malformed field anywhere is refused), but the runs of fields a check does
+not look at (an attribute's repeated ints, floats and strings: a tree ensemble's arrays) are
+skipped by a regular expression, in C, instead of field by field in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
@@ -29,6 +34,38 @@ class OnnxFacts:
     has_graph: bool = False
 
 
+_Skip = Callable[[memoryview, int, int], "re.Match[bytes] | None"]
+
+
+def _skipper(*keep: int) -> _Skip:
+    """`match(data, pos, end)`: the longest run of well-formed fields a reader ignores.
+
+    A run is made of fields numbered 1-15 (one-byte tag) not in `keep`: varints, fixed32/64 and
+    length-delimited values shorter than 64 bytes (proto2 writes repeated ints, floats and
+    strings unpacked: one such field per element). Any other field (a kept one, a longer value, a
+    larger field number, a malformed or truncated one) ends the run and `_fields` reads it in
+    Python, so results and errors are exactly those of a field-by-field read.
+    """
+    numbers = [n for n in range(1, 16) if n not in keep]
+
+    def tags(wire: int) -> bytes:
+        return b"[" + b"".join(re.escape(bytes([n << 3 | wire])) for n in numbers) + b"]"
+
+    short = b"|".join(re.escape(bytes([n])) + (b".{%d}" % n if n else b"") for n in range(64))
+    one = (
+        tags(_VARINT) + rb"[\x80-\xff]{0,9}[\x00-\x7f]",
+        tags(_I32) + b".{4}",
+        tags(_I64) + b".{8}",
+        tags(_LEN) + b"(?:" + short + b")",
+    )
+    return re.compile(b"(?:" + b"|".join(one) + b")*+", re.DOTALL).match
+
+
+# An attribute's repeated ints/floats/strings (a tree ensemble's node arrays) are all a check
+# skips; the fields read: t, g, tensors, graphs (and sparse_tensor(s), 22 and 23).
+_SKIP_IN_ATTRIBUTE = _skipper(5, 6, 10, 11)
+
+
 def _varint(data: memoryview, pos: int, end: int) -> tuple[int, int]:
     result = 0
     shift = 0
@@ -45,9 +82,19 @@ def _varint(data: memoryview, pos: int, end: int) -> tuple[int, int]:
             raise WireError("varint too long")
 
 
-def _fields(data: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
+def _fields(
+    data: memoryview, skip: _Skip | None = None
+) -> Iterator[tuple[int, int, int | memoryview]]:
+    """(number, wire type, value) of each varint and length-delimited field, in order, but
+    those in runs `skip` passes over."""
     pos, end = 0, len(data)
     while pos < end:
+        if skip is not None:
+            run = skip(data, pos, end)
+            if run is not None:
+                pos = run.end()
+                if pos >= end:
+                    return
         tag, pos = _varint(data, pos, end)
         number, wire = tag >> 3, tag & 7
         if number == 0:
@@ -122,7 +169,7 @@ def _node(value: memoryview, facts: OnnxFacts, depth: int) -> None:
 
 
 def _attribute(value: memoryview, facts: OnnxFacts, depth: int) -> None:
-    for number, wire, item in _fields(value):
+    for number, wire, item in _fields(value, _SKIP_IN_ATTRIBUTE):
         if wire != _LEN or not isinstance(item, memoryview):
             continue
         if number in (5, 10):  # t, tensors

@@ -16,11 +16,12 @@ import onnx
 import pytest
 from conftest import NAME, VERSION_A
 from fixture_model import rewrite_manifest, write_version
-from onnx import external_data_helper, numpy_helper
+from onnx import external_data_helper, helper, numpy_helper
 
 from runtime.artifact import load_artifact
 from runtime.errors import ModelRefused
 from runtime.model import Model
+from runtime.onnx_wire import _SKIP_IN_ATTRIBUTE, WireError, _fields, read_facts
 from runtime.settings import Settings, SettingsError
 
 
@@ -108,6 +109,59 @@ def test_external_data_is_refused(version_a: Path, tmp_path: Path) -> None:
     assert "external data" in refused(
         folder / "model.onnx", model_sha256=hashlib.sha256(data).hexdigest(), allow_ungated=True
     )
+
+
+def _attribute_hiding_a_graph_and_a_tensor() -> onnx.AttributeProto:
+    """An attribute whose graph and external tensor come after long unpacked arrays (the
+    layout of a tree ensemble's attributes), with varints of every length and strings of
+    lengths on both sides of what the fast skip covers."""
+    hidden = helper.make_graph(
+        [helper.make_node("Custom", [], ["y"], domain="com.hidden")], "sub", [], []
+    )
+    attribute = helper.make_attribute("arrays", [0, 1, 127, 128, 2**40, -1, *range(0, 9000, 3)])
+    attribute.floats.extend(np.linspace(-1, 1, 2000).tolist())
+    attribute.strings.extend([b"BRANCH_LEQ", b"LEAF", b"", b"x" * 63, b"y" * 64, b"z" * 300] * 50)
+    attribute.graphs.append(hidden)
+    outside = numpy_helper.from_array(np.zeros(3), "outside")
+    outside.data_location = onnx.TensorProto.EXTERNAL
+    attribute.tensors.append(outside)
+    return attribute
+
+
+def test_wire_reader_finds_graphs_and_tensors_behind_attribute_arrays() -> None:
+    node = helper.make_node("Identity", ["x"], ["z"])
+    node.attribute.append(_attribute_hiding_a_graph_and_a_tensor())
+    value = helper.make_tensor_value_info("x", onnx.TensorProto.DOUBLE, [None, 1])
+    graph = helper.make_graph([node], "g", [value], [value])
+    facts = read_facts(helper.make_model(graph).SerializeToString())
+    assert facts.node_domains == {"", "com.hidden"}
+    assert facts.external_data == ["outside"]
+
+
+def test_wire_reader_skips_exactly_what_a_field_by_field_read_ignores() -> None:
+    data = memoryview(_attribute_hiding_a_graph_and_a_tensor().SerializeToString())
+
+    def kept(skip: Any, cut: int, buffer: memoryview = data) -> list[tuple[int, int, Any]] | str:
+        try:
+            return [
+                (n, w, bytes(v) if isinstance(v, memoryview) else v)
+                for n, w, v in _fields(buffer[:cut], skip)
+                if n in (5, 6, 10, 11, 22, 23) and w == 2
+            ]
+        except WireError as error:
+            return str(error)
+
+    cuts = [len(data), *range(0, len(data), 97), *range(len(data) - 40, len(data))]
+    for cut in cuts:
+        assert kept(_SKIP_IN_ATTRIBUTE, cut) == kept(None, cut), cut
+    assert isinstance(kept(_SKIP_IN_ATTRIBUTE, len(data) - 1), str)  # refused
+    floats = data.tobytes().index(b"\x3d")  # the first float's tag; 2000 of 5 bytes, then ints
+    for where in (floats + 5 * 1000, floats + 5 * 2000):
+        broken = bytearray(data)
+        broken[where] = 0x07  # a tag of field 0, wire type 7: refused amid a skipped run
+        refusal = kept(_SKIP_IN_ATTRIBUTE, len(data), memoryview(bytes(broken)))
+        assert isinstance(refusal, str)
+        assert refusal == kept(None, len(data), memoryview(bytes(broken)))
 
 
 def test_unknown_domain_and_graph_mismatch_are_refused(tmp_path: Path) -> None:
