@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from training.contract import CategoryEncoder
 from training.declaration import Declaration
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
@@ -75,7 +76,7 @@ def input_schema(
         if branch == "numeric":
             values = transformer.named_steps["clean"].transform(train_frame[columns])
             cleaned.update({c: values[:, i] for i, c in enumerate(columns)})
-        elif branch == "categorical":
+        elif isinstance(transformer, CategoryEncoder):
             categories.update({c: list(transformer.categories_[i]) for i, c in enumerate(columns)})
     schema = []
     for column in declaration.columns:

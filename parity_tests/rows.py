@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training.contract import CategoryEncoder
+
 Probe = Callable[[dict[str, Any], float], list[dict[str, Any]]]
 
 
@@ -68,7 +70,7 @@ def _feature_probes(pipeline: Any) -> dict[int, tuple[str, Probe, bool]]:
             for offset, feature in enumerate(deriver.features or [], start=len(columns)):
                 discrete = feature["kind"] == "positive"
                 probes[start + offset] = (feature["name"], _derived_probe(feature), discrete)
-        elif branch == "categorical":
+        elif isinstance(transformer, CategoryEncoder):
             position = start
             for column, labels in zip(columns, transformer.categories_, strict=True):
                 width = len(labels) + 2  # the labels, then the unknown and missing buckets

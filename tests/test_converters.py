@@ -440,3 +440,38 @@ def test_columns_with_nothing_learned() -> None:
     expected = model.transform(rows)
     assert expected.shape == (len(HOSTILE_TEXT), 2 + 2 + 1)
     assert_agree(got, expected)
+
+
+def test_integer_codes_beyond_fifteen_digits_are_unknown_in_both() -> None:
+    """The graph compares integer codes as float64, exact up to 15 digits; longer codes (and
+    anything that is not a code) must land in the unknown bucket in the pipeline and the graph
+    alike, and never reach the string-to-number cast unguarded."""
+    register_all()
+    train = pd.DataFrame({"code": ["1", "2", "2.0", " 02 ", "3"]})
+    encoder = CategoryEncoder(integer_codes=["code"]).fit(train)
+    probes = [
+        "2",
+        "0000000000000000000002",
+        "+2.",
+        "1234567890123456",
+        "9" * 400,
+        "2e0",
+        "-2",
+        "0x2",
+        "",
+        "  ",
+        "２",
+        "2 2",
+        "NaN",
+    ]
+    expected = encoder.transform(pd.DataFrame({"code": probes}))
+    model = convert_sklearn(
+        encoder,
+        initial_types=[("code", StringTensorType([None, 1]))],
+        target_opset={"": 21, "ai.onnx.ml": 3},
+    )
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"code": np.array(probes, dtype=object).reshape(-1, 1)})[0]
+    np.testing.assert_array_equal(got, expected)
+    unknown = list(encoder.get_feature_names_out()).index("code=__unknown__")
+    assert expected[3:8, unknown].tolist() == [1.0] * 5

@@ -65,7 +65,7 @@ def test_structure(fitted: Pipeline, declaration: Declaration) -> None:
     names = list(contract.get_feature_names_out())
     assert len(names) == encoded.shape[1] == fitted.named_steps["model"].n_features_in_
     assert "numeric__PageValues_positive" in names
-    assert "categorical__VisitorType=__unknown__" in names
+    assert "categorical_VisitorType__VisitorType=__unknown__" in names
     assert "Month_number__Month_number" in names
 
 
@@ -166,8 +166,8 @@ def test_missing_and_unknown_category_are_different_buckets(fitted: Pipeline) ->
         ]
     )
     encoded = contract.transform(rows)
-    missing = encoded[:, names.index("categorical__VisitorType=__missing__")]
-    unknown = encoded[:, names.index("categorical__VisitorType=__unknown__")]
+    missing = encoded[:, names.index("categorical_VisitorType__VisitorType=__missing__")]
+    unknown = encoded[:, names.index("categorical_VisitorType__VisitorType=__unknown__")]
     np.testing.assert_array_equal(missing, [1.0, 0.0])
     np.testing.assert_array_equal(unknown, [0.0, 1.0])
 

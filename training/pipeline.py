@@ -50,15 +50,17 @@ def build_contract(declaration: Declaration) -> ColumnTransformer:
                 numeric,
             )
         )
-    if categorical:
+    # One branch per categorical column: the graph then reads each string input directly
+    # instead of concatenating them all and slicing them apart again (string copies).
+    for column in categorical:
         branches.append(
             (
-                "categorical",
+                f"categorical_{column}",
                 CategoryEncoder(
-                    aliases={k: v for k, v in aliases.items() if k in categorical},
-                    integer_codes=[c for c in integer_codes if c in categorical],
+                    aliases={column: aliases[column]} if column in aliases else {},
+                    integer_codes=[column] if column in integer_codes else [],
                 ),
-                categorical,
+                [column],
             )
         )
     for feature in declaration.features:

@@ -34,6 +34,17 @@ def shape_category_number(operator: Any) -> None:
     operator.outputs[0].type = DoubleTensorType([rows, numberer.n_features_in_])
 
 
+def _integer_code_indicators(g: GraphBuilder, column: str, labels: list[str]) -> str:
+    """[N, k] 0/1 for integer-coded labels: one regex admits well-formed codes (what every
+    label's pattern accepts), which are then parsed and compared as numbers in one Equal.
+    Anything else becomes -1 first, a code no label has, so the parse never sees bad text."""
+    valid = g.op("RegexFullMatch", [column], pattern=text.INTEGER_CODE_PATTERN)
+    safe = g.op("Where", [valid, column, g.const([["-1"]], object, "not_a_code")])
+    code = g.op("Cast", [safe], to=TensorProto.DOUBLE)
+    numbers = g.const([[float(label) for label in labels]], hint="codes")
+    return g.op("Cast", [g.op("Equal", [code, numbers])], to=TensorProto.DOUBLE)
+
+
 def convert_category_encoder(scope: Any, operator: Any, container: Any) -> None:
     """Per column: one RegexFullMatch per label, concatenated and cast to 0/1 in one go.
 
@@ -53,10 +64,15 @@ def convert_category_encoder(scope: Any, operator: Any, container: Any) -> None:
             [g.op("RegexFullMatch", [column], pattern=text.MISSING_PATTERN)],
             to=TensorProto.DOUBLE,
         )
-        if patterns:
+        labels = encoder.categories_[index]
+        integer_codes = encoder.rules_[index][1]
+        if patterns and integer_codes:
+            indicators = _integer_code_indicators(g, column, labels)
+        elif patterns:
             matches = [g.op("RegexFullMatch", [column], pattern=p) for p in patterns]
             hits = g.op("Concat", matches, axis=1) if len(matches) > 1 else matches[0]
             indicators = g.op("Cast", [hits], to=TensorProto.DOUBLE)
+        if patterns:
             known = g.op("ReduceSum", [indicators, g.const([1], np.int64, "axis")], keepdims=1)
             unknown = g.op("Sub", [g.op("Sub", [one, known]), missing])
             blocks += [indicators, unknown, missing]

@@ -14,7 +14,10 @@ from collections.abc import Iterable, Mapping
 WHITESPACE = " \t\n\r\f\v"
 _WS = r"[ \t\n\r\f\v]*"
 _META = set(r"\.^$|?*+()[]{}")
-_INTEGER_CODE = re.compile(r"\+?0*([0-9]+)(?:\.0*)?")
+# At most 15 significant digits: every such code is exact as a float64, which lets the graph
+# compare codes as numbers (one Cast and one Equal) instead of one regex per label.
+_INTEGER_CODE = re.compile(r"\+?0*([0-9]{1,15})(?:\.0*)?")
+INTEGER_CODE_PATTERN = rf"{_WS}{_INTEGER_CODE.pattern}{_WS}"
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 MISSING_PATTERN = _WS
