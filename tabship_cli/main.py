@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.cli", "train the pipeline variants (and export + gate them)"),
     "export": ("export.cli", "export a fitted reference pipeline to a versioned ONNX artifact"),
     "parity": ("parity_tests.gate", "run the parity release gate on a model version"),
+    "models": ("export.models_cli", "list the registry's models and versions (latest last)"),
     "inspect": ("runtime.inspect", "describe a .onnx file or a model version directory"),
     "serve": ("runtime.serve", "serve a model over HTTP"),
     "score": ("runtime.batch_cli", "score a CSV/Parquet file in bounded memory"),

@@ -224,3 +224,26 @@ def test_embedded_manifest_equals_the_file_minus_its_own_hash(exported, manifest
     assert not set(FILE_KEYS) & set(embedded["onnx"])
     assert model.producer_name == "tabship"
     assert model.model_version == int(manifest["version"][:8] + manifest["version"][9:15])
+
+
+def test_models_command_lists_versions_parity_and_latest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tabship_cli.main import main
+
+    registry = Registry(tmp_path)
+    for status in ("passed", "failed"):
+        version = registry.new_version_id("demo", "0" * 64)
+
+        def fill(folder: Path, status: str = status) -> None:
+            (folder / "manifest.json").write_text(json.dumps({"parity": {"status": status}}))
+
+        registry.write_version("demo", version, fill)
+    assert main(["models", "--registry", str(tmp_path), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["models"]
+    assert [m["name"] for m in listed] == ["demo"]
+    versions = listed[0]["versions"]
+    assert [v["parity"] for v in versions] == ["passed", "failed"]
+    assert listed[0]["latest"] == versions[-1]["version"] == registry.versions("demo")[-1]
+    assert main(["models", "--registry", str(tmp_path)]) == 0
+    assert "(latest)" in capsys.readouterr().out
