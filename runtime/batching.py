@@ -4,15 +4,17 @@ While the model is busy, arriving requests queue; when it frees up, everything q
 `max_rows`, whole requests only) goes in one call. On an idle model a request waits for
 companions only while other admitted requests are still being read and validated (`admitted()`
 counts them), and at most `wait_s`: a lone client pays no wait. Runs on the event loop;
-inference runs in one worker thread.
+inference runs in one worker thread, fed by a queue, that hands each result back with
+`call_soon_threadsafe` (a round trip of ~40 µs, where `run_in_executor` takes ~70 µs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from runtime.model import Scores
 
@@ -37,11 +39,17 @@ class Batcher(Generic[Item]):
         self._on_batch = on_batch
         self._admitted = admitted
         self._running = 0
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tabship-infer")
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
         self._pending: list[tuple[Item, int, asyncio.Future[Scores]]] = []
         self._pending_rows = 0
         self._busy = False
         self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def idle(self) -> bool:
+        """No call running, nothing queued."""
+        return not self._busy and not self._pending
 
     async def submit(self, item: Item) -> Scores:
         loop = asyncio.get_running_loop()
@@ -79,32 +87,53 @@ class Batcher(Generic[Item]):
         self._pending_rows -= rows
         self._busy = True
         self._running = len(batch)
-        loop = asyncio.get_running_loop()
-        items = [entry[0] for entry in batch]
-        done = loop.run_in_executor(self._executor, self._run, items)
-        done.add_done_callback(lambda f: self._finish(batch, rows, f))
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="tabship-infer", daemon=True)
+            self._worker.start()
+        self._jobs.put((asyncio.get_running_loop(), batch, rows))
+
+    def _work(self) -> None:
+        """The inference thread: runs each batch, hands the outcome to the event loop."""
+        while (job := self._jobs.get()) is not None:
+            loop, batch, rows = job
+            result: Scores | None = None
+            error: BaseException | None = None
+            try:
+                result = self._run([entry[0] for entry in batch])
+            except BaseException as caught:  # handed to the waiting requests, as an executor does
+                error = caught
+            try:
+                loop.call_soon_threadsafe(self._finish, batch, rows, result, error)
+            except RuntimeError:  # the event loop is closed: nobody is waiting any more
+                pass
+            del job, batch, result, error
 
     def _finish(
         self,
         batch: list[tuple[Item, int, asyncio.Future[Scores]]],
         rows: int,
-        done: asyncio.Future[Scores],
+        result: Scores | None,
+        error: BaseException | None,
     ) -> None:
         self._busy = False
         self._running = 0
         if self._on_batch is not None:
             self._on_batch(len(batch), rows)
-        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
         start = 0
         for _, n, future in batch:
             if not future.done():
                 if error is not None:
                     future.set_exception(error)
                 else:
-                    future.set_result(done.result().slice(start, start + n))
+                    assert result is not None
+                    future.set_result(result.slice(start, start + n))
             start += n
         if self._pending:
             self._dispatch()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        """Lets the batch being scored finish, then stops the worker thread."""
+        if self._worker is not None:
+            self._jobs.put(None)
+            self._worker.join()
+            self._worker = None
