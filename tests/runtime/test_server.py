@@ -582,3 +582,47 @@ def test_model_swap_by_restart(start_server: Any, version_a: Path, version_b: Pa
         assert [p["probability"] for p in body["predictions"]] == [float(p) for p in expected_p]
         assert [p["label"] for p in body["predictions"]] == expected_decision.tolist()
         assert server.stop() == 0
+
+
+# --- in process: where scoring runs ----------------------------------------------------------
+
+
+def test_lone_small_requests_skip_the_inference_thread(version_a: Path) -> None:
+    """A lone request of <= INLINE_MAX_ROWS rows is scored on the event loop; a bigger one,
+    or one among others, goes through the batcher's thread; the scores are the same."""
+    import asyncio
+
+    from runtime.model import Model
+    from runtime.service import INLINE_MAX_ROWS, Service
+    from runtime.settings import Settings
+
+    settings = Settings(model_uri=str(version_a))
+    service = Service(settings, Model.load(settings))
+    assert service.batcher is not None
+    expected, _ = direct(version_a, ROWS[:3])
+
+    async def score(rows: list[dict[str, Any]], *, pause: bool = False) -> np.ndarray:
+        async with service.admitted():
+            if pause:
+                await asyncio.sleep(0)  # let the companion be admitted too
+            scores = await service.score(service.validate_rows(rows))
+        return scores.probabilities[:, 1]
+
+    async def scenario() -> None:
+        assert INLINE_MAX_ROWS == 2
+        np.testing.assert_allclose(await score(ROWS[:1]), expected[:1], rtol=1e-6)
+        np.testing.assert_allclose(await score(ROWS[:2]), expected[:2], rtol=1e-6)
+        assert service.batcher is not None
+        assert service.batcher._worker is None
+        assert service.metrics.inference_calls == 2
+        np.testing.assert_allclose(await score(ROWS[:3]), expected[:3], rtol=1e-6)
+        assert service.batcher._worker is not None  # too big: the thread
+        together = await asyncio.gather(score(ROWS[:1], pause=True), score(ROWS[1:2], pause=True))
+        np.testing.assert_allclose(np.concatenate(together), expected[:2], rtol=1e-6)
+        assert service.metrics.inference_calls == 4  # the two companions: one batched call
+        assert service.inflight == 0
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        service.close()
