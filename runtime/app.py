@@ -45,6 +45,9 @@ PUBLIC_MANIFEST_KEYS = (
 )
 
 
+_NO_PARAMS: frozenset[str] = frozenset()
+
+
 class MetricsMiddleware:
     """Counts every response by route template, method and status; times it."""
 
@@ -71,7 +74,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            key = (scope.get("endpoint"), frozenset(scope.get("path_params", ())))
+            params = scope.get("path_params")
+            key = (scope.get("endpoint"), frozenset(params) if params else _NO_PARAMS)
             route = self.templates.get(key, "unmatched")
             self.service.metrics.request(
                 route, scope["method"], status, time.perf_counter() - started

@@ -3,6 +3,7 @@ Updated only from the event loop thread, so plain integers suffice."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -25,13 +26,8 @@ class Histogram:
         self.sums: dict[str, float] = defaultdict(float)
 
     def observe(self, key: str, value: float) -> None:
-        counts = self.counts[key]
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                counts[i] += 1
-                break
-        else:
-            counts[-1] += 1
+        # the first bucket with value <= bound; past the last one: the +Inf slot
+        self.counts[key][bisect_left(self.buckets, value)] += 1
         self.sums[key] += value
 
     def render(self, name: str, label_name: str | None) -> list[str]:
