@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         server_header=False,
     )
     server = _Server(config, service, settings.drain_s, gc_enabled=enabled)
+    service.connections = lambda: len(server.server_state.connections)
     server.run()
     return 0 if server.started else EXIT_REFUSED
 

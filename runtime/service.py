@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -27,8 +27,10 @@ from runtime.schema import InputSchema, Validated
 from runtime.settings import Settings
 
 # A lone request of at most this many rows (the warm-up batch) is scored on the event loop
-# when one such call takes at most INLINE_MAX_S: the hop to the inference thread and back
-# costs ~0.2 ms of CPU and latency, more than the ~0.35 ms call blocks the loop.
+# when one such call takes at most INLINE_MAX_S and the server has one client connection:
+# the hop to the inference thread and back costs ~0.2 ms of CPU and latency per request.
+# With more connections, requests not yet read may be waiting: the thread keeps the loop
+# free to read them, so that they can share the next call (batching).
 INLINE_MAX_ROWS = 2
 INLINE_MAX_S = 0.002
 
@@ -54,6 +56,8 @@ class Service:
         self.draining = False
         self.inflight = 0
         self._inline = model.call_seconds <= INLINE_MAX_S
+        # open client connections, set by the server (runtime.serve); None: unknown, no inline
+        self.connections: Callable[[], int] | None = None
         self.batcher: Batcher[Validated] | None = None
         if settings.batching:
             self.batcher = Batcher(
@@ -151,9 +155,12 @@ class Service:
         return self.model.score(self.schema.stack(parts))
 
     def _alone(self, validated: Validated) -> bool:
-        """A small request, the only one admitted, with the inference thread idle and time
-        left before its deadline: scoring it inline costs less than the hop to the thread."""
+        """A small request, the only one admitted, on the only connection, with the inference
+        thread idle and time left before its deadline: scoring it inline costs less than the
+        hop to the thread."""
         if not self._inline or self.inflight != 1 or validated.n_rows > INLINE_MAX_ROWS:
+            return False
+        if self.connections is None or self.connections() > 1:
             return False
         if self.batcher is not None and not self.batcher.idle:
             return False

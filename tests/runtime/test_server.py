@@ -588,8 +588,9 @@ def test_model_swap_by_restart(start_server: Any, version_a: Path, version_b: Pa
 
 
 def test_lone_small_requests_skip_the_inference_thread(version_a: Path) -> None:
-    """A lone request of <= INLINE_MAX_ROWS rows is scored on the event loop; a bigger one,
-    or one among others, goes through the batcher's thread; the scores are the same."""
+    """A lone request of <= INLINE_MAX_ROWS rows on the only connection is scored on the event
+    loop; a bigger one, one among others or on one of several connections goes through the
+    batcher's thread; the scores are the same."""
     import asyncio
 
     from runtime.model import Model
@@ -600,6 +601,8 @@ def test_lone_small_requests_skip_the_inference_thread(version_a: Path) -> None:
     service = Service(settings, Model.load(settings))
     assert service.batcher is not None
     expected, _ = direct(version_a, ROWS[:3])
+    connections = [2]
+    service.connections = lambda: connections[0]
 
     async def score(rows: list[dict[str, Any]], *, pause: bool = False) -> np.ndarray:
         async with service.admitted():
@@ -611,15 +614,21 @@ def test_lone_small_requests_skip_the_inference_thread(version_a: Path) -> None:
     async def scenario() -> None:
         assert INLINE_MAX_ROWS == 2
         np.testing.assert_allclose(await score(ROWS[:1]), expected[:1], rtol=1e-6)
+        assert service.batcher is not None
+        worker = service.batcher._worker
+        assert worker is not None  # two connections: a request not read yet may be waiting
+        service.batcher.close()
+        connections[0] = 1
+        np.testing.assert_allclose(await score(ROWS[:1]), expected[:1], rtol=1e-6)
         np.testing.assert_allclose(await score(ROWS[:2]), expected[:2], rtol=1e-6)
         assert service.batcher is not None
         assert service.batcher._worker is None
-        assert service.metrics.inference_calls == 2
+        assert service.metrics.inference_calls == 3
         np.testing.assert_allclose(await score(ROWS[:3]), expected[:3], rtol=1e-6)
         assert service.batcher._worker is not None  # too big: the thread
         together = await asyncio.gather(score(ROWS[:1], pause=True), score(ROWS[1:2], pause=True))
         np.testing.assert_allclose(np.concatenate(together), expected[:2], rtol=1e-6)
-        assert service.metrics.inference_calls == 4  # the two companions: one batched call
+        assert service.metrics.inference_calls == 5  # the two companions: one batched call
         assert service.inflight == 0
 
     try:
