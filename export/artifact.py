@@ -12,7 +12,6 @@ from typing import Any
 
 import joblib
 import onnx
-import pandas as pd
 
 from export import manifest as manifests
 from export.convert import MIN_ONNXRUNTIME, OPSETS, OUTPUTS, convert_pipeline
@@ -156,7 +155,3 @@ def load_candidate(version_dir: Path, name: str | None = None) -> ReleaseCandida
         reference_data=joblib.load(version_dir / REFERENCE_DATA_FILE),
         report_dir=report if report.is_dir() else None,
     )
-
-
-def reference_frame(data: dict[str, Any], which: str) -> pd.DataFrame:
-    return data[f"{which}_frame"]

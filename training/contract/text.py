@@ -83,10 +83,6 @@ def learn_labels(
     return sorted(label for label in labels if label is not None and label != UNKNOWN)
 
 
-def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern[str]]:
-    return [re.compile(p) for p in patterns]
-
-
 def match_index(text: str, compiled: list[re.Pattern[str]], missing: re.Pattern[str]) -> int:
     """Index of the first matching label; -1 for unknown, -2 for missing."""
     for index, pattern in enumerate(compiled):
