@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime import spelling
 from runtime.errors import InvalidRows, Problem
 from runtime.values import category_text, number_value
 
@@ -36,8 +37,6 @@ NOT_BLANK = "[^ \\t\\n\\r\\f\\v]"
 DEFAULT_MAX_LENGTH = 256
 _NUMERIC = re.compile(NUMERIC_TEXT)
 _BLANK = re.compile(BLANK_TEXT)
-_INTEGER_CODE = re.compile(f"{_WS}\\+?0*([0-9]+)(?:\\.0*)?{_WS}")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ABSENT = object()
 # An absent key is a problem, not a missing value: a misspelt column name must not silently
 # score as "missing". Clients send null for a missing value.
@@ -80,13 +79,12 @@ class Column:
     integer_codes: bool = False
     known: frozenset[str] = frozenset()
     categories: tuple[str, ...] = ()
+    aliases: Mapping[str, str] = field(default_factory=dict)
     dtype: Any = field(default=np.float64)
 
     def is_unseen(self, text: str) -> bool:
-        if self.integer_codes:
-            match = _INTEGER_CODE.fullmatch(text)
-            return match is None or str(int(match.group(1))) not in self.known
-        return text.strip(WHITESPACE).translate(_ASCII_LOWER) not in self.known
+        """The graph's unknown bucket, by the same spelling rules the graph was built from."""
+        return spelling.canonical_label(text, self.aliases, self.integer_codes) not in self.known
 
     def numeric(self, value: Any) -> float:
         kind = type(value)
@@ -161,22 +159,15 @@ def column_from_manifest(entry: Mapping[str, Any]) -> Column:
     categories = tuple(entry.get("categories") or ())
     aliases = entry.get("aliases") or {}
     integer_codes = bool(entry.get("integer_codes", False))
-    if integer_codes:
-        known = frozenset(c.strip(WHITESPACE) for c in categories)
-    else:
-        labels = set(categories)
-        known = frozenset(
-            {c.translate(_ASCII_LOWER) for c in categories}
-            | {a.translate(_ASCII_LOWER) for a, target in aliases.items() if a and target in labels}
-        )
     return Column(
         name=entry["name"],
         kind="categorical",
         nullable=bool(entry["nullable"]),
         max_length=int(entry.get("max_length") or DEFAULT_MAX_LENGTH),
         integer_codes=integer_codes,
-        known=known,
+        known=frozenset(categories),
         categories=categories,
+        aliases=dict(aliases),
         dtype=object,
     )
 

@@ -1,7 +1,7 @@
 """ONNX for training.contract.CategoryEncoder and CategoryNumber.
 
 Spelling is recognised with RegexFullMatch (opset 20) running the very pattern strings the
-transformer used in Python (training/contract/text.py).
+transformer used in Python (runtime/spelling.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from skl2onnx.common.utils import check_input_and_output_numbers, check_input_and_output_types
 
 from export.converters._builder import GraphBuilder
-from training.contract import text
+from runtime import spelling as text
 
 
 def _check(operator: Any) -> tuple[Any, Any]:

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from training.contract import text
+from runtime import spelling as text
 from training.contract._validation import as_text, raw_array
 
 

@@ -1,5 +1,9 @@
 """Category spelling: how raw text is matched to a canonical label.
 
+Pure Python, shared by the training pipeline (training/contract/categories.py), the exporter
+(export/converters/categories.py) and the server (runtime/schema.py counts unseen categories
+with the same rules), so the three cannot drift apart.
+
 The matching is defined by regular expressions that mean the same thing in Python's `re` and in
 RE2 (onnxruntime's RegexFullMatch): ASCII whitespace, ASCII case folding spelled out as
 character classes, escaped metacharacters. The pipeline and the ONNX graph run the very same
