@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from export.artifact import TRAINING_RECORD_FILE, export_candidate, load_candidate
     from export.registry import Registry, RegistryError
+    from training.declaration import DeclarationError
 
     source = Path(args.source)
     if not (source / TRAINING_RECORD_FILE).is_file():
@@ -31,8 +32,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         where = export_candidate(load_candidate(source, args.name), Registry(args.registry))
-    except RegistryError as error:
+    except (RegistryError, DeclarationError) as error:
         print(f"tabship export: {error}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, KeyError) as error:
+        # a damaged version directory (manifest, record or reference unreadable)
+        print(f"tabship export: {source}: cannot re-export ({error!r})", file=sys.stderr)
         return 2
     print(where)
     return 0

@@ -127,10 +127,14 @@ def gate_version(
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         raise NotAVersion(f"{folder} is not a version directory (missing {missing})")
-    manifest = json.loads((folder / "manifest.json").read_text())
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        recorded = manifest["onnx"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise NotAVersion(f"{folder / 'manifest.json'}: unreadable manifest ({error})") from None
     model_bytes = (folder / "model.onnx").read_bytes()
     sha = hashlib.sha256(model_bytes).hexdigest()
-    if sha != manifest["onnx"].get("sha256"):
+    if sha != recorded:
         raise NotAVersion(f"{folder / 'model.onnx'} does not match the manifest's SHA-256")
     gate = check_parity(
         joblib.load(folder / "reference.joblib"),
@@ -200,7 +204,7 @@ def _json_value(value: Any, spec: dict[str, Any]) -> tuple[bool, Any]:
                 return False, None
             return math.isfinite(parsed), value
         return True, value
-    if isinstance(value, str) and len(value) > spec.get("max_length", 256):
+    if isinstance(value, str) and (len(value) > spec.get("max_length", 256) or "\x00" in value):
         return False, None
     if isinstance(value, str) and not value.strip() and not spec["nullable"]:
         return False, None

@@ -175,7 +175,7 @@ def hostile_rows(base: pd.DataFrame, inputs: list[dict[str, Any]]) -> pd.DataFra
                     ]
         else:
             labels = spec.get("categories", [])
-            odd += ["never-seen-value", "\t", "NULL", "x" * 300]
+            odd += ["never-seen-value", "\t", "NULL", "x" * 300, "a\x00b"]
             for label in labels:
                 odd += [label, label.upper(), f"  {label}\t", label.title()]
             odd += list(spec.get("aliases", {}))

@@ -141,3 +141,13 @@ def test_cli_refuses_what_is_not_a_version(
 ) -> None:
     assert main(["parity", str(tmp_path)]) == 2
     assert "not a version directory" in capsys.readouterr().err
+
+
+def test_cli_refuses_an_unreadable_manifest(
+    version_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "version"
+    shutil.copytree(version_dir, copy)
+    (copy / "manifest.json").write_text("{")
+    assert main(["parity", str(copy)]) == 2
+    assert "unreadable manifest" in capsys.readouterr().err

@@ -193,6 +193,7 @@ def open_parquet(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
     except (OSError, pa.ArrowException) as error:
         raise BatchError(f"{path}: cannot read as Parquet ({_first_line(error)})") from None
     names = tuple(opened[0].schema_arrow.names)
+    _refuse_unusable_columns(path, opened[0].schema_arrow, wanted)
     for f, handle in zip(files[1:], opened[1:], strict=True):
         if tuple(handle.schema_arrow.names) != names:
             raise BatchError(f"{f}: its columns differ from those of {files[0]}")
@@ -205,6 +206,20 @@ def open_parquet(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
             handle.close()
 
     return Source(_guarded(batches(), path), names, total)
+
+
+def _refuse_unusable_columns(path: Path, schema: pa.Schema, wanted: Sequence[str]) -> None:
+    """Repeated names are ambiguous and nested values have no row form a model reads: both are
+    refused up front, naming the column, rather than failing mid-file."""
+    names = list(schema.names)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BatchError(f"{path}: column name(s) appear more than once: {', '.join(repeated)}")
+    for column in schema:
+        if column.name in wanted and pa.types.is_nested(column.type):
+            raise BatchError(
+                f"{path}: column {column.name!r} holds {column.type}; expected numbers or text"
+            )
 
 
 def _csv_block_size(path: Path, chunk_rows: int) -> int:
@@ -225,6 +240,7 @@ def open_csv(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
             ).schema.names
     except (OSError, pa.ArrowException) as error:
         raise BatchError(f"{path}: cannot read as CSV ({_first_line(error)})") from None
+    _refuse_unusable_columns(path, pa.schema([(name, pa.string()) for name in header]), wanted)
     columns = [c for c in dict.fromkeys(wanted) if c in header]
     try:
         reader = pacsv.open_csv(

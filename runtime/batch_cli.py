@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 partitions=args.partitions,
                 n_workers=args.dask_workers,
                 overwrite=args.overwrite,
+                allow_absent=args.allow_absent_columns,
                 ort_threads=args.ort_threads,
                 progress=not args.quiet,
             )
@@ -138,5 +139,6 @@ def _score_local(args: argparse.Namespace, settings: Settings, keys: tuple[str, 
         workers=args.workers,
         output_fmt=args.format,
         overwrite=args.overwrite,
+        allow_absent=args.allow_absent_columns,
         progress=not args.quiet and os.environ.get("TERM") != "dumb",
     )

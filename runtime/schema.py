@@ -132,6 +132,10 @@ class Column:
                     text.encode("utf-8")
                 except UnicodeEncodeError:
                     raise _Reject("text is not valid Unicode (lone surrogate)") from None
+            if "\x00" in text:
+                # onnxruntime's C API (Node, Java, C#, Go bindings) ends a string at NUL, so
+                # those runtimes would score another value than this server and the pipeline.
+                raise _Reject("text contains a NUL character")
         elif value is _ABSENT:
             raise _Reject(MISSING_COLUMN)
         elif value is None:

@@ -22,7 +22,7 @@ _META = set(r"\.^$|?*+()[]{}")
 # compare codes as numbers (one Cast and one Equal) instead of one regex per label.
 _INTEGER_CODE = re.compile(r"\+?0*([0-9]{1,15})(?:\.0*)?")
 INTEGER_CODE_PATTERN = rf"{_WS}{_INTEGER_CODE.pattern}{_WS}"
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 MISSING_PATTERN = _WS
 UNKNOWN = "__unknown__"
@@ -37,7 +37,7 @@ def canonical_label(text: str, aliases: Mapping[str, str], integer_codes: bool) 
     if integer_codes:
         match = _INTEGER_CODE.fullmatch(stripped)
         return str(int(match.group(1))) if match else UNKNOWN
-    lowered = stripped.translate(_ASCII_LOWER)
+    lowered = stripped.translate(ASCII_LOWER)
     return aliases.get(lowered, lowered)
 
 
@@ -74,7 +74,7 @@ def shared_spelling(labels: Iterable[str], aliases: Mapping[str, str]) -> str | 
     owner: dict[str, str] = {}
     for label in labels:
         for spelling in spellings(label, aliases):
-            key = spelling.translate(_ASCII_LOWER)
+            key = spelling.translate(ASCII_LOWER)
             if owner.setdefault(key, label) != label:
                 return spelling
     return None

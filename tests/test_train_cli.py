@@ -226,3 +226,10 @@ def test_cli_errors_in_a_real_process_have_no_traceback(tmp_path: Path) -> None:
         assert err.startswith("tabship train: "), err
         for text in expected:
             assert text in err, err
+
+
+def test_bad_threshold_rule_fails_before_any_work(capsys: pytest.CaptureFixture[str]) -> None:
+    from tabship_cli.main import main
+
+    assert main(["train", "--threshold-rule", "bogus", "--data", "/nonexistent.csv"]) == 2
+    assert "--threshold-rule" in capsys.readouterr().err

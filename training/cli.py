@@ -67,11 +67,17 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from training.data_sources import describe_source, load_table, resolve_source, table_sha256
     from training.default_data import DEFAULT_TABLE, ensure_default_database
+    from training.evaluation import parse_rule
     from training.prepare import prepare
     from training.train import train_variant
 
     if args.search_iterations < 1:
         print("tabship train: --search-iterations must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        parse_rule(args.threshold_rule)  # before any work, not after the search
+    except ValueError as error:
+        print(f"tabship train: --threshold-rule: {error}", file=sys.stderr)
         return 2
     declaration = load_declaration(args.declaration)
     source = resolve_source(args.data)

@@ -13,12 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime import spelling
+
 DECLARATIONS_DIR = Path(__file__).parent / "declarations"
 DEFAULT_DECLARATION = DECLARATIONS_DIR / "online_shoppers.toml"
 
 ColumnKind = Literal["numeric", "categorical"]
 FEATURE_KINDS = ("ratio", "sum", "sqrt", "log1p", "positive", "category_number")
 _FEATURE_ARITY = {"ratio": 2, "sqrt": 1, "log1p": 1, "positive": 1, "category_number": 1}
+
+
+def _fold(text: str) -> str:
+    return text.strip(spelling.WHITESPACE).translate(spelling.ASCII_LOWER)
 
 
 class DeclarationError(ValueError):
@@ -228,7 +234,8 @@ def _parse_column(entry: Any, where: str, fail: Any) -> Column:
         isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
     ):
         raise fail(f"{where}.aliases", "must map text to text")
-    folded = {k.strip().lower(): v.strip().lower() for k, v in aliases.items()}
+    # Folded exactly as runtime/spelling.py matches: ASCII whitespace and ASCII case only.
+    folded = {_fold(k): _fold(v) for k, v in aliases.items()}
     chained = sorted(v for v in folded.values() if v in folded and folded[v] != v)
     if chained:
         raise fail(
@@ -280,5 +287,5 @@ def _parse_feature(entry: Any, where: str, fail: Any, kinds: dict[str, str]) -> 
         name=name,
         kind=kind,
         inputs=tuple(inputs),
-        mapping={str(k).strip().lower(): float(v) for k, v in mapping.items()},
+        mapping={_fold(str(k)): float(v) for k, v in mapping.items()},
     )

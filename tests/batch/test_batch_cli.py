@@ -105,3 +105,48 @@ def test_errors_are_one_line_without_traceback(
         assert done.stderr.startswith("tabship score: ")
     assert not (tmp_path / "o.parquet").exists()
     assert existing.read_bytes() == b""
+
+
+def test_allow_absent_columns_reaches_the_scorer(
+    gated_model: Path, inputs: Inputs, tmp_path: Path
+) -> None:
+    source = tmp_path / "no_pagevalues.parquet"
+    pq.write_table(inputs.table.drop_columns(["PageValues"]), source)
+    refused = score("--model", str(gated_model), str(source), str(tmp_path / "a.parquet"))
+    assert refused.returncode == 2
+    assert "PageValues" in refused.stderr
+    allowed = score(
+        "--model",
+        str(gated_model),
+        str(source),
+        str(tmp_path / "b.parquet"),
+        "--allow-absent-columns",
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert pq.read_table(tmp_path / "b.parquet").num_rows > 0
+
+
+def test_nested_and_repeated_columns_are_refused_by_name(
+    gated_model: Path, inputs: Inputs, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+
+    n = inputs.table.num_rows
+    nested = inputs.table.set_column(
+        inputs.table.schema.get_field_index("PageValues"),
+        "PageValues",
+        pa.array([[1.0]] * n, type=pa.list_(pa.float64())),
+    )
+    repeated = inputs.table.append_column("Month", inputs.table.column("Month"))
+    for name, table, expected in [
+        ("nested", nested, "'PageValues' holds list<"),
+        ("repeated", repeated, "appear more than once: Month"),
+    ]:
+        source = tmp_path / f"{name}.parquet"
+        pq.write_table(table, source)
+        done = score(
+            "--model", str(gated_model), str(source), str(tmp_path / f"{name}-out.parquet")
+        )
+        assert done.returncode == 2, done.stderr
+        assert expected in done.stderr
+        assert "Traceback" not in done.stderr

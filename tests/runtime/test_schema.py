@@ -272,3 +272,12 @@ def test_numeric_text_accepted(text: str) -> None:
 )
 def test_numeric_text_refused(text: str) -> None:
     assert not re.fullmatch(NUMERIC_TEXT, text)
+
+
+def test_nul_in_category_text_is_refused(schema: InputSchema) -> None:
+    # onnxruntime's C API ends strings at NUL: Node/Java/C#/Go would score "Nov", not this.
+    with pytest.raises(InvalidRows) as caught:
+        schema.validate_rows([_row(Month="Nov\x00zzz")])
+    assert [(p.row, p.column, p.reason) for p in caught.value.problems] == [
+        (0, "Month", "text contains a NUL character")
+    ]

@@ -258,7 +258,7 @@ export async function loadModel(target, options = {}) {
     manifest = checkManifest(readJson(manifestPath), manifestPath);
     const expected = manifest.onnx?.sha256;
     if (typeof expected !== 'string') throw new ModelRefused(`${manifestPath}: onnx.sha256 missing, cannot verify ${onnxPath}`);
-    if (expected !== sha256) {
+    if (expected.toLowerCase() !== sha256) {
       throw new ModelRefused(
         `${onnxPath}: SHA-256 ${sha256} does not match manifest onnx.sha256 ${expected}; refusing a modified or mismatched file`);
     }

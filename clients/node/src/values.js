@@ -239,6 +239,8 @@ export function categoricalFeed(value, nullable, maxLength = DEFAULT_MAX_LENGTH)
       throw new ValueProblem(`text of ${length} characters is longer than max_length ${maxLength}`);
     }
     if (LONE_SURROGATE.test(value)) throw new ValueProblem('text is not valid Unicode (lone surrogate)');
+    // onnxruntime's C string API ends a string at NUL, so the graph would see another value.
+    if (value.includes('\u0000')) throw new ValueProblem('text contains a NUL character');
     text = value;
   } else if (value === undefined) {
     throw new ValueProblem(MISSING_COLUMN);

@@ -186,3 +186,8 @@ test('readOnnxHeader finds metadata_props in a hand-made ModelProto', () => {
   const model = new Uint8Array([0x08, 10, ...ld(7, new Uint8Array([1, 2, 3])), ...ld(14, entry)]);
   assert.deepEqual(readOnnxHeader(model), { irVersion: 10, metadata: { k: '{"a":1}' } });
 });
+
+test('categoricalFeed refuses NUL, as the server does', () => {
+  assert.throws(() => categoricalFeed('Nov\u0000zzz', true), /text contains a NUL character/);
+  assert.equal(categoricalFeed('Nov', true), 'Nov');
+});
