@@ -14,7 +14,7 @@ from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from skl2onnx.common.utils import check_input_and_output_numbers, check_input_and_output_types
 
 from export.converters._builder import GraphBuilder
-from runtime import spelling as text
+from runtime import spelling
 
 
 def _check(operator: Any) -> tuple[Any, Any]:
@@ -38,7 +38,7 @@ def _integer_code_indicators(g: GraphBuilder, column: str, labels: list[str]) ->
     """[N, k] 0/1 for integer-coded labels: one regex admits well-formed codes (what every
     label's pattern accepts), which are then parsed and compared as numbers in one Equal.
     Anything else becomes -1 first, a code no label has, so the parse never sees bad text."""
-    valid = g.op("RegexFullMatch", [column], pattern=text.INTEGER_CODE_PATTERN)
+    valid = g.op("RegexFullMatch", [column], pattern=spelling.INTEGER_CODE_PATTERN)
     safe = g.op("Where", [valid, column, g.const([["-1"]], object, "not_a_code")])
     code = g.op("Cast", [safe], to=TensorProto.DOUBLE)
     numbers = g.const([[float(label) for label in labels]], hint="codes")
@@ -61,7 +61,7 @@ def convert_category_encoder(scope: Any, operator: Any, container: Any) -> None:
         column = g.column(x, index)
         missing = g.op(
             "Cast",
-            [g.op("RegexFullMatch", [column], pattern=text.MISSING_PATTERN)],
+            [g.op("RegexFullMatch", [column], pattern=spelling.MISSING_PATTERN)],
             to=TensorProto.DOUBLE,
         )
         labels = encoder.categories_[index]
@@ -91,7 +91,7 @@ def convert_category_number(scope: Any, operator: Any, container: Any) -> None:
     ):
         column = g.column(x, index)
         # A [N, 1] column of NaN: what is left where no label matches.
-        rows = g.op("RegexFullMatch", [column], pattern=text.MISSING_PATTERN)
+        rows = g.op("RegexFullMatch", [column], pattern=spelling.MISSING_PATTERN)
         value = g.nan_where(rows, g.const(float("nan")))
         # Applied from the last label to the first, so the first match has the final word.
         for pattern, number in reversed(list(zip(patterns, numbers, strict=True))):

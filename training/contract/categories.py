@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from runtime import spelling as text
+from runtime import spelling
 from training.contract._validation import as_text, raw_array
 
 
@@ -38,9 +38,11 @@ class _CategoryMatcher(TransformerMixin, BaseEstimator):
     def _match(self, values: np.ndarray, column: int) -> np.ndarray:
         """Per row: index into the column's labels, -1 unknown, -2 missing."""
         compiled = [re.compile(p) for p in self.patterns_[column]]
-        missing = re.compile(text.MISSING_PATTERN)
+        missing = re.compile(spelling.MISSING_PATTERN)
         uniques, inverse = np.unique(values, return_inverse=True)
-        codes = np.array([text.match_index(u, compiled, missing) for u in uniques], dtype=np.int64)
+        codes = np.array(
+            [spelling.match_index(u, compiled, missing) for u in uniques], dtype=np.int64
+        )
         return codes[inverse.reshape(-1)]
 
     def _learn(self, X: Any, labels_for: Any) -> np.ndarray:
@@ -57,14 +59,14 @@ class _CategoryMatcher(TransformerMixin, BaseEstimator):
         for name, labels, (aliases, integer) in zip(
             self._names(), self.categories_, self.rules_, strict=True
         ):
-            shared = None if integer else text.shared_spelling(labels, aliases)
+            shared = None if integer else spelling.shared_spelling(labels, aliases)
             if shared is not None:
                 raise ValueError(
                     f"column {name!r}: the spelling {shared!r} would match two categories; "
                     "an alias must map to a final label, not to another alias"
                 )
         self.patterns_ = [
-            [text.label_pattern(label, aliases, integer) for label in labels]
+            [spelling.label_pattern(label, aliases, integer) for label in labels]
             for labels, (aliases, integer) in zip(self.categories_, self.rules_, strict=True)
         ]
         return values
@@ -96,7 +98,7 @@ class CategoryEncoder(_CategoryMatcher):
         self.integer_codes = integer_codes
 
     def fit(self, X: Any, y: Any = None) -> CategoryEncoder:
-        self._learn(X, text.learn_labels)
+        self._learn(X, spelling.learn_labels)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -115,7 +117,7 @@ class CategoryEncoder(_CategoryMatcher):
         check_is_fitted(self, "patterns_")
         out = []
         for name, labels in zip(self._names(), self.categories_, strict=True):
-            out += [f"{name}={label}" for label in [*labels, text.UNKNOWN, text.MISSING]]
+            out += [f"{name}={label}" for label in [*labels, spelling.UNKNOWN, spelling.MISSING]]
         return np.asarray(out, dtype=object)
 
 
@@ -140,7 +142,7 @@ class CategoryNumber(_CategoryMatcher):
         def labels_for(values: np.ndarray, aliases: dict[str, str], integer: bool) -> list[str]:
             if self.mapping is not None:
                 return sorted(self.mapping)
-            return text.learn_labels(values, aliases, integer)
+            return spelling.learn_labels(values, aliases, integer)
 
         self._learn(X, labels_for)
         if self.mapping is not None:

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 # Feature kinds computed from numeric columns. Each formula is written exactly as its ONNX
 # counterpart computes it (same operations, same order). +, /, sqrt and comparisons are
 # correctly rounded by IEEE 754, so they agree bit for bit in every runtime; log is not (numpy
-# and onnxruntime differ by one ulp on ~10 % of inputs), so "log1p" can move a row across a
+# and onnxruntime differ by one ulp on ~10 % of inputs: bench/log_vs_sqrt.py), so "log1p" can move a row across a
 # float32 rounding boundary and the parity gate's boundary probes reject models that split on
 # it. Prefer "sqrt" to tame heavy tails.
 NUMERIC_FEATURE_KINDS = ("ratio", "sum", "sqrt", "log1p", "positive")
