@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,13 +26,27 @@ class SetResult:
     flips: int  # labels at 0.5 that differ
     threshold_flips: int  # decisions at the manifest's threshold that differ
     worst_row: int | None
+    note: str | None = None  # e.g. how a capped set was sampled
+    error: str | None = None  # the set could not be built or scored: it fails
+
+    @classmethod
+    def broken(cls, name: str, error: str) -> SetResult:
+        return cls(name, 0, math.inf, 0, 0, None, error=error)
 
     @property
     def passed(self) -> bool:
-        return self.max_abs_dp <= BAR_MAX_ABS_DP and self.flips == 0 and self.threshold_flips == 0
+        return (
+            self.error is None
+            and self.max_abs_dp <= BAR_MAX_ABS_DP
+            and self.flips == 0
+            and self.threshold_flips == 0
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+        fields = asdict(self)
+        if not math.isfinite(self.max_abs_dp):
+            fields["max_abs_dp"] = None  # JSON has no infinity
+        return {**fields, "passed": self.passed}
 
 
 def feeds_for(session: ort.InferenceSession, frame: pd.DataFrame) -> dict[str, np.ndarray]:

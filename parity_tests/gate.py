@@ -9,7 +9,8 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,13 @@ import onnxruntime as ort
 import pandas as pd
 
 from parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
-from parity_tests.generated import generated_result
+from parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
+from parity_tests.generated import generated_rows
 from parity_tests.rows import boundary_rows, hostile_rows
+from runtime.model import session_options
 
 REPORT_FILE = "parity_report.json"
 BOUNDARY_BASE_ROWS = 2
-DEFAULT_EXAMPLES = 40
 
 
 @dataclass
@@ -40,32 +42,59 @@ class GateRun:
         return all(result.passed for result in self.results)
 
 
+def _session(model_bytes: bytes) -> ort.InferenceSession:
+    # The very options serving and batch scoring use: with 2+ intra-op threads a row's
+    # probability can move by one ulp with the batch size, so the gate must not differ.
+    return ort.InferenceSession(
+        model_bytes, sess_options=session_options(1), providers=["CPUExecutionProvider"]
+    )
+
+
+def _failure(error: BaseException) -> str:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}"[:500]
+
+
 def check_parity(
     pipeline: Any,
     model_bytes: bytes,
     manifest: dict[str, Any],
     reference_data: dict[str, Any],
     *,
-    examples: int = DEFAULT_EXAMPLES,
+    generated: int = DEFAULT_GENERATED_ROWS,
 ) -> GateRun:
-    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    """Every set is built and compared on its own: a set that cannot be built or scored is
+    reported FAILED with the reason instead of ending the gate."""
+    session = _session(model_bytes)
     threshold = float(manifest["threshold"]["value"])
     test, train = reference_data["test_frame"], reference_data["train_frame"]
-    boundary, per_feature = boundary_rows(pipeline, test.head(BOUNDARY_BASE_ROWS))
-    sets = {
-        "test": test,
-        "train": train,
+    inputs = manifest["inputs"]
+    details: dict[str, Any] = {}
+
+    def boundary() -> tuple[pd.DataFrame, str | None]:
+        probes = boundary_rows(pipeline, test.head(BOUNDARY_BASE_ROWS))
+        details["boundary_rows_per_feature"] = probes.per_feature
+        details["boundary_thresholds"] = {"total": probes.thresholds, "probed": probes.probed}
+        return probes.rows, probes.note
+
+    builders: dict[str, Callable[[], tuple[pd.DataFrame, str | None]]] = {
+        "test": lambda: (test, None),
+        "train": lambda: (train, None),
         "boundary": boundary,
-        "hostile": hostile_rows(test, manifest["inputs"]),
+        "hostile": lambda: (hostile_rows(test, inputs), None),
+        "generated": lambda: (generated_rows(inputs, train, rows=generated), None),
     }
-    results, references = [], {}
-    for name, frame in sets.items():
-        result, references[name] = compare(name, pipeline, session, frame, threshold)
-        results.append(result)
-    results.append(
-        generated_result(pipeline, session, manifest["inputs"], threshold, examples=examples)
-    )
-    return GateRun(results, sets, references, {"boundary_rows_per_feature": per_feature})
+    results, rows, references = [], {}, {}
+    for name, build in builders.items():
+        try:
+            frame, note = build()
+            result, reference = compare(name, pipeline, session, frame, threshold)
+        except Exception as error:  # any failure is this set's verdict, not a crash
+            results.append(SetResult.broken(name, _failure(error)))
+            continue
+        results.append(replace(result, note=note))
+        rows[name], references[name] = frame, reference
+    return GateRun(results, rows, references, details)
 
 
 def report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str, Any]:
@@ -84,10 +113,15 @@ def report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str
 def format_table(results: list[SetResult]) -> str:
     lines = [f"{'set':<10}{'rows':>9}{'max |dP|':>12}{'flips@0.5':>11}{'flips@thr':>11}  result"]
     for r in results:
+        if r.error is not None:
+            lines.append(f"{r.name:<10}{'-':>9}{'-':>12}{'-':>11}{'-':>11}  FAIL: {r.error}")
+            continue
         lines.append(
             f"{r.name:<10}{r.rows:>9}{r.max_abs_dp:>12.3g}{r.flips:>11}{r.threshold_flips:>11}"
             f"  {'ok' if r.passed else 'FAIL'}"
         )
+        if r.note:
+            lines.append(f"{'':<10}{r.note}")
     return "\n".join(lines)
 
 
@@ -102,10 +136,10 @@ def _write_atomically(path: Path, text: str) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", help="a version directory (models/<name>/<version>)")
     parser.add_argument(
-        "--examples",
+        "--generated-rows",
         type=int,
-        default=DEFAULT_EXAMPLES,
-        help=f"hypothesis batches of 50 generated rows (default {DEFAULT_EXAMPLES})",
+        default=DEFAULT_GENERATED_ROWS,
+        help=f"rows in the generated set (default {DEFAULT_GENERATED_ROWS})",
     )
     parser.add_argument(
         "--fixture",
@@ -120,7 +154,7 @@ class NotAVersion(ValueError):
 
 
 def gate_version(
-    folder: Path, *, examples: int = DEFAULT_EXAMPLES, fixture: Path | None = None
+    folder: Path, *, generated: int = DEFAULT_GENERATED_ROWS, fixture: Path | None = None
 ) -> tuple[GateRun, dict[str, Any]]:
     """Runs the gate on a version directory and records the result beside the graph."""
     needed = ["manifest.json", "model.onnx", "reference.joblib", "reference_data.joblib"]
@@ -141,7 +175,7 @@ def gate_version(
         model_bytes,
         manifest,
         joblib.load(folder / "reference_data.joblib"),
-        examples=examples,
+        generated=generated,
     )
     outcome = report(gate, manifest, sha)
     # The graph is never rewritten (its hash holds); the manifest's parity section records
@@ -172,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         gate, outcome = gate_version(
             folder,
-            examples=args.examples,
+            generated=args.generated_rows,
             fixture=Path(args.fixture) if args.fixture else None,
         )
     except NotAVersion as error:

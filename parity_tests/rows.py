@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,8 @@ import pandas as pd
 from training.contract import CategoryEncoder
 
 Probe = Callable[[dict[str, Any], float], list[dict[str, Any]]]
+MAX_BOUNDARY_ROWS = 200_000
+MAX_HOSTILE_LABELS = 32  # per column: every spelling oddity on this many labels
 
 
 def tree_thresholds(pipeline: Any) -> dict[int, np.ndarray]:
@@ -45,6 +48,9 @@ def tree_thresholds(pipeline: Any) -> dict[int, np.ndarray]:
             if left != -1:  # an internal node
                 found[int(feature)].add(float(np.float32(condition)))
     return {f: np.array(sorted(v), dtype=np.float32) for f, v in found.items()}
+
+
+_TARGETS_PER_THRESHOLD = ("below", "low midpoint", "on", "high midpoint", "above")
 
 
 def _targets(threshold: np.float32) -> list[float]:
@@ -114,14 +120,58 @@ def _category_probe(column: str, labels: list[str]) -> Probe:
     return lambda row, _: [{**row, column: v} for v in [*labels, "never-seen-value", None]]
 
 
-def boundary_rows(pipeline: Any, base: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Probe rows for every split threshold of every tree, each built on every base row."""
+@dataclass(frozen=True)
+class BoundarySet:
+    rows: pd.DataFrame
+    per_feature: dict[str, int]  # probe rows per raw column or derived feature
+    thresholds: int  # distinct (feature, threshold) pairs of the booster
+    probed: int  # of them, how many were probed (all unless the row cap applied)
+
+    @property
+    def note(self) -> str | None:
+        if self.probed == self.thresholds:
+            return None
+        return (
+            f"capped: probed {self.probed} of {self.thresholds} split thresholds "
+            "(evenly spaced per feature, every feature kept)"
+        )
+
+
+def _spread(thresholds: np.ndarray, keep: int) -> np.ndarray:
+    """`keep` thresholds evenly spaced over the sorted ones, both ends included."""
+    if keep >= len(thresholds):
+        return thresholds
+    return thresholds[np.unique(np.linspace(0, len(thresholds) - 1, keep).round().astype(int))]
+
+
+def boundary_rows(
+    pipeline: Any, base: pd.DataFrame, *, max_rows: int = MAX_BOUNDARY_ROWS
+) -> BoundarySet:
+    """Probe rows for every split threshold of every tree, each built on every base row.
+
+    On a wide or deep model the probes can outgrow `max_rows`; the continuous features'
+    thresholds are then thinned in proportion (deterministically, at least one per feature)
+    and the set says so.
+    """
     probes = _feature_probes(pipeline)
+    thresholds = tree_thresholds(pipeline)
+    base_rows = base.to_dict("records")
+    continuous = {f: t for f, t in thresholds.items() if not probes[f][2]}
+    total = sum(len(t) for t in continuous.values())
+    # Rows one threshold costs: five targets, each on every base row, times the probe's rows.
+    sample = base_rows[0] if base_rows else {}
+    cost = {
+        f: len(_TARGETS_PER_THRESHOLD) * len(base_rows) * len(probes[f][1](sample, 1.0))
+        for f in continuous
+    }
+    wanted = sum(len(t) * cost[f] for f, t in continuous.items())
+    if wanted > max_rows:
+        share = max_rows / wanted
+        continuous = {f: _spread(t, max(1, int(len(t) * share))) for f, t in continuous.items()}
     rows: list[dict[str, Any]] = []
     per_feature: dict[str, int] = defaultdict(int)
     probed_discrete: set[str] = set()
-    base_rows = base.to_dict("records")
-    for feature, thresholds in sorted(tree_thresholds(pipeline).items()):
+    for feature in sorted(thresholds):
         name, probe, discrete = probes[feature]
         before = len(rows)
         if discrete:
@@ -132,12 +182,25 @@ def boundary_rows(pipeline: Any, base: pd.DataFrame) -> tuple[pd.DataFrame, dict
             for row in base_rows:
                 rows += probe(row, 0.0)
         else:
-            for threshold in thresholds:
+            for threshold in continuous[feature]:
                 for target in _targets(threshold):
                     for row in base_rows:
                         rows += probe(row, target)
         per_feature[name] += len(rows) - before
-    return pd.DataFrame(rows, columns=base.columns), dict(per_feature)
+    probed = sum(len(t) for t in continuous.values())
+    return BoundarySet(
+        rows=pd.DataFrame(rows, columns=base.columns),
+        per_feature=dict(per_feature),
+        thresholds=total,
+        probed=probed,
+    )
+
+
+def _spread_labels(labels: list[str]) -> list[str]:
+    if len(labels) <= MAX_HOSTILE_LABELS:
+        return list(labels)
+    picks = np.linspace(0, len(labels) - 1, MAX_HOSTILE_LABELS).round().astype(int)
+    return [labels[i] for i in np.unique(picks)]
 
 
 def hostile_rows(base: pd.DataFrame, inputs: list[dict[str, Any]]) -> pd.DataFrame:
@@ -174,7 +237,7 @@ def hostile_rows(base: pd.DataFrame, inputs: list[dict[str, Any]]) -> pd.DataFra
                         float(np.nextafter(edge, np.inf)),
                     ]
         else:
-            labels = spec.get("categories", [])
+            labels = _spread_labels(spec.get("categories", []))
             odd += ["never-seen-value", "\t", "NULL", "x" * 300, "a\x00b"]
             for label in labels:
                 odd += [label, label.upper(), f"  {label}\t", label.title()]

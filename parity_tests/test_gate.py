@@ -35,7 +35,7 @@ def _by_name(results: list[Any]) -> dict[str, Any]:
 
 def test_faithful_graph_passes_every_set(version_dir: Path) -> None:
     pipeline, model, manifest, data = _load(version_dir)
-    gate = check_parity(pipeline, model.SerializeToString(), manifest, data, examples=10)
+    gate = check_parity(pipeline, model.SerializeToString(), manifest, data, generated=500)
     sets = _by_name(gate.results)
     assert set(sets) == {"test", "train", "boundary", "hostile", "generated"}
     assert all(result.rows > 0 for result in gate.results)
@@ -74,7 +74,7 @@ def float32_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
 def test_float32_route_is_rejected_with_flips(version_dir: Path) -> None:
     pipeline, model, manifest, data = _load(version_dir)
     gate = check_parity(
-        pipeline, float32_inputs(model).SerializeToString(), manifest, data, examples=5
+        pipeline, float32_inputs(model).SerializeToString(), manifest, data, generated=500
     )
     assert not gate.passed
     flips = sum(r.flips + r.threshold_flips for r in gate.results)
@@ -97,7 +97,7 @@ def _corrupt_first_split(model: onnx.ModelProto) -> onnx.ModelProto:
 def test_one_corrupted_tree_threshold_is_rejected(version_dir: Path) -> None:
     pipeline, model, manifest, data = _load(version_dir)
     gate = check_parity(
-        pipeline, _corrupt_first_split(model).SerializeToString(), manifest, data, examples=5
+        pipeline, _corrupt_first_split(model).SerializeToString(), manifest, data, generated=500
     )
     assert not gate.passed
     assert _by_name(gate.results)["boundary"].max_abs_dp > 1e-6
@@ -110,7 +110,7 @@ def test_cli_records_result_without_touching_the_graph(
     shutil.copytree(version_dir, copy)
     graph_hash = hashlib.sha256((copy / "model.onnx").read_bytes()).hexdigest()
     fixture = tmp_path / "fixture.json"
-    assert main(["parity", str(copy), "--examples", "5", "--fixture", str(fixture)]) == 0
+    assert main(["parity", str(copy), "--generated-rows", "500", "--fixture", str(fixture)]) == 0
     out = capsys.readouterr().out
     assert "boundary" in out
     assert "PASSED" in out
@@ -132,7 +132,7 @@ def test_cli_fails_on_a_corrupted_graph(version_dir: Path, tmp_path: Path) -> No
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["onnx"]["sha256"] = hashlib.sha256(corrupted).hexdigest()
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    assert main(["parity", str(copy), "--examples", "5"]) == 1
+    assert main(["parity", str(copy), "--generated-rows", "500"]) == 1
     assert json.loads((copy / "manifest.json").read_text())["parity"]["status"] == "failed"
 
 

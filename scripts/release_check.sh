@@ -10,6 +10,6 @@ export TABSHIP_DATA_DIR="$work/data"
 "$venv/bin/tabship" train --registry "$work/models"   # exits non-zero unless both pass the gate
 for model in "$work"/models/*/; do
   version=$(ls -d "$model"*/ | sort | tail -n 1)
-  "$venv/bin/tabship" parity "$version" --examples 10 --fixture "$work/fixture.json" > /dev/null
+  "$venv/bin/tabship" parity "$version" --generated-rows 500 --fixture "$work/fixture.json" > /dev/null
   node clients/node/bin/parity.js "$work/fixture.json" "$version"
 done
