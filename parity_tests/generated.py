@@ -32,6 +32,15 @@ def _observed(train: pd.DataFrame | None, column: str) -> np.ndarray:
     return values[:50_000]
 
 
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _numeric_drawers(spec: dict[str, Any], observed: np.ndarray) -> tuple[Drawer, list[Drawer]]:
     found = spec.get("range") or {}
     low, high = found.get("min"), found.get("max")
@@ -57,7 +66,8 @@ def _numeric_drawers(spec: dict[str, Any], observed: np.ndarray) -> tuple[Drawer
         return np.full(n, None, dtype=object)
 
     def as_text(rng: np.random.Generator, n: int) -> np.ndarray:
-        return np.array([repr(float(v)) for v in plausible(rng, n)], dtype=object)
+        # Training cells may already be dirty text (e.g. "-"): those stay as they were.
+        return np.array([_as_text(v) for v in plausible(rng, n)], dtype=object)
 
     def odd_text(rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.choice(np.array(_ODD_NUMBER_TEXT, dtype=object), n)
