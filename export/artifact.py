@@ -143,7 +143,10 @@ def load_candidate(version_dir: Path, name: str | None = None) -> ReleaseCandida
 
     record = json.loads((version_dir / TRAINING_RECORD_FILE).read_text())
     variant = record.pop("variant")
-    declaration = load_declaration(version_dir / DECLARATION_FILE).for_variant(variant)
+    dropped = record.get("data", {}).get("dropped_empty_columns", [])
+    declaration = (
+        load_declaration(version_dir / DECLARATION_FILE).dropping(dropped).for_variant(variant)
+    )
     manifest = json.loads((version_dir / "manifest.json").read_text())
     report = version_dir / "report"
     return ReleaseCandidate(

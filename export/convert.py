@@ -64,12 +64,54 @@ def convert_pipeline(
         target_opset=dict(OPSETS),
         options={XGBClassifier: {"zipmap": False}},
     )
+    _restore_input_names(model.graph, [c.name for c in declaration.columns])
     _add_decision(model, threshold)
     del model.opset_import[:]
     model.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(OPSETS.items()))
     model.graph.name = "tabship"
     model.ir_version = IR_VERSION
     return model
+
+
+def _tensor_names(graph: onnx.GraphProto) -> set[str]:
+    names = {i.name for i in graph.input} | {o.name for o in graph.output}
+    names |= {t.name for t in graph.initializer} | {v.name for v in graph.value_info}
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+    return names
+
+
+def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
+    for entry in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+        if entry.name == old:
+            entry.name = new
+    for node in graph.node:
+        node.input[:] = [new if n == old else n for n in node.input]
+        node.output[:] = [new if n == old else n for n in node.output]
+
+
+def _restore_input_names(graph: onnx.GraphProto, columns: list[str]) -> None:
+    """skl2onnx turns input names into identifiers ("visit count" -> "visit_count"); the
+    contract is that graph inputs carry the user's column names, so rename them back (and any
+    internal tensor that happens to hold a user's name out of the way)."""
+    if len(graph.input) != len(columns):
+        raise ValueError(f"converter made {len(graph.input)} inputs for {len(columns)} columns")
+    reserved = {o.name for o in graph.output} | {LABEL, PROBABILITIES, DECISION}
+    clash = sorted(reserved & set(columns))
+    if clash:
+        raise ValueError(f"column names {clash} are the graph's output names")
+    for index, column in enumerate(columns):
+        generated = graph.input[index].name
+        if generated == column:
+            continue
+        names = _tensor_names(graph)
+        if column in names:  # another tensor (or a later input) holds the name: move it aside
+            spare = column
+            while spare in names:
+                spare += "_"
+            _rename_tensor(graph, column, spare)
+        _rename_tensor(graph, graph.input[index].name, column)
 
 
 def _add_decision(model: onnx.ModelProto, threshold: float) -> None:

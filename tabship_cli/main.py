@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # subcommand -> (module, one-line help). Each module defines add_arguments(parser) and
 # run(args) -> int exit code.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "declare": ("training.declare_cli", "print a commented declaration inferred from a table"),
     "train": ("training.cli", "train the pipeline variants (and export + gate them)"),
     "export": ("export.cli", "export a fitted reference pipeline to a versioned ONNX artifact"),
     "parity": ("parity_tests.gate", "run the parity release gate on a model version"),

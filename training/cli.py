@@ -13,17 +13,24 @@ from training.declaration import DeclarationError, load_declaration
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data",
-        help="SQLite/CSV/Parquet file (default: $TABSHIP_DATA, else "
+    from training.source_args import add_source_arguments
+
+    add_source_arguments(
+        parser,
+        data_help="SQLite/CSV/Parquet file (default: $TABSHIP_DATA, else "
         "the built-in data set, generated on first use)",
     )
-    parser.add_argument("--table", help="SQLite table (default: the declaration's default_table)")
-    parser.add_argument("--query", help="SQLite query instead of a table")
     parser.add_argument(
         "--declaration",
-        help="data-set declaration TOML (default: the built-in online-shoppers declaration)",
+        help="data-set declaration TOML (default: the built-in online-shoppers declaration; "
+        "with --target, one inferred from --data and saved in each version directory)",
     )
+    parser.add_argument(
+        "--target",
+        help="without --declaration: the target column of --data; a declaration is inferred "
+        "as `tabship declare` would write it",
+    )
+    parser.add_argument("--positive", help="with --target: the target value that is positive")
     parser.add_argument(
         "--variants",
         default=None,
@@ -55,20 +62,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from training.data_sources import DataSourceError
+    from training.infer import InferenceError
     from training.prepare import PreparationError
 
     try:
-        return _run(args)
-    except (DataSourceError, DeclarationError, PreparationError) as error:
+        # An inferred declaration lives here until export copies it into the version directory.
+        with tempfile.TemporaryDirectory(prefix="tabship-train-") as scratch:
+            return _run(args, Path(scratch))
+    except (DataSourceError, DeclarationError, PreparationError, InferenceError) as error:
         print(f"tabship train: {error}", file=sys.stderr)
         return 2
 
 
-def _run(args: argparse.Namespace) -> int:
-    from training.data_sources import describe_source, load_table, resolve_source, table_sha256
-    from training.default_data import DEFAULT_TABLE, ensure_default_database
+def _inferred_declaration(read: Any, args: argparse.Namespace, scratch: Path) -> Any:
+    from training.data_sources import resolve_source
+    from training.infer import dataset_name, infer_declaration
+
+    source = resolve_source(args.data)
+    assert source is not None
+    name = dataset_name(Path(source).stem)
+    text = infer_declaration(
+        read.frame,
+        source=read.description,
+        name=name,
+        target=args.target,
+        positive=args.positive,
+        default_table=read.table,
+    )
+    path = scratch / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    print(
+        f"declaration: inferred from {read.description} (target {args.target!r}); saved as "
+        "declaration.toml in each version directory (`tabship declare` prints the same)"
+    )
+    return load_declaration(path)
+
+
+def _run(args: argparse.Namespace, scratch: Path) -> int:
+    from training.data_sources import resolve_source, table_sha256
     from training.evaluation import parse_rule
-    from training.prepare import prepare
+    from training.prepare import empty_columns, prepare
+    from training.source_args import read_source
     from training.train import train_variant
 
     if args.search_iterations < 1:
@@ -79,22 +113,41 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"tabship train: --threshold-rule: {error}", file=sys.stderr)
         return 2
-    declaration = load_declaration(args.declaration)
-    source = resolve_source(args.data)
-    table, query = args.table, args.query
-    if source is None:
-        source = str(ensure_default_database())
-        table = table or DEFAULT_TABLE
-    elif table is None and query is None and source.endswith((".sqlite", ".sqlite3", ".db")):
-        table = declaration.default_table
+    if args.target is not None and args.declaration is not None:
+        print("tabship train: give --declaration or --target, not both", file=sys.stderr)
+        return 2
+    if args.positive is not None and args.target is None:
+        print("tabship train: --positive goes with --target", file=sys.stderr)
+        return 2
+    if args.target is not None:
+        if resolve_source(args.data) is None:
+            print("tabship train: --target needs --data (the table to infer from)", file=sys.stderr)
+            return 2
+        read = read_source(args, default_table=None)
+        declaration = _inferred_declaration(read, args, scratch)
+    else:
+        declaration = load_declaration(args.declaration)
+        read = None
     variants = args.variants.split(",") if args.variants else list(declaration.variants)
     for variant in variants:
         declaration.for_variant(variant)  # unknown names fail before any work
 
-    frame = load_table(source, table=table, query=query)
-    description = describe_source(source, table, query)
+    if read is None:
+        read = read_source(args, default_table=declaration.default_table)
+    frame, description = read.frame, read.description
     prepared = prepare(frame, declaration, description)
     data_info = {"source": description, "sha256": table_sha256(frame)}
+    empty = empty_columns(prepared.features, declaration)
+    if empty:
+        action = "dropped" if declaration.empty_columns == "drop" else "kept as always-missing"
+        print(
+            f"tabship train: warning: column(s) {empty} have no value in any row: {action} "
+            f'(the declaration\'s [dataset] empty_columns = "{declaration.empty_columns}")',
+            file=sys.stderr,
+        )
+        if declaration.empty_columns == "drop":
+            declaration = declaration.dropping(empty)
+            data_info["dropped_empty_columns"] = empty
     print(
         f"data: {description}: {prepared.raw_rows} rows, dropped "
         f"{prepared.dropped_missing_target} without target and {prepared.dropped_duplicates} "

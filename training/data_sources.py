@@ -13,7 +13,9 @@ import hashlib
 import json
 import math
 import os
+import re
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +102,57 @@ def _read_sqlite(path: Path, shown: str, table: str | None, query: str | None) -
     return frame
 
 
-def _read_csv(path: Path, shown: str) -> pd.DataFrame:
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a CSV file is written: field separator and decimal mark (e.g. ";" and "," in much
+    of Europe). A byte-order mark is always accepted."""
+
+    delimiter: str = ","
+    decimal: str = "."
+
+    def check(self) -> None:
+        if len(self.delimiter) != 1 or self.delimiter in '\r\n"':
+            raise DataSourceError(
+                f"--csv-delimiter must be one character other than a quote or a line break, "
+                f"got {self.delimiter!r}"
+            )
+        if self.decimal not in (".", ","):
+            raise DataSourceError(f"--decimal must be '.' or ',', got {self.decimal!r}")
+        if self.decimal == self.delimiter:
+            raise DataSourceError(
+                f"--decimal {self.decimal!r} is also the field separator; "
+                "pass --csv-delimiter (e.g. ';')"
+            )
+
+
+# A number written with a decimal comma, nothing else in the cell: "1,5", "-0,25", "3,1e-4".
+_DECIMAL_COMMA = re.compile(r"[ \t]*[+-]?[0-9]*,[0-9]+(?:[eE][+-]?[0-9]+)?[ \t]*")
+
+
+def _decimal_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rewrites decimal-comma numbers as the point form every later rule parses; other text
+    (labels that happen to hold a comma such as "a,b") is left as written."""
+
+    def fix(value: object) -> object:
+        if isinstance(value, str) and _DECIMAL_COMMA.fullmatch(value):
+            return value.replace(",", ".")
+        return value
+
+    return frame.apply(lambda column: column.map(fix))
+
+
+def _read_csv(path: Path, shown: str, csv_format: CsvFormat) -> pd.DataFrame:
+    csv_format.check()
     try:
         # Everything as text: only an empty cell means missing; "NA", "null" etc. stay as
         # written and are judged later by the declared column rules.
         frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",
+            sep=csv_format.delimiter,
         )
     except pd.errors.EmptyDataError as error:
         raise DataSourceError(f"{shown}: the CSV file is empty (no header, no rows)") from error
@@ -113,7 +160,12 @@ def _read_csv(path: Path, shown: str) -> pd.DataFrame:
         raise DataSourceError(f"{shown}: cannot read the CSV file ({error})") from error
     if frame.empty:
         raise DataSourceError(f"{shown}: the CSV file has no rows")
-    return frame
+    if len(frame.columns) == 1 and csv_format.delimiter == "," and ";" in str(frame.columns[0]):
+        raise DataSourceError(
+            f"{shown}: the header is one column {str(frame.columns[0])[:60]!r}...; "
+            "if the fields are separated by ';', pass --csv-delimiter ';'"
+        )
+    return _decimal_points(frame) if csv_format.decimal == "," else frame
 
 
 def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
@@ -131,9 +183,14 @@ def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
 
 
 def load_table(
-    source: str | os.PathLike[str], *, table: str | None = None, query: str | None = None
+    source: str | os.PathLike[str],
+    *,
+    table: str | None = None,
+    query: str | None = None,
+    csv_format: CsvFormat | None = None,
 ) -> pd.DataFrame:
-    """The raw table, values as stored. `table` / `query` (exactly one) apply to SQLite only."""
+    """The raw table, values as stored. `table` / `query` (exactly one) apply to SQLite only,
+    `csv_format` to CSV only."""
     shown = os.fspath(source)
     path = Path(shown)
     if not path.exists():
@@ -148,8 +205,10 @@ def load_table(
         raise DataSourceError(f"{shown}: a table or query applies only to SQLite sources")
     if kind == "sqlite":
         return _read_sqlite(path, shown, table, query)
+    if kind != "csv" and csv_format not in (None, CsvFormat()):
+        raise DataSourceError(f"{shown}: --csv-delimiter and --decimal apply only to CSV files")
     if kind == "csv":
-        return _read_csv(path, shown)
+        return _read_csv(path, shown, csv_format or CsvFormat())
     return _read_parquet(path, shown)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +19,9 @@ DECLARATIONS_DIR = Path(__file__).parent / "declarations"
 DEFAULT_DECLARATION = DECLARATIONS_DIR / "online_shoppers.toml"
 
 ColumnKind = Literal["numeric", "categorical"]
+EmptyColumnPolicy = Literal["drop", "keep"]
+# The graph's output names (export/convert.py): an input may not carry one of them.
+OUTPUT_NAMES = ("label", "probabilities", "decision")
 FEATURE_KINDS = ("ratio", "sum", "sqrt", "log1p", "positive", "category_number")
 _FEATURE_ARITY = {"ratio": 2, "sqrt": 1, "log1p": 1, "positive": 1, "category_number": 1}
 
@@ -87,6 +90,8 @@ class Declaration:
     columns: tuple[Column, ...]
     features: tuple[Feature, ...]
     variants: dict[str, tuple[str, ...]]
+    # What training does with a declared column that has no value in the data.
+    empty_columns: EmptyColumnPolicy = "drop"
 
     @property
     def sha256(self) -> str:
@@ -114,7 +119,24 @@ class Declaration:
             columns=tuple(c for c in self.columns if c.name not in excluded),
             features=tuple(f for f in self.features if not excluded & set(f.inputs)),
             variants={variant: self.variants[variant]},
+            empty_columns=self.empty_columns,
         )
+
+    def dropping(self, columns: list[str]) -> Declaration:
+        """Every variant also excludes `columns` (empty in the training data)."""
+        if not columns:
+            return self
+        variants = {
+            name: (*exclude, *(c for c in columns if c not in exclude))
+            for name, exclude in self.variants.items()
+        }
+        for name, exclude in variants.items():
+            if len(set(exclude)) == len(self.columns):
+                raise DeclarationError(
+                    f"{self.path}: variant {name!r} has no column left once the columns "
+                    f"without any value are dropped ({columns})"
+                )
+        return replace(self, variants=variants)
 
     @property
     def numeric_columns(self) -> list[str]:
@@ -162,6 +184,12 @@ def _parse(path: Path, raw: dict[str, Any]) -> Declaration:
         seen.add(columns[-1].name)
     if not columns:
         raise fail("[[columns]]", "at least one column must be declared")
+    taken = sorted(seen & set(OUTPUT_NAMES))
+    if taken:
+        raise fail(
+            "[[columns]]",
+            f"{taken}: these names are the model's outputs; rename the column in the data",
+        )
     if dataset["target"] in seen:
         raise fail("dataset.target", "the target must not also be declared as a column")
 
@@ -192,6 +220,10 @@ def _parse(path: Path, raw: dict[str, Any]) -> Declaration:
             raise fail(f"dataset.{key}", "must be a list of text values")
         return tuple(x.strip().lower() for x in got)
 
+    empty_columns = dataset.get("empty_columns", "drop")
+    if empty_columns not in ("drop", "keep"):
+        raise fail("dataset.empty_columns", f"must be 'drop' or 'keep', got {empty_columns!r}")
+
     return Declaration(
         path=path,
         name=dataset["name"],
@@ -202,6 +234,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Declaration:
         columns=tuple(columns),
         features=tuple(features),
         variants=variants,
+        empty_columns=empty_columns,
     )
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from runtime import spelling
+from runtime.values import category_text, number_value
 from training.declaration import Declaration
 
 
@@ -78,3 +80,18 @@ def prepare(frame: pd.DataFrame, declaration: Declaration, source: str) -> Prepa
         dropped_missing_target=int((~has_target).sum()),
         dropped_duplicates=int(duplicated.sum()),
     )
+
+
+def empty_columns(features: pd.DataFrame, declaration: Declaration) -> list[str]:
+    """Declared columns with no usable value in any row (numeric: no finite number; categorical:
+    only blanks), judged by the same value rules the pipeline applies."""
+    empty = []
+    for column in declaration.columns:
+        cells = features[column.name].tolist()
+        if column.kind == "numeric":
+            usable = any(np.isfinite(number_value(v)) for v in cells)
+        else:
+            usable = any(category_text(v).strip(spelling.WHITESPACE) for v in cells)
+        if not usable:
+            empty.append(column.name)
+    return empty
