@@ -9,6 +9,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -85,13 +86,20 @@ def check_parity(
         "generated": lambda: (generated_rows(inputs, train, rows=generated), None),
     }
     results, rows, references = [], {}, {}
+    seconds: dict[str, dict[str, float]] = {}
+    details["seconds"] = seconds
     for name, build in builders.items():
+        started = time.perf_counter()
         try:
             frame, note = build()
+            built = time.perf_counter()
             result, reference = compare(name, pipeline, session, frame, threshold)
         except Exception as error:  # any failure is this set's verdict, not a crash
             results.append(SetResult.broken(name, _failure(error)))
             continue
+        finally:
+            seconds[name] = {"total": round(time.perf_counter() - started, 3)}
+        seconds[name]["build"] = round(built - started, 3)
         results.append(replace(result, note=note))
         rows[name], references[name] = frame, reference
     return GateRun(results, rows, references, details)
@@ -110,15 +118,27 @@ def report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str
     }
 
 
-def format_table(results: list[SetResult]) -> str:
-    lines = [f"{'set':<10}{'rows':>9}{'max |dP|':>12}{'flips@0.5':>11}{'flips@thr':>11}  result"]
+def format_table(
+    results: list[SetResult], seconds: dict[str, dict[str, float]] | None = None
+) -> str:
+    seconds = seconds or {}
+
+    def took(name: str) -> str:
+        return f"{seconds[name]['total']:>7.1f}s" if name in seconds else f"{'-':>8}"
+
+    lines = [
+        f"{'set':<10}{'rows':>9}{'max |dP|':>12}{'flips@0.5':>11}{'flips@thr':>11}{'time':>8}"
+        "  result"
+    ]
     for r in results:
         if r.error is not None:
-            lines.append(f"{r.name:<10}{'-':>9}{'-':>12}{'-':>11}{'-':>11}  FAIL: {r.error}")
+            lines.append(
+                f"{r.name:<10}{'-':>9}{'-':>12}{'-':>11}{'-':>11}{took(r.name)}  FAIL: {r.error}"
+            )
             continue
         lines.append(
             f"{r.name:<10}{r.rows:>9}{r.max_abs_dp:>12.3g}{r.flips:>11}{r.threshold_flips:>11}"
-            f"  {'ok' if r.passed else 'FAIL'}"
+            f"{took(r.name)}  {'ok' if r.passed else 'FAIL'}"
         )
         if r.note:
             lines.append(f"{'':<10}{r.note}")
@@ -194,7 +214,7 @@ def gate_version(
 def print_outcome(folder: Path, gate: GateRun, outcome: dict[str, Any]) -> None:
     model = outcome["model"]
     print(f"parity gate: {model['name']} {model['version']}")
-    print(format_table(gate.results))
+    print(format_table(gate.results, gate.details.get("seconds")))
     print(
         f"{outcome['status'].upper()}: bar max |dP| <= {BAR_MAX_ABS_DP:g} and no flips "
         f"on every set; report {folder / REPORT_FILE}"
