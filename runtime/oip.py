@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runtime.errors import BadRequest, InvalidRows, NotFound
+from runtime.errors import BadRequest, InvalidRows, NotFound, UnsupportedMediaType
 from runtime.model import Scores
 from runtime.responses import JSONResponse
 from runtime.service import Service
@@ -43,6 +43,18 @@ def _flatten(data: Any, depth: int = 0) -> list[Any]:
         else:
             out.append(item)
     return out
+
+
+def _check_content_type(request: Request) -> None:
+    """KServe/Triton clients send their JSON requests without a Content-Type: an absent one
+    means JSON here; a declared type other than JSON stays a 415."""
+    content_type = request.headers.get("content-type")
+    if content_type is None or not content_type.strip():
+        return
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json (or absent), got {content_type[:100]!r}"
+        )
 
 
 class OpenInference:
@@ -187,7 +199,7 @@ class OpenInference:
     async def infer(self, request: Request) -> Response:
         self._check_model(request)
         service = self.service
-        service.check_content_type(request)
+        _check_content_type(request)
         async with service.admitted():
             payload = await service.read_json(request)
             columns, n_rows, ignored, request_id = self._columns(payload)
