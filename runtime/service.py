@@ -95,6 +95,16 @@ class Service:
         return _Admitted(self)
 
     async def read_json(self, request: Request) -> Any:
+        body = await self.read_body(request)
+        try:
+            return _decoder.decode(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest("body is not UTF-8 text") from None
+        except (ValueError, RecursionError) as error:
+            raise BadRequest(f"malformed JSON: {str(error)[:200]}") from None
+
+    async def read_body(self, request: Request) -> bytes:
+        """The whole body, refused (413) as soon as it is over the limit."""
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -111,13 +121,7 @@ class Service:
                 chunks.append(chunk)
         except ClientDisconnect:
             raise BadRequest("client disconnected before sending the whole body") from None
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        try:
-            return _decoder.decode(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise BadRequest("body is not UTF-8 text") from None
-        except (ValueError, RecursionError) as error:
-            raise BadRequest(f"malformed JSON: {str(error)[:200]}") from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def check_row_count(self, n: int) -> None:
         if n > self.settings.max_rows:
