@@ -118,7 +118,10 @@ def numeric_from_raw(name: str, datatype: str, raw: memoryview | bytes, n: int) 
         if (array > 1).any():
             raise BadRequest(f"input {_name(name)}: BOOL bytes must be 0 or 1")
     elif datatype in ("INT64", "UINT64"):
-        big = np.abs(array.astype(np.float64)) > EXACT_INTEGER
+        # compared as integers: float64 would round 2**53 + 1 down to 2**53
+        big = array > EXACT_INTEGER
+        if datatype == "INT64":
+            big |= array < -EXACT_INTEGER
         if big.any():
             i = int(np.flatnonzero(big)[0])
             raise BadRequest(
