@@ -89,10 +89,11 @@ class Service:
                 f"Content-Type must be application/json, got {content_type[:100]!r}"
             )
 
-    def admitted(self) -> _Admitted:
+    def admitted(self, timeout_s: float | None = None) -> _Admitted:
         """Bounds concurrent scoring requests and applies the per-request deadline:
-        `async with service.admitted(): ...` (503 when full, 504 past the deadline)."""
-        return _Admitted(self)
+        `async with service.admitted(): ...` (503 when full, 504 past the deadline).
+        `timeout_s`: a shorter deadline of the client's own (gRPC), if any."""
+        return _Admitted(self, timeout_s)
 
     async def read_json(self, request: Request) -> Any:
         body = await self.read_body(request)
@@ -200,10 +201,12 @@ _deadline: ContextVar[float | None] = ContextVar("tabship_deadline", default=Non
 class _Admitted:
     """`Service.admitted()`: a plain class, cheaper per request than @asynccontextmanager."""
 
-    __slots__ = ("_service", "_timeout", "_token")
+    __slots__ = ("_limit", "_service", "_timeout", "_token")
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, timeout_s: float | None = None) -> None:
         self._service = service
+        limit = service.settings.request_timeout_s
+        self._limit = limit if timeout_s is None else min(limit, max(timeout_s, 0.0))
 
     async def __aenter__(self) -> None:
         service = self._service
@@ -214,7 +217,7 @@ class _Admitted:
                 f"more than {settings.max_inflight} requests in progress; retry later",
                 headers={"Retry-After": str(settings.retry_after_s)},
             )
-        self._timeout = asyncio.timeout(settings.request_timeout_s)
+        self._timeout = asyncio.timeout(self._limit)
         await self._timeout.__aenter__()
         service.inflight += 1
         self._token = _deadline.set(self._timeout.when())
@@ -229,6 +232,4 @@ class _Admitted:
             await self._timeout.__aexit__(kind, error, tb)
         except TimeoutError:
             service.metrics.rejected["deadline"] += 1
-            raise DeadlineExceeded(
-                f"not answered within {service.settings.request_timeout_s:g} s"
-            ) from None
+            raise DeadlineExceeded(f"not answered within {self._limit:g} s") from None
