@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
+import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
-from conftest import Server
+from conftest import Server, free_port
 
 from runtime.values import category_text, number_value
 
@@ -78,10 +79,13 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 @pytest.fixture(scope="module")
 def served(
     released: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
+) -> Iterator[tuple[Server, int]]:
+    """The released model served over HTTP and gRPC by one process: (server, gRPC port)."""
     version, _ = released
-    server = Server(version, tmp_path_factory.mktemp("oip-clients") / "server.log").wait_ready()
-    yield server
+    log = tmp_path_factory.mktemp("oip-clients") / "server.log"
+    port = free_port()
+    server = Server(version, log, {"TABSHIP_GRPC_PORT": str(port)}).wait_ready()
+    yield server, port
     server.stop()
 
 
@@ -134,9 +138,10 @@ def check(
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
 def test_tritonclient_http_scores_the_fixture(
-    served: Server, expected: Expected, binary: bool
+    served: tuple[Server, int], expected: Expected, binary: bool
 ) -> None:
-    client = triton_http.InferenceServerClient(f"127.0.0.1:{served.port}", network_timeout=60)
+    server, _ = served
+    client = triton_http.InferenceServerClient(f"127.0.0.1:{server.port}", network_timeout=60)
     name = expected.manifest["name"]
     assert client.is_server_live()
     assert client.is_server_ready()
@@ -145,6 +150,34 @@ def test_tritonclient_http_scores_the_fixture(
     assert [i["name"] for i in meta["inputs"]] == [i["name"] for i in expected.manifest["inputs"]]
     if binary:
         assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    rows = score_sets(client, triton_http, meta, expected, binary)
+    assert rows > 100
+    client.close()
+    assert "Traceback" not in server.log
+
+
+def test_tritonclient_grpc_scores_the_fixture(
+    served: tuple[Server, int], expected: Expected
+) -> None:
+    server, port = served
+    client = triton_grpc.InferenceServerClient(f"127.0.0.1:{port}")
+    name = expected.manifest["name"]
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready(name)
+    meta = client.get_model_metadata(name, as_json=True)
+    assert [i["name"] for i in meta["inputs"]] == [i["name"] for i in expected.manifest["inputs"]]
+    rows = score_sets(client, triton_grpc, meta, expected, True)
+    assert rows > 100
+    client.close()
+    assert "Traceback" not in server.log
+
+
+def score_sets(
+    client: Any, module: Any, meta: dict[str, Any], expected: Expected, binary: bool
+) -> int:
+    """Every fixture set through `client`; checked against onnxruntime; rows sent."""
+    name = expected.manifest["name"]
     rows = 0
     for set_name, chunks, p1, decisions in expected.sets:
         got_p, got_d = [], []
@@ -152,19 +185,28 @@ def test_tritonclient_http_scores_the_fixture(
             inputs = []
             for tensor in meta["inputs"]:
                 array = chunk[tensor["name"]]
-                item = triton_http.InferInput(tensor["name"], list(array.shape), tensor["datatype"])
-                item.set_data_from_numpy(array, binary_data=binary)
+                item = module.InferInput(tensor["name"], list(array.shape), tensor["datatype"])
+                if module is triton_http:
+                    item.set_data_from_numpy(array, binary_data=binary)
+                else:
+                    item.set_data_from_numpy(array)
                 inputs.append(item)
-            outputs = [
-                triton_http.InferRequestedOutput(o, binary_data=binary)
-                for o in ("probabilities", "decision")
-            ]
+            if module is triton_http:
+                outputs = [
+                    module.InferRequestedOutput(o, binary_data=binary)
+                    for o in ("probabilities", "decision")
+                ]
+            else:
+                outputs = [module.InferRequestedOutput(o) for o in ("probabilities", "decision")]
             result = client.infer(name, inputs, outputs=outputs, request_id=set_name)
-            assert result.get_response()["id"] == set_name
+            response = (
+                result.get_response(as_json=True)
+                if module is triton_grpc
+                else result.get_response()
+            )
+            assert response["id"] == set_name
             got_p.append(result.as_numpy("probabilities")[:, 1])
             got_d.append(result.as_numpy("decision"))
             rows += len(chunk[tensor["name"]])
         check(set_name, np.concatenate(got_p), np.concatenate(got_d), (p1, decisions))
-    assert rows > 100
-    client.close()
-    assert "Traceback" not in served.log
+    return rows
