@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.oip import DATATYPES, OUTPUTS, server_version
+from runtime.oip import INPUT_DATATYPES, OUTPUTS, server_version
 from runtime.schema import InputSchema
 
 _ERROR = {
@@ -110,7 +110,7 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
                 "minItems": 1,
                 "maxItems": 2,
             },
-            "datatype": {"type": "string", "enum": sorted(set(DATATYPES.values()))},
+            "datatype": {"type": "string", "enum": list(INPUT_DATATYPES)},
             "parameters": {"type": "object"},
             "data": {"type": "array"},
         },

@@ -19,6 +19,7 @@ import socket  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Generator  # noqa: E402
 from types import FrameType  # noqa: E402
+from typing import Any  # noqa: E402
 
 import uvicorn  # noqa: E402
 
@@ -42,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", help="listen address (default $TABSHIP_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default $TABSHIP_PORT or 8000)")
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        help="also serve the Open Inference Protocol over gRPC on this port (grpc extra; "
+        "default $TABSHIP_GRPC_PORT, unset: no gRPC)",
+    )
 
 
 class _Server(uvicorn.Server):
@@ -49,20 +56,38 @@ class _Server(uvicorn.Server):
     serving for `drain_s`, then lets uvicorn finish in-flight requests and exit."""
 
     def __init__(
-        self, config: uvicorn.Config, service: Service, drain_s: float, gc_enabled: bool = True
+        self,
+        config: uvicorn.Config,
+        service: Service,
+        drain_s: float,
+        gc_enabled: bool = True,
+        grpc: Any = None,
     ) -> None:
         super().__init__(config)
         self.service = service
         self.drain_s = drain_s
         self._draining = False
         self._gc_enabled = gc_enabled
+        self.grpc = grpc  # runtime.grpc_server.GrpcListener, started on this event loop
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         try:
+            if self.grpc is not None:
+                try:
+                    await self.grpc.start()
+                except RuntimeError as error:  # grpc cannot bind the port
+                    log.error("tabship serve: cannot serve gRPC: %s", error)
+                    self.should_exit = True
+                    return
             await super().startup(sockets=sockets)
         finally:
             if self._gc_enabled:  # paused by run() for the start-up
                 gc.enable()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.grpc is not None:
+            await self.grpc.stop(self.config.timeout_graceful_shutdown)
+        await super().shutdown(sockets=sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -88,6 +113,21 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def _grpc_listener(settings: Settings) -> Any:
+    """runtime.grpc_server.GrpcListener when a gRPC port is set; imported only then, since
+    grpcio comes with the optional grpc extra."""
+    if settings.grpc_port is None:
+        return None
+    try:
+        from runtime.grpc_server import GrpcListener
+    except ImportError as error:
+        raise SettingsError(
+            f"--grpc-port / TABSHIP_GRPC_PORT needs the grpc extra ({error.name or error} is "
+            "not installed): scripts/setup.sh grpc, or pip install 'tabship[grpc]'"
+        ) from None
+    return GrpcListener
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO",
@@ -98,7 +138,10 @@ def _logging(level: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env(model_uri=args.model, host=args.host, port=args.port)
+        settings = Settings.from_env(
+            model_uri=args.model, host=args.host, port=args.port, grpc_port=args.grpc_port
+        )
+        grpc_listener = _grpc_listener(settings)
     except SettingsError as error:
         _logging("info")
         log.error("tabship serve: bad setting: %s", error)
@@ -128,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         )
     service = Service(settings, model)
     app = create_app(settings, model, service)
+    grpc = grpc_listener(settings, service) if grpc_listener is not None else None
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -139,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
         server_header=False,
     )
-    server = _Server(config, service, settings.drain_s, gc_enabled=enabled)
+    server = _Server(config, service, settings.drain_s, gc_enabled=enabled, grpc=grpc)
     service.connections = lambda: len(server.server_state.connections)
     server.run()
     return 0 if server.started else EXIT_REFUSED

@@ -89,12 +89,23 @@ class Service:
                 f"Content-Type must be application/json, got {content_type[:100]!r}"
             )
 
-    def admitted(self) -> _Admitted:
+    def admitted(self, timeout_s: float | None = None) -> _Admitted:
         """Bounds concurrent scoring requests and applies the per-request deadline:
-        `async with service.admitted(): ...` (503 when full, 504 past the deadline)."""
-        return _Admitted(self)
+        `async with service.admitted(): ...` (503 when full, 504 past the deadline).
+        `timeout_s`: a shorter deadline of the client's own (gRPC), if any."""
+        return _Admitted(self, timeout_s)
 
     async def read_json(self, request: Request) -> Any:
+        body = await self.read_body(request)
+        try:
+            return _decoder.decode(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest("body is not UTF-8 text") from None
+        except (ValueError, RecursionError) as error:
+            raise BadRequest(f"malformed JSON: {str(error)[:200]}") from None
+
+    async def read_body(self, request: Request) -> bytes:
+        """The whole body, refused (413) as soon as it is over the limit."""
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -111,13 +122,7 @@ class Service:
                 chunks.append(chunk)
         except ClientDisconnect:
             raise BadRequest("client disconnected before sending the whole body") from None
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        try:
-            return _decoder.decode(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise BadRequest("body is not UTF-8 text") from None
-        except (ValueError, RecursionError) as error:
-            raise BadRequest(f"malformed JSON: {str(error)[:200]}") from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def check_row_count(self, n: int) -> None:
         if n > self.settings.max_rows:
@@ -196,10 +201,12 @@ _deadline: ContextVar[float | None] = ContextVar("tabship_deadline", default=Non
 class _Admitted:
     """`Service.admitted()`: a plain class, cheaper per request than @asynccontextmanager."""
 
-    __slots__ = ("_service", "_timeout", "_token")
+    __slots__ = ("_limit", "_service", "_timeout", "_token")
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, timeout_s: float | None = None) -> None:
         self._service = service
+        limit = service.settings.request_timeout_s
+        self._limit = limit if timeout_s is None else min(limit, max(timeout_s, 0.0))
 
     async def __aenter__(self) -> None:
         service = self._service
@@ -210,7 +217,7 @@ class _Admitted:
                 f"more than {settings.max_inflight} requests in progress; retry later",
                 headers={"Retry-After": str(settings.retry_after_s)},
             )
-        self._timeout = asyncio.timeout(settings.request_timeout_s)
+        self._timeout = asyncio.timeout(self._limit)
         await self._timeout.__aenter__()
         service.inflight += 1
         self._token = _deadline.set(self._timeout.when())
@@ -225,6 +232,4 @@ class _Admitted:
             await self._timeout.__aexit__(kind, error, tb)
         except TimeoutError:
             service.metrics.rejected["deadline"] += 1
-            raise DeadlineExceeded(
-                f"not answered within {service.settings.request_timeout_s:g} s"
-            ) from None
+            raise DeadlineExceeded(f"not answered within {self._limit:g} s") from None

@@ -7,6 +7,7 @@
 | `TABSHIP_MANIFEST_URI` | unset | manifest.json location when it is not beside the model |
 | `TABSHIP_ALLOW_UNGATED` | `0` | `1` serves a model whose parity.status is not "passed" |
 | `TABSHIP_HOST` / `TABSHIP_PORT` | `127.0.0.1` / `8000` | listen address |
+| `TABSHIP_GRPC_PORT` | unset | also serve the Open Inference Protocol over gRPC on this port (grpc extra) |
 | `TABSHIP_MAX_BODY_BYTES` | `1048576` | larger request bodies get 413 |
 | `TABSHIP_MAX_ROWS` | `1000` | more rows in one request get 413 |
 | `TABSHIP_MAX_PROBLEMS` | `1000` | problems listed in one 422 body (the total is always given) |
@@ -110,6 +111,7 @@ class Settings:
     allow_ungated: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
+    grpc_port: int | None = None
     max_body_bytes: int = 1_048_576
     max_rows: int = 1000
     max_problems: int = 1000
@@ -160,6 +162,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "allow_ungated": _flag,
     "host": str,
     "port": _port,
+    "grpc_port": lambda t: _port(t) if t.strip() else None,
     "max_body_bytes": _positive_int,
     "max_rows": _positive_int,
     "max_problems": _positive_int,

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The serving install, shared by the Dockerfile and the clean-environment test.
 #
-#   scripts/serve_install.sh install VENV   create VENV (python -m venv) if needed, install
-#                                           locks/serve.txt, then tabship itself with --no-deps
+#   scripts/serve_install.sh install VENV [grpc]
+#                                           create VENV (python -m venv) if needed, install
+#                                           locks/serve.txt (locks/grpc.txt with `grpc`: serve
+#                                           + grpcio for --grpc-port), then tabship itself
+#                                           with --no-deps
 #   scripts/serve_install.sh start VENV [tabship serve options...]
 #                                           exec `tabship serve` from VENV (MODEL_URI and the
 #                                           TABSHIP_* variables come from the environment)
@@ -13,7 +16,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-usage() { echo "usage: $0 install VENV | start VENV [tabship serve options]" >&2; exit 2; }
+usage() { echo "usage: $0 install VENV [grpc] | start VENV [tabship serve options]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 action="$1"
 venv="$2"
@@ -21,10 +24,16 @@ shift 2
 
 case "$action" in
     install)
+        lock=serve
+        case "${1:-}" in
+            "") ;;
+            grpc) lock=grpc ;;
+            *) usage ;;
+        esac
         if [ ! -x "$venv/bin/python" ]; then
             "${PYTHON:-python3}" -m venv "$venv"
         fi
-        "$venv/bin/python" -m pip install --quiet --no-input --requirement "$repo/locks/serve.txt"
+        "$venv/bin/python" -m pip install --quiet --no-input --requirement "$repo/locks/$lock.txt"
         "$venv/bin/python" -m pip install --quiet --no-input --no-deps "$repo"
         # the install must not have pulled in the training stack
         "$venv/bin/python" - <<'PY'
@@ -38,6 +47,9 @@ if present:
 import runtime.app  # noqa: F401  (the server's whole import graph)
 print("serve_install.sh: serving environment ready (no training libraries)")
 PY
+        if [ "$lock" = grpc ]; then
+            "$venv/bin/python" -c 'import runtime.grpc_server' # the gRPC listener imports
+        fi
         ;;
     start)
         exec "$venv/bin/tabship" serve "$@"

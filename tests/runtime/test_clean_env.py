@@ -1,5 +1,7 @@
 """A fresh virtual environment built by scripts/serve_install.sh (the Dockerfile's install and
-start steps) serves a model over HTTP without any training library in the process."""
+start steps) serves a model over HTTP without any training library in the process; the plain
+serve install holds no grpcio, and the serve+grpc install (`install VENV grpc`) also serves
+the Open Inference Protocol over gRPC, still without any training library."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NAME, REPO, VERSION_A
+from conftest import NAME, REPO, VERSION_A, free_port
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -41,13 +43,12 @@ print(json.dumps({"p": float(model.score(feeds).probabilities[0, 1]), "modules":
 """
 
 
-@pytest.fixture(scope="module")
-def serve_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def install(tmp_path_factory: pytest.TempPathFactory, *role: str) -> Path:
     venv = tmp_path_factory.mktemp("clean") / "venv"
     env = {**os.environ, "PYTHON": sys.executable}
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
-        [str(SCRIPT), "install", str(venv)],
+        [str(SCRIPT), "install", str(venv), *role],
         capture_output=True,
         text=True,
         env=env,
@@ -57,6 +58,34 @@ def serve_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no training libraries" in result.stdout
     return venv
+
+
+@pytest.fixture(scope="module")
+def serve_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return install(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def grpc_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return install(tmp_path_factory, "grpc")
+
+
+def installed(venv: Path) -> set[str]:
+    listed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {p["name"].lower() for p in json.loads(listed.stdout)}
+
+
+def server_maps(server: Any) -> tuple[str, str]:
+    """(interpreter, /proc maps) of the serving process itself."""
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    server_pid = int(children[0]) if children else pid  # `start` execs, so usually pid itself
+    return os.readlink(f"/proc/{server_pid}/exe"), Path(f"/proc/{server_pid}/maps").read_text()
 
 
 def test_clean_environment_serves_without_training_libraries(
@@ -120,3 +149,63 @@ def test_clean_environment_serves_without_training_libraries(
     loaded = {m.split(".")[0] for m in result["modules"]}
     assert not loaded & set(FORBIDDEN), sorted(loaded & set(FORBIDDEN))
     assert {"onnxruntime", "numpy", "starlette", "runtime"} <= loaded
+
+
+def test_plain_serve_install_has_no_grpc(
+    serve_venv: Path, version_a: Path, start_server: Any
+) -> None:
+    assert "grpcio" not in installed(serve_venv)
+    server = start_server(
+        version_a,
+        {"TABSHIP_GRPC_PORT": str(free_port())},
+        ready=False,
+        command=[str(SCRIPT), "start", str(serve_venv)],
+    )
+    assert server.wait_exit() == 2
+    assert "needs the grpc extra" in server.log
+    assert "Traceback" not in server.log
+
+
+def test_serve_and_grpc_install_serves_grpc_without_training_libraries(
+    grpc_venv: Path, version_a: Path, start_server: Any
+) -> None:
+    import numpy as np
+    import tritonclient.grpc as triton_grpc
+
+    packages = installed(grpc_venv)
+    assert "grpcio" in packages
+    assert not packages & {"scikit-learn", "xgboost", "pandas", "scipy", "skl2onnx", "joblib"}
+    port = free_port()
+    server = start_server(
+        version_a,
+        {"TABSHIP_GRPC_PORT": str(port)},
+        command=[str(SCRIPT), "start", str(grpc_venv)],
+    )
+    row = {
+        "PageValues": 10.0,
+        "ExitRates": None,
+        "Administrative": 3.0,
+        "Month": "nov",
+        "VisitorType": "new_visitor",
+        "OperatingSystems": None,
+    }
+    http = server.client.post("/v1/predict", json=row).json()["probability"]
+    client = triton_grpc.InferenceServerClient(f"127.0.0.1:{port}")
+    inputs = []
+    for name, value in row.items():
+        numeric = name in ("PageValues", "ExitRates", "Administrative")
+        array = (
+            np.array([[np.nan if value is None else value]], dtype=np.float64)
+            if numeric
+            else np.array([[value or ""]], dtype=object)
+        )
+        item = triton_grpc.InferInput(name, [1, 1], "FP64" if numeric else "BYTES")
+        item.set_data_from_numpy(array)
+        inputs.append(item)
+    result = client.infer(NAME, inputs)
+    assert float(result.as_numpy("probabilities")[0, 1]) == http
+    exe, maps = server_maps(server)
+    assert Path(exe).resolve() == (grpc_venv / "bin" / "python").resolve()
+    for name in ("sklearn", "xgboost", "pandas", "scipy", "skl2onnx", "onnxmltools"):
+        assert f"/{name}/" not in maps, name
+    assert "/grpc/" in maps  # grpcio's extension is loaded in the serving process

@@ -401,7 +401,7 @@ def test_oip_health_and_metadata(server: Server) -> None:
         assert response.content == b"", path
     server_meta = server.client.get("/v2").json()
     assert set(server_meta) == {"name", "version", "extensions"}
-    assert server_meta["extensions"] == []
+    assert server_meta["extensions"] == ["binary_tensor_data"]
     for path in (f"/v2/models/{NAME}", f"/v2/models/{NAME}/versions/{VERSION_A}"):
         meta = server.client.get(path).json()
         assert set(meta) == {"name", "versions", "platform", "inputs", "outputs"}
@@ -460,7 +460,7 @@ def test_oip_infer_matches_v1_and_onnxruntime(server: Server, version_a: Path) -
 @pytest.mark.parametrize(
     ("change", "fragment"),
     [
-        (lambda r: r["inputs"][0].update(datatype="FP32"), "datatype must be FP64"),
+        (lambda r: r["inputs"][0].update(datatype="FP16"), "datatype must be one of FP64"),
         (lambda r: r["inputs"][3].update(datatype="FP64"), "datatype must be BYTES"),
         (lambda r: r["inputs"].pop(2), "missing inputs: Administrative"),
         (lambda r: r["inputs"].pop(0), "missing inputs: PageValues"),  # nullable: still required
