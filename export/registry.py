@@ -263,6 +263,8 @@ class ObjectRegistry:
             raise
         finally:
             self._delete_quietly([f"{staging}/{relative}" for relative in files])
+        if folder.resolve().is_relative_to(self._spool.root.resolve()):
+            shutil.rmtree(folder, ignore_errors=True)  # the local copy has served its purpose
         return self.location(name, version)
 
     def _delete_quietly(self, keys: list[str]) -> None:

@@ -42,6 +42,10 @@ def _number(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _bound(value: Any, unbounded: str) -> str:
+    return unbounded if value is None else _number(value)
+
+
 def _card(key: str, value: str) -> str:
     return f'<div class="card"><div class="k">{escape(key)}</div><div class="v">{value}</div></div>'
 
@@ -130,7 +134,7 @@ def _describe_input(entry: dict[str, Any]) -> tuple[str, str]:
             f"observed {_number(observed.get('min'))} .. {_number(observed.get('max'))}"
             if observed
             else "observed: none"
-        ) + f"; bounds {_number(bounds.get('min'))} .. {_number(bounds.get('max'))}"
+        ) + f"; bounds {_bound(bounds.get('min'), '-inf')} .. {_bound(bounds.get('max'), 'inf')}"
         return values, escape(cleaning)
     categories = [str(c) for c in entry.get("categories", [])]
     shown = ", ".join(categories[:40]) + (
