@@ -7,6 +7,7 @@ itself. Every failure is a ModelRefused naming the URI."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import timedelta
 from typing import Any
@@ -76,9 +77,18 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0][:300]}" if text else type(error).__name__
 
 
+_STATUS = re.compile(r"status code: ([0-9]{3}[A-Za-z ]*)")
+
+
 def describe_error(uri: str, error: BaseException) -> ModelRefused:
+    """One line: obstore's messages carry a multi-line debug dump after the useful part."""
     if isinstance(error, FileNotFoundError):
         return ModelRefused(f"{uri}: no such object")
+    status = _STATUS.search(str(error))
+    if status is not None:
+        answer = status.group(1).strip()
+        hint = " (no such bucket?)" if answer.startswith("404") else ""
+        return ModelRefused(f"{uri}: object storage answered HTTP {answer}{hint}")
     return ModelRefused(f"{uri}: object storage request failed ({_first_line(error)})")
 
 
