@@ -284,6 +284,9 @@ def open_registry(root: str | os.PathLike[str] | None = None) -> Registry | Obje
             return ObjectRegistry(chosen)
         except ModelRefused as error:
             raise RegistryError(str(error)) from None
+    if chosen is not None and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", chosen):
+        # never a local folder named "gs:" by accident
+        raise RegistryError(f"{chosen}: unsupported registry URI (use a folder or s3://)")
     return Registry(chosen)
 
 

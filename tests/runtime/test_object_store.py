@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NAME, REPO, VERSION_A
+from conftest import NAME, REPO
 from fixture_model import write_version
 from report_fixture import add_report
 from s3_server import S3Server, aws_env, s3_server, upload_tree  # noqa: F401 (fixtures)
@@ -290,5 +290,13 @@ def test_models_on_an_unreachable_store_is_a_clear_error(tmp_path: Path) -> None
     assert "Traceback" not in done.stderr
 
 
-def test_version_a_fixture_is_unaffected() -> None:
-    assert VERSION_A != VERSION
+@pytest.mark.parametrize("uri", ["gs://bucket/models/x", "az://account/container/x"])
+def test_other_object_stores_are_refused_not_guessed(uri: str, tmp_path: Path) -> None:
+    from runtime.artifact import load_artifact
+    from runtime.errors import ModelRefused
+    from runtime.settings import Settings
+
+    with pytest.raises(ModelRefused, match="unsupported URI scheme"):
+        load_artifact(Settings(model_uri=uri))
+    with pytest.raises(RegistryError, match="unsupported registry URI"):
+        open_registry(uri)
