@@ -2,10 +2,12 @@
 # No model is baked in: MODEL_URI (a path mounted into the container, or an http(s) URL such as a
 # presigned object-store URL) is read at start. Build: docker build -t tabship-serve .
 # Run:   docker run -p 8000:8000 -e MODEL_URI=https://.../model-version/ tabship-serve
+# For s3:// model URIs add the s3 extra: docker build --build-arg ROLE=s3 -t tabship-serve .
 FROM python:3.11-slim AS build
+ARG ROLE=serve
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY locks/serve.txt locks/serve.txt
+COPY locks/serve.txt locks/s3.txt locks/
 COPY scripts/serve_install.sh scripts/serve_install.sh
 COPY tabship_cli tabship_cli
 COPY runtime runtime
@@ -13,7 +15,7 @@ COPY training training
 COPY export export
 COPY parity_tests parity_tests
 # the same install step the clean-environment test runs
-RUN scripts/serve_install.sh install /opt/tabship
+RUN scripts/serve_install.sh install /opt/tabship "$ROLE"
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin tabship

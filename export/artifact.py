@@ -117,6 +117,9 @@ def export_candidate(candidate: ReleaseCandidate, registry: Registry) -> Path:
         candidate.name, manifests.sha256_bytes(graph_bytes(model)), created_at
     )
     manifest = describe_model(candidate, model, version, created_at, manifests.git_state())
+    if candidate.report_dir is not None:
+        # file-only, like parity: the report sits beside the graph, not inside it
+        manifest["report"] = manifests.report_record(candidate.report_dir)
     data = model.SerializeToString(deterministic=True)
     manifest["onnx"]["sha256"] = manifests.sha256_bytes(data)
     manifest["onnx"]["bytes"] = len(data)

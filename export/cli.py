@@ -14,12 +14,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "training.json (as written by `tabship train`)",
     )
     parser.add_argument("--name", help="model name for the new version (default: the source's)")
-    parser.add_argument("--registry", help="registry root (default: $TABSHIP_REGISTRY or ./models)")
+    parser.add_argument(
+        "--registry",
+        help="registry root: a folder or s3://bucket/prefix (default: $TABSHIP_REGISTRY or ./models)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from export.artifact import TRAINING_RECORD_FILE, export_candidate, load_candidate
-    from export.registry import Registry, RegistryError
+    from export.registry import RegistryError, open_registry
     from training.declaration import DeclarationError
 
     source = Path(args.source)
@@ -31,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        where = export_candidate(load_candidate(source, args.name), Registry(args.registry))
+        registry = open_registry(args.registry)
+        where = registry.publish(export_candidate(load_candidate(source, args.name), registry))
     except (RegistryError, DeclarationError) as error:
         print(f"tabship export: {error}", file=sys.stderr)
         return 2

@@ -104,6 +104,19 @@ def input_schema(
     return schema
 
 
+def report_record(folder: Path) -> dict[str, Any]:
+    """SHA-256 and size of every file of the training report that export copies into the
+    version's report/ folder: a server shows only plots that match (runtime/page/plots.py)."""
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        files[path.relative_to(folder).as_posix()] = {
+            "sha256": sha256_bytes(data),
+            "bytes": len(data),
+        }
+    return {"folder": "report", "files": files}
+
+
 def embedded_copy(manifest: dict[str, Any]) -> dict[str, Any]:
     embedded = copy.deepcopy(manifest)
     for key in FILE_KEYS:

@@ -5,30 +5,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
-from export.registry import Registry
+from export.registry import ObjectRegistry, Registry, RegistryError, open_registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--registry", help="registry root (default: $TABSHIP_REGISTRY or ./models)")
+    parser.add_argument(
+        "--registry",
+        help="registry root: a folder or s3://bucket/prefix (default: $TABSHIP_REGISTRY or ./models)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def listing(registry: Registry) -> list[dict[str, Any]]:
+def listing(registry: Registry | ObjectRegistry) -> list[dict[str, Any]]:
     models = []
     for name in registry.models():
         versions = []
         for version in registry.versions(name):
-            folder = registry.root / name / version
             try:
-                manifest = json.loads((folder / "manifest.json").read_text())
+                manifest = registry.read_manifest(name, version)
             except (OSError, ValueError):
                 manifest = {}
             versions.append(
                 {
                     "version": version,
-                    "path": str(folder),
+                    "path": registry.location(name, version),
                     "created_at": manifest.get("created_at"),
                     "parity": manifest.get("parity", {}).get("status", "unreadable manifest"),
                     "roc_auc": manifest.get("metrics", {}).get("roc_auc"),
@@ -39,8 +42,12 @@ def listing(registry: Registry) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    registry = Registry(args.registry)
-    models = listing(registry)
+    try:
+        registry = open_registry(args.registry)
+        models = listing(registry)
+    except RegistryError as error:
+        print(f"tabship models: {error}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps({"registry": str(registry.root), "models": models}, indent=2))
         return 0

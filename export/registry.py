@@ -1,13 +1,22 @@
-"""The local model registry: models/<name>/<version>/, immutable, written atomically."""
+"""The model registry: models/<name>/<version>/, immutable, written atomically; on a local
+disk (Registry) or in object storage (ObjectRegistry, for s3://bucket/prefix roots)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import tempfile
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
+
+from runtime import object_store
+from runtime.errors import ModelRefused
 
 DEFAULT_ROOT = Path("models")
 VERSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}$")
@@ -38,6 +47,20 @@ class Registry:
         if not folder.is_dir():
             return []
         return sorted(p.name for p in folder.iterdir() if VERSION_PATTERN.match(p.name))
+
+    def location(self, name: str, version: str) -> str:
+        return str(self.root / name / version)
+
+    def read_manifest(self, name: str, version: str) -> dict[str, Any]:
+        """Raises OSError or ValueError when it cannot be read."""
+        value = json.loads((self.root / name / version / "manifest.json").read_text())
+        if not isinstance(value, dict):
+            raise ValueError("manifest.json is not a JSON object")
+        return value
+
+    def publish(self, folder: Path) -> str:
+        """Where a version written by write_version lives for its readers (here: in place)."""
+        return str(folder)
 
     def latest(self, name: str) -> Path:
         versions = self.versions(name)
@@ -82,6 +105,189 @@ class Registry:
             raise
         _fsync_dir(parent)
         return target
+
+
+def _check_id(name: str, version: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise RegistryError(f"model name {name!r} must match {NAME_PATTERN.pattern}")
+    if not VERSION_PATTERN.match(version):
+        raise RegistryError(f"version {version!r} must match {VERSION_PATTERN.pattern}")
+
+
+class ObjectRegistry:
+    """A registry under an object-storage prefix: s3://bucket/prefix/<name>/<version>/...
+
+    Object stores have no rename, so a version becomes visible the way a directory rename
+    would make it: every file is uploaded under a temporary key (<name>/.staging-...), then
+    copied to its final name with a copy that refuses to overwrite (conditional on the key not
+    existing), manifest.json last. Readers (`tabship models`, the server) count a version only
+    once its manifest.json exists, and by then every other file is in place. The temporary
+    keys are deleted afterwards.
+
+    write_version() fills a local folder first (the parity gate runs there, on local files);
+    publish() uploads it.
+    """
+
+    def __init__(self, uri: str) -> None:
+        bucket_url, key = object_store.split(uri)
+        self.uri = uri.rstrip("/")
+        self.root = self.uri  # shown by `tabship models`
+        self._bucket_url = bucket_url
+        self._prefix = key.strip("/")
+        self._spool = Registry(tempfile.mkdtemp(prefix="tabship-publish-"))
+        self._store: Any = None
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(p for p in (self._prefix, *parts) if p)
+
+    def _open(self) -> tuple[Any, Any]:
+        """(obstore, the bucket's store); a missing s3 extra is a RegistryError."""
+        try:
+            if self._store is None:
+                self._store = object_store.open_store(self._bucket_url)
+            return object_store.library(), self._store
+        except ModelRefused as error:
+            raise RegistryError(str(error)) from None
+
+    def _call(self, what: str, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except RegistryError:
+            raise
+        except Exception as error:  # obstore's errors: denied, network, missing bucket
+            raise RegistryError(
+                str(object_store.describe_error(f"{self.uri} ({what})", error))
+            ) from None
+
+    def _children(self, key: str) -> list[str]:
+        obstore, store = self._open()
+        listed = self._call("list", lambda: obstore.list_with_delimiter(store, key + "/"))
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in listed["common_prefixes"])
+
+    def _objects(self, key: str) -> list[str]:
+        obstore, store = self._open()
+        pages = self._call("list", lambda: list(obstore.list(store, key + "/")))
+        return [entry["path"] for page in pages for entry in page]
+
+    def models(self) -> list[str]:
+        names = [n for n in self._children(self._prefix) if NAME_PATTERN.match(n)]
+        return [n for n in names if self.versions(n)]
+
+    def versions(self, name: str) -> list[str]:
+        """Published versions (manifest.json present), oldest first."""
+        base = self._key(name)
+        complete = {
+            path[len(base) + 1 :].split("/", 1)[0]
+            for path in self._objects(base)
+            if path.endswith("/manifest.json") and path.count("/") == base.count("/") + 2
+        }
+        return sorted(v for v in complete if VERSION_PATTERN.match(v))
+
+    def location(self, name: str, version: str) -> str:
+        return f"{self.uri}/{name}/{version}"
+
+    def read_manifest(self, name: str, version: str) -> dict[str, Any]:
+        try:
+            data = object_store.read(f"{self.location(name, version)}/manifest.json", 16 << 20)
+        except ModelRefused as error:
+            raise OSError(str(error)) from None
+        value = json.loads(data)
+        if not isinstance(value, dict):
+            raise ValueError("manifest.json is not a JSON object")
+        return value
+
+    def latest(self, name: str) -> str:
+        versions = self.versions(name)
+        if not versions:
+            raise RegistryError(f"no versions of model {name!r} under {self.uri}")
+        return self.location(name, versions[-1])
+
+    def new_version_id(self, name: str, content_hash: str, now: datetime | None = None) -> str:
+        """As Registry's, after every version present in the store, complete or not."""
+        started = [v for v in self._children(self._key(name)) if VERSION_PATTERN.match(v)]
+        newest = max([*started, *self._spool.versions(name)], default=None)
+        moment = now or datetime.now(UTC)
+        if newest is not None:
+            stamp = datetime.strptime(newest[:22], _STAMP).replace(tzinfo=UTC)
+            moment = max(moment, stamp + timedelta(microseconds=1))
+        return f"{moment.strftime(_STAMP)}-{content_hash[:8]}"
+
+    def write_version(self, name: str, version: str, fill: Callable[[Path], None]) -> Path:
+        """A local folder (private to this registry object) holding the version; publish()
+        puts it in the store."""
+        _check_id(name, version)
+        if self._objects(self._key(name, version)):
+            raise RegistryError(
+                f"{self.location(name, version)} already exists; versions are never overwritten"
+            )
+        return self._spool.write_version(name, version, fill)
+
+    def publish(self, folder: Path) -> str:
+        name, version = folder.parent.name, folder.name
+        _check_id(name, version)
+        obstore, store = self._open()
+        final = self._key(name, version)
+        if self._objects(final):
+            raise RegistryError(
+                f"{self.location(name, version)} already exists; versions are never overwritten"
+            )
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        # manifest.json last: the version exists for readers from that copy on
+        files.sort(key=lambda f: f == "manifest.json")
+        staging = self._key(name, f".staging-{version}-{uuid.uuid4().hex[:12]}")
+        copied: list[str] = []
+        try:
+            for relative in files:
+                data = (folder / relative).read_bytes()
+                key = f"{staging}/{relative}"
+                put = partial(obstore.put, store, key, data, mode="create")
+                self._call(f"upload {relative}", put)
+            for relative in files:
+                target = f"{final}/{relative}"
+                try:
+                    obstore.copy(store, f"{staging}/{relative}", target, overwrite=False)
+                except obstore.exceptions.AlreadyExistsError:
+                    raise RegistryError(
+                        f"{self.location(name, version)}/{relative} appeared while publishing; "
+                        "not overwriting it"
+                    ) from None
+                except Exception as error:
+                    raise RegistryError(
+                        str(object_store.describe_error(f"{self.uri} (copy {relative})", error))
+                    ) from None
+                copied.append(target)
+        except BaseException:
+            # manifest.json is copied last, so it is not among these: the version was never
+            # visible; its files go too rather than confuse a reader of the bucket.
+            self._delete_quietly(copied)
+            raise
+        finally:
+            self._delete_quietly([f"{staging}/{relative}" for relative in files])
+        if folder.resolve().is_relative_to(self._spool.root.resolve()):
+            shutil.rmtree(folder, ignore_errors=True)  # the local copy has served its purpose
+        return self.location(name, version)
+
+    def _delete_quietly(self, keys: list[str]) -> None:
+        if keys:
+            try:
+                obstore, store = self._open()
+                obstore.delete(store, keys)
+            except Exception:  # best effort: the keys are private and unlisted
+                pass
+
+
+def open_registry(root: str | os.PathLike[str] | None = None) -> Registry | ObjectRegistry:
+    """The registry at `root` (default $TABSHIP_REGISTRY or ./models): s3:// or a folder."""
+    chosen = os.fspath(root) if root is not None else os.environ.get("TABSHIP_REGISTRY")
+    if chosen is not None and object_store.is_object_uri(chosen):
+        try:
+            return ObjectRegistry(chosen)
+        except ModelRefused as error:
+            raise RegistryError(str(error)) from None
+    if chosen is not None and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", chosen):
+        # never a local folder named "gs:" by accident
+        raise RegistryError(f"{chosen}: unsupported registry URI (use a folder or s3://)")
+    return Registry(chosen)
 
 
 def _fsync_tree(folder: Path) -> None:

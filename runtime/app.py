@@ -26,6 +26,7 @@ from runtime.metrics import CONTENT_TYPE
 from runtime.model import Model
 from runtime.oip import OpenInference
 from runtime.openapi import build_openapi
+from runtime.page.route import page_routes
 from runtime.responses import JSONResponse
 from runtime.service import Service
 from runtime.settings import Settings
@@ -178,6 +179,7 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         *oip.routes(),
+        *page_routes(settings, model),
     ]
     templates = {
         (route.endpoint, frozenset(route.param_convertors)): route.path for route in routes

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from runtime import object_store
 from runtime.errors import ModelRefused
 from runtime.onnx_wire import OnnxFacts, WireError, read_facts
 from runtime.settings import Settings
@@ -162,11 +163,24 @@ def fetch_url(url: str, settings: Settings, max_bytes: int | None = None) -> byt
 
 
 def _fetch(uri: str, settings: Settings, max_bytes: int | None = None) -> bytes:
+    if object_store.is_object_uri(uri):
+        return object_store.read(
+            uri,
+            settings.fetch_max_bytes if max_bytes is None else max_bytes,
+            connect_timeout_s=settings.fetch_connect_timeout_s,
+            read_timeout_s=settings.fetch_read_timeout_s,
+        )
     if _is_remote(uri):
         return fetch_url(uri, settings, max_bytes)
     return _read_local(
         _local_path(uri), settings.fetch_max_bytes if max_bytes is None else max_bytes
     )
+
+
+def fetch(uri: str, settings: Settings, max_bytes: int | None = None) -> bytes:
+    """The bytes at a path, file://, http(s):// or object-store URI, under the same caps and
+    refusals as the model itself (files beside it, such as the report's plots, use this)."""
+    return _fetch(uri, settings, max_bytes)
 
 
 def _parse_manifest(data: bytes, where: str) -> dict[str, Any]:
@@ -180,6 +194,12 @@ def _parse_manifest(data: bytes, where: str) -> dict[str, Any]:
 def _resolve(uri: str, settings: Settings) -> tuple[str, str | None]:
     """(model location, manifest location or None)."""
     manifest_uri = settings.manifest_uri
+    if object_store.is_object_uri(uri):
+        object_store.split(uri)  # a bucket, no query
+        if uri.endswith(".onnx"):
+            return uri, manifest_uri
+        base = uri.rstrip("/") + "/"
+        return base + MODEL_FILE, manifest_uri or base + MANIFEST_FILE
     if _is_remote(uri):
         path = urlsplit(uri).path
         if path.endswith(".onnx"):

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The serving install, shared by the Dockerfile and the clean-environment test.
 #
-#   scripts/serve_install.sh install VENV [grpc]
+#   scripts/serve_install.sh install VENV [ROLE]
 #                                           create VENV (python -m venv) if needed, install
-#                                           locks/serve.txt (locks/grpc.txt with `grpc`: serve
-#                                           + grpcio for --grpc-port), then tabship itself
-#                                           with --no-deps
+#                                           locks/ROLE.txt (serve; grpc = serve + grpcio for
+#                                           --grpc-port; s3 = serve + obstore for s3:// model
+#                                           URIs), then tabship itself with --no-deps
 #   scripts/serve_install.sh start VENV [tabship serve options...]
 #                                           exec `tabship serve` from VENV (MODEL_URI and the
 #                                           TABSHIP_* variables come from the environment)
@@ -16,7 +16,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-usage() { echo "usage: $0 install VENV [grpc] | start VENV [tabship serve options]" >&2; exit 2; }
+usage() { echo "usage: $0 install VENV [serve|grpc|s3] | start VENV [tabship serve options]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 action="$1"
 venv="$2"
@@ -24,16 +24,12 @@ shift 2
 
 case "$action" in
     install)
-        lock=serve
-        case "${1:-}" in
-            "") ;;
-            grpc) lock=grpc ;;
-            *) usage ;;
-        esac
+        role="${1:-serve}"
+        case "$role" in serve|grpc|s3) ;; *) usage ;; esac
         if [ ! -x "$venv/bin/python" ]; then
             "${PYTHON:-python3}" -m venv "$venv"
         fi
-        "$venv/bin/python" -m pip install --quiet --no-input --requirement "$repo/locks/$lock.txt"
+        "$venv/bin/python" -m pip install --quiet --no-input --requirement "$repo/locks/$role.txt"
         "$venv/bin/python" -m pip install --quiet --no-input --no-deps "$repo"
         # the install must not have pulled in the training stack
         "$venv/bin/python" - <<'PY'

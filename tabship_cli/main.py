@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "models": ("export.models_cli", "list the registry's models and versions (latest last)"),
     "inspect": ("runtime.inspect", "describe a .onnx file or a model version directory"),
     "serve": ("runtime.serve", "serve a model over HTTP"),
+    "report": ("runtime.page.report_cli", "write a version's model page as one HTML file"),
     "score": ("runtime.batch_cli", "score a CSV/Parquet file in bounded memory"),
 }
 

@@ -45,7 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold-rule", default="max_f1", help="max_f1 (default) or min_precision:P"
     )
-    parser.add_argument("--registry", help="registry root (default: $TABSHIP_REGISTRY or ./models)")
+    parser.add_argument(
+        "--registry",
+        help="registry root: a folder or s3://bucket/prefix (default: $TABSHIP_REGISTRY or "
+        "./models); an object-store version is published after its gate",
+    )
     parser.add_argument(
         "--no-export",
         action="store_true",
@@ -61,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from export.registry import RegistryError
     from training.data_sources import DataSourceError
     from training.infer import InferenceError
     from training.prepare import PreparationError
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         # An inferred declaration lives here until export copies it into the version directory.
         with tempfile.TemporaryDirectory(prefix="tabship-train-") as scratch:
             return _run(args, Path(scratch))
-    except (DataSourceError, DeclarationError, PreparationError, InferenceError) as error:
+    except (DataSourceError, DeclarationError, PreparationError, InferenceError, RegistryError) as error:
         print(f"tabship train: {error}", file=sys.stderr)
         return 2
 
@@ -131,6 +136,12 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     variants = args.variants.split(",") if args.variants else list(declaration.variants)
     for variant in variants:
         declaration.for_variant(variant)  # unknown names fail before any work
+    registry = None
+    if not args.no_export:
+        from export.registry import open_registry
+
+        registry = open_registry(args.registry)
+        registry.models()  # an unreachable or unconfigured store fails before any work
 
     if read is None:
         read = read_source(args, default_table=declaration.default_table)
@@ -164,12 +175,19 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
             search_iterations=args.search_iterations,
             threshold_rule=args.threshold_rule,
         )
-        where = _publish(trained, declaration, data_info, args)
+        where = _publish(trained, declaration, data_info, args, registry)
         results.append((trained, where, time.monotonic() - started))
     _print_summary(results)
-    if args.no_export or args.no_gate:
+    if registry is None:
         return 0
-    return _gate([where for _, where, _ in results])
+    status = 0 if args.no_gate else _gate([where for _, where, _ in results])
+    # Local versions are in place already; an object store gets each gated folder now, its
+    # manifest recording the verdict (servers refuse any version that did not pass).
+    for _, where, _ in results:
+        published = registry.publish(where)
+        if published != str(where):
+            print(f"published: {published}")
+    return status
 
 
 def _gate(versions: list[Path]) -> int:
@@ -191,7 +209,11 @@ def _gate(versions: list[Path]) -> int:
 
 
 def _publish(
-    trained: Any, declaration: Any, data_info: dict[str, Any], args: argparse.Namespace
+    trained: Any,
+    declaration: Any,
+    data_info: dict[str, Any],
+    args: argparse.Namespace,
+    registry: Any,
 ) -> Path:
     from training.report import write_report
 
@@ -199,7 +221,6 @@ def _publish(
         return write_report(trained, Path(args.reports) / trained.variant)[0].parent
 
     from export.artifact import ReleaseCandidate, export_candidate
-    from export.registry import Registry
 
     with tempfile.TemporaryDirectory() as scratch:
         report_dir = Path(scratch) / "report"
@@ -218,7 +239,7 @@ def _publish(
             },
             report_dir=report_dir,
         )
-        return export_candidate(candidate, Registry(args.registry))
+        return export_candidate(candidate, registry)
 
 
 def training_record(trained: Any, data_info: dict[str, Any], declaration: Any) -> dict[str, Any]:

@@ -1,0 +1,36 @@
+"""`GET /`: the model page, built once when the app is created (plots fetched and verified
+then), served as bytes with a policy that lets it fetch nothing but /v1/predict."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.model import Model
+from runtime.page.plots import load_plots
+from runtime.page.render import render_page
+from runtime.settings import Settings
+
+log = logging.getLogger("tabship.serve")
+
+
+def page_routes(settings: Settings, model: Model) -> list[Route]:
+    plots = load_plots(model.manifest, model.artifact.model_location, settings)
+    for plot in plots:
+        if plot.reason is not None:
+            log.warning("model page: %s not shown: %s", plot.file, plot.reason)
+    page = render_page(model.manifest, model.sha256, plots, live=True)
+    body = page.html.encode("utf-8")
+    headers = {
+        "Content-Security-Policy": page.content_security_policy,
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-cache",
+    }
+
+    async def model_page(request: Request) -> Response:
+        return Response(body, media_type="text/html; charset=utf-8", headers=headers)
+
+    return [Route("/", model_page, methods=["GET"])]
