@@ -74,7 +74,13 @@ def run(args: argparse.Namespace) -> int:
         # An inferred declaration lives here until export copies it into the version directory.
         with tempfile.TemporaryDirectory(prefix="tabship-train-") as scratch:
             return _run(args, Path(scratch))
-    except (DataSourceError, DeclarationError, PreparationError, InferenceError, RegistryError) as error:
+    except (
+        DataSourceError,
+        DeclarationError,
+        PreparationError,
+        InferenceError,
+        RegistryError,
+    ) as error:
         print(f"tabship train: {error}", file=sys.stderr)
         return 2
 
