@@ -56,7 +56,7 @@ def datatype_for(name: str, kind: str, datatype: Any) -> str:
                 f"got {str(datatype)[:20]!r}"
             )
         return "BYTES"
-    if datatype not in RAW_DTYPES:
+    if not isinstance(datatype, str) or datatype not in RAW_DTYPES:  # {} is unhashable
         raise BadRequest(
             f"input {_name(name)}: datatype must be one of {', '.join(NUMERIC_DATATYPES)} "
             f"(a numeric column), got {str(datatype)[:20]!r}"

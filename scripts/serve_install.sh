@@ -43,7 +43,7 @@ if present:
 import runtime.app  # noqa: F401  (the server's whole import graph)
 print("serve_install.sh: serving environment ready (no training libraries)")
 PY
-        if [ "$lock" = grpc ]; then
+        if [ "$role" = grpc ]; then
             "$venv/bin/python" -c 'import runtime.grpc_server' # the gRPC listener imports
         fi
         ;;

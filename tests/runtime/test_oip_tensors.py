@@ -87,3 +87,11 @@ def test_bytes_refusals(raw: bytes, n: int, fragment: str) -> None:
 def test_raw_output_is_little_endian() -> None:
     data = oip_tensors.raw_output("INT64", np.array([1, 0], dtype=np.int64))
     assert data == struct.pack("<qq", 1, 0)
+
+
+@pytest.mark.parametrize("datatype", [{}, [], None, 64, "fp64", "STRING"])
+@pytest.mark.parametrize("kind", ["numeric", "categorical"])
+def test_a_datatype_that_is_not_a_known_name_is_a_400(datatype: object, kind: str) -> None:
+    # schemathesis sent `"datatype": {}`: an unhashable value must not reach a dict lookup
+    with pytest.raises(BadRequest, match=r"input 'x': datatype must be"):
+        oip_tensors.datatype_for("x", kind, datatype)
