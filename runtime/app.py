@@ -22,7 +22,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.errors import InternalError, MethodNotAllowed, NotFound, NotReady, RequestError
-from runtime.metrics import CONTENT_TYPE
 from runtime.model import Model
 from runtime.oip import OpenInference
 from runtime.openapi import build_openapi
@@ -137,8 +136,10 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
         return JSONResponse(public)
 
     async def metrics(request: Request) -> Response:
-        text = service.metrics.render(ready=service.is_ready, inflight=service.inflight)
-        return Response(text, media_type=CONTENT_TYPE)
+        body, content_type = service.metrics.render(
+            ready=service.is_ready, inflight=service.inflight, accept=request.headers.get("accept")
+        )
+        return Response(body, headers={"Content-Type": content_type})
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi)
@@ -203,6 +204,9 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
         },
         lifespan=lifespan,
     )
+    # Starlette's slash redirect builds an absolute URL from the Host header (an open
+    # redirect): /healthz/ is a plain 404 instead.
+    app.router.redirect_slashes = False
     app.state.service = service
     return app
 

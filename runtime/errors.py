@@ -78,6 +78,11 @@ class MethodNotAllowed(RequestError):
     code = "method_not_allowed"
 
 
+class RequestTimeout(RequestError):
+    status = HTTPStatus.REQUEST_TIMEOUT
+    code = "request_timeout"
+
+
 class PayloadTooLarge(RequestError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     code = "payload_too_large"

@@ -24,6 +24,7 @@ import uvicorn  # noqa: E402
 
 from runtime.app import create_app  # noqa: E402
 from runtime.errors import ModelRefused  # noqa: E402
+from runtime.http_protocol import GuardedProtocol, Limits  # noqa: E402
 from runtime.model import Model  # noqa: E402
 from runtime.service import Service  # noqa: E402
 from runtime.settings import Settings, SettingsError  # noqa: E402
@@ -88,6 +89,21 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def _raise_file_limit(connections: int) -> None:
+    """Each connection is a file descriptor: lift the soft limit (up to the hard one) so that
+    TABSHIP_MAX_CONNECTIONS, not EMFILE, is what refuses connections."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 128
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO",
@@ -128,6 +144,15 @@ def run(args: argparse.Namespace) -> int:
         )
     service = Service(settings, model)
     app = create_app(settings, model, service)
+    _raise_file_limit(settings.max_connections)
+    limits = Limits(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_connections=settings.max_connections,
+        keepalive_max_requests=settings.keepalive_max_requests,
+        retry_after_s=settings.retry_after_s,
+        on_reject=service.metrics.reject,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -136,7 +161,10 @@ def run(args: argparse.Namespace) -> int:
         lifespan="on",
         access_log=False,
         log_level=settings.log_level if settings.log_level in uvicorn.config.LOG_LEVELS else "info",
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
+        http=GuardedProtocol.with_limits(limits),
+        ws="none",
+        timeout_keep_alive=settings.keepalive_s,  # type: ignore[arg-type]  # a float works
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,  # type: ignore[arg-type]
         server_header=False,
     )
     server = _Server(config, service, settings.drain_s, gc_enabled=enabled)

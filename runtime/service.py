@@ -19,6 +19,7 @@ from runtime.errors import (
     InvalidRows,
     Overloaded,
     PayloadTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
 )
 from runtime.metrics import Metrics
@@ -54,7 +55,8 @@ class Service:
         )
         self.ready = False
         self.draining = False
-        self.inflight = 0
+        self.inflight = 0  # requests holding a scoring slot (body read)
+        self.inflight_rows = 0
         self._inline = model.call_seconds <= INLINE_MAX_S
         # open client connections, set by the server (runtime.serve); None: unknown, no inline
         self.connections: Callable[[], int] | None = None
@@ -90,28 +92,21 @@ class Service:
             )
 
     def admitted(self) -> _Admitted:
-        """Bounds concurrent scoring requests and applies the per-request deadline:
-        `async with service.admitted(): ...` (503 when full, 504 past the deadline)."""
+        """The per-request deadline (504) and admission: `async with service.admitted(): ...`.
+        A request takes a scoring slot only once its body has arrived (`read_json`), so slow
+        uploads never hold one (503 when full), and its rows once they are counted."""
         return _Admitted(self)
 
     async def read_json(self, request: Request) -> Any:
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            self.metrics.rejected["body_too_large"] += 1
+            self.metrics.reject("body_too_large")
             raise PayloadTooLarge(f"body of {declared} bytes is over the limit of {limit}")
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    self.metrics.rejected["body_too_large"] += 1
-                    raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
-                chunks.append(chunk)
-        except ClientDisconnect:
-            raise BadRequest("client disconnected before sending the whole body") from None
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        body = await self._read_body(request, limit)
+        admission = _current.get()
+        if admission is not None:
+            admission.take_slot()
         try:
             return _decoder.decode(body.decode("utf-8"))
         except UnicodeDecodeError:
@@ -119,9 +114,32 @@ class Service:
         except (ValueError, RecursionError) as error:
             raise BadRequest(f"malformed JSON: {str(error)[:200]}") from None
 
+    async def _read_body(self, request: Request, limit: int) -> bytes:
+        """The whole body within TABSHIP_BODY_TIMEOUT_S (408 and the connection closed)."""
+        chunks: list[bytes] = []
+        size = 0
+        timeout = self.settings.body_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        self.metrics.reject("body_too_large")
+                        raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+                    chunks.append(chunk)
+        except ClientDisconnect:
+            raise BadRequest("client disconnected before sending the whole body") from None
+        except TimeoutError:
+            self.metrics.reject("body_timeout")
+            raise RequestTimeout(
+                f"request body not received within {timeout:g} s ({size} bytes arrived)",
+                headers={"Connection": "close"},
+            ) from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
     def check_row_count(self, n: int) -> None:
         if n > self.settings.max_rows:
-            self.metrics.rejected["too_many_rows"] += 1
+            self.metrics.reject("too_many_rows")
             raise PayloadTooLarge(
                 f"{n} rows is over the limit of {self.settings.max_rows} per request"
             )
@@ -129,6 +147,7 @@ class Service:
     # -- validation and scoring ---------------------------------------------------------------
 
     def validate_rows(self, rows: Sequence[Any]) -> Validated:
+        self._take_rows(len(rows))
         try:
             validated = self.schema.validate_rows(rows)
         except InvalidRows as error:
@@ -138,6 +157,7 @@ class Service:
         return validated
 
     def validate_columns(self, data: dict[str, Any], n_rows: int) -> Validated:
+        self._take_rows(n_rows)
         try:
             validated = self.schema.validate_columns(data, n_rows)
         except InvalidRows as error:
@@ -146,9 +166,16 @@ class Service:
         self._count(validated)
         return validated
 
+    @staticmethod
+    def _take_rows(n: int) -> None:
+        admission = _current.get()
+        if admission is not None:
+            admission.take_slot()  # already taken when the body was read through read_json
+            admission.take_rows(n)
+
     def _count(self, validated: Validated) -> None:
         for column, count in validated.unseen.items():
-            self.metrics.unseen[column] += count
+            self.metrics.unseen(column, count)
         self.metrics.ignored_columns += len(validated.ignored_columns)
 
     def _run_batch(self, parts: Sequence[Validated]) -> Scores:
@@ -164,7 +191,8 @@ class Service:
             return False
         if self.batcher is not None and not self.batcher.idle:
             return False
-        deadline = _deadline.get()
+        admission = _current.get()
+        deadline = None if admission is None else admission.deadline
         return deadline is None or deadline - asyncio.get_running_loop().time() > 0.05
 
     async def score(self, validated: Validated) -> Scores:
@@ -179,7 +207,7 @@ class Service:
             loop = asyncio.get_running_loop()
             scores = await loop.run_in_executor(None, self._run_batch, [validated])
             self.metrics.batch(1, validated.n_rows)
-        self.metrics.rows_scored += validated.n_rows
+        self.metrics.scored(validated.n_rows)
         return scores
 
     def positive(self, scores: Scores) -> list[float | None]:
@@ -190,41 +218,69 @@ class Service:
         return values
 
 
-_deadline: ContextVar[float | None] = ContextVar("tabship_deadline", default=None)
-
-
 class _Admitted:
-    """`Service.admitted()`: a plain class, cheaper per request than @asynccontextmanager."""
+    """`Service.admitted()`: a plain class, cheaper per request than @asynccontextmanager.
+    Holds what the request took (a slot, rows) so that leaving gives back exactly that."""
 
-    __slots__ = ("_service", "_timeout", "_token")
+    __slots__ = ("_rows", "_service", "_slot", "_timeout", "_token", "deadline")
 
     def __init__(self, service: Service) -> None:
         self._service = service
+        self._slot = False
+        self._rows = 0
+        self.deadline: float | None = None
 
-    async def __aenter__(self) -> None:
+    def take_slot(self) -> None:
         service = self._service
         settings = service.settings
+        if self._slot:
+            return
         if service.inflight >= settings.max_inflight:
-            service.metrics.rejected["overloaded"] += 1
+            service.metrics.reject("overloaded")
             raise Overloaded(
                 f"more than {settings.max_inflight} requests in progress; retry later",
                 headers={"Retry-After": str(settings.retry_after_s)},
             )
-        self._timeout = asyncio.timeout(settings.request_timeout_s)
-        await self._timeout.__aenter__()
         service.inflight += 1
-        self._token = _deadline.set(self._timeout.when())
+        self._slot = True
+
+    def take_rows(self, n: int) -> None:
+        """Rows count against TABSHIP_MAX_INFLIGHT_ROWS; a request alone is always admitted
+        (one request of up to TABSHIP_MAX_ROWS must be servable)."""
+        service = self._service
+        settings = service.settings
+        if service.inflight_rows and service.inflight_rows + n > settings.max_inflight_rows:
+            service.metrics.reject("overloaded")
+            raise Overloaded(
+                f"more than {settings.max_inflight_rows} rows in progress; retry later",
+                headers={"Retry-After": str(settings.retry_after_s)},
+            )
+        service.inflight_rows += n
+        self._rows += n
+
+    async def __aenter__(self) -> None:
+        self._timeout = asyncio.timeout(self._service.settings.request_timeout_s)
+        await self._timeout.__aenter__()
+        self.deadline = self._timeout.when()
+        self._token = _current.set(self)
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: Any
     ) -> None:
         service = self._service
-        service.inflight -= 1
-        _deadline.reset(self._token)
+        if self._slot:
+            service.inflight -= 1
+            self._slot = False
+        service.inflight_rows -= self._rows
+        self._rows = 0
+        _current.reset(self._token)
         try:
             await self._timeout.__aexit__(kind, error, tb)
         except TimeoutError:
-            service.metrics.rejected["deadline"] += 1
+            service.metrics.reject("deadline")
             raise DeadlineExceeded(
                 f"not answered within {service.settings.request_timeout_s:g} s"
             ) from None
+
+
+_current: ContextVar[_Admitted | None] = ContextVar("tabship_admission", default=None)
