@@ -119,6 +119,9 @@ class Service:
         chunks: list[bytes] = []
         size = 0
         timeout = self.settings.body_timeout_s
+        admission = _current.get()
+        if admission is not None:  # the request deadline may strike first: still a 408
+            admission.reading_body = True
         try:
             async with asyncio.timeout(timeout):
                 async for chunk in request.stream():
@@ -130,12 +133,18 @@ class Service:
         except ClientDisconnect:
             raise BadRequest("client disconnected before sending the whole body") from None
         except TimeoutError:
-            self.metrics.reject("body_timeout")
-            raise RequestTimeout(
-                f"request body not received within {timeout:g} s ({size} bytes arrived)",
-                headers={"Connection": "close"},
-            ) from None
+            raise self.body_timeout(size) from None
+        if admission is not None:
+            admission.reading_body = False
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def body_timeout(self, size: int | None = None) -> RequestTimeout:
+        self.metrics.reject("body_timeout")
+        arrived = "" if size is None else f" ({size} bytes arrived)"
+        return RequestTimeout(
+            f"request body not received in time{arrived}",
+            headers={"Connection": "close"},
+        )
 
     def check_row_count(self, n: int) -> None:
         if n > self.settings.max_rows:
@@ -222,13 +231,14 @@ class _Admitted:
     """`Service.admitted()`: a plain class, cheaper per request than @asynccontextmanager.
     Holds what the request took (a slot, rows) so that leaving gives back exactly that."""
 
-    __slots__ = ("_rows", "_service", "_slot", "_timeout", "_token", "deadline")
+    __slots__ = ("_rows", "_service", "_slot", "_timeout", "_token", "deadline", "reading_body")
 
     def __init__(self, service: Service) -> None:
         self._service = service
         self._slot = False
         self._rows = 0
         self.deadline: float | None = None
+        self.reading_body = False
 
     def take_slot(self) -> None:
         service = self._service
@@ -277,6 +287,8 @@ class _Admitted:
         try:
             await self._timeout.__aexit__(kind, error, tb)
         except TimeoutError:
+            if self.reading_body:
+                raise service.body_timeout() from None
             service.metrics.reject("deadline")
             raise DeadlineExceeded(
                 f"not answered within {service.settings.request_timeout_s:g} s"
