@@ -55,8 +55,14 @@ def responses(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
     return out
 
 
-def request(method: str, path: str, body: Any = None, **headers: str) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+def request(
+    method: str, path: str, body: Any = None, *, close: bool = True, **headers: str
+) -> bytes:
+    """One request's bytes; `close` asks the server to close the connection after it."""
+    lines = [f"{method} {path} HTTP/1.1"]
+    headers = {"Host": "127.0.0.1", **headers}
+    if close:
+        headers["Connection"] = "close"
     data = b""
     if body is not None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()

@@ -119,7 +119,7 @@ def test_connection_cap_answers_503_json_and_recovers(start_server: Any, version
 
 def test_keepalive_request_limit_closes_the_connection(start_server: Any, version_a: Path) -> None:
     server = start_server(version_a, {"TABSHIP_KEEPALIVE_MAX_REQUESTS": "3"})
-    raw = exchange(server.port, request("GET", "/healthz") * 5)
+    raw = exchange(server.port, request("GET", "/healthz", close=False) * 5)
     answered = responses(raw)
     assert [s for s, _, _ in answered] == [200, 200, 200]
     assert answered[2][1]["connection"] == "close"
@@ -128,7 +128,7 @@ def test_keepalive_request_limit_closes_the_connection(start_server: Any, versio
 def test_idle_keepalive_connection_is_closed(start_server: Any, version_a: Path) -> None:
     server = start_server(version_a, {"TABSHIP_KEEPALIVE_S": "1"})
     with connect(server.port) as sock:
-        sock.sendall(request("GET", "/healthz"))
+        sock.sendall(request("GET", "/healthz", close=False))
         raw = read_all(sock, timeout=30)  # returns when the server closes it
     assert [s for s, _, _ in responses(raw)] == [200]
 
