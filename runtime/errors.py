@@ -108,6 +108,11 @@ class NotReady(RequestError):
     code = "not_ready"
 
 
+class ShuttingDown(RequestError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "shutting_down"
+
+
 class DeadlineExceeded(RequestError):
     status = HTTPStatus.GATEWAY_TIMEOUT
     code = "deadline_exceeded"

@@ -15,6 +15,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Generator  # noqa: E402
@@ -57,6 +58,25 @@ class _Server(uvicorn.Server):
         self.drain_s = drain_s
         self._draining = False
         self._gc_enabled = gc_enabled
+        self.cut_short = False
+
+    async def _wait_tasks_to_complete(self) -> None:
+        # uvicorn cancels this after TABSHIP_SHUTDOWN_TIMEOUT_S: remember that requests were cut
+        try:
+            await super()._wait_tasks_to_complete()
+        except asyncio.CancelledError:
+            self.cut_short = True
+            self.service.abandon_inference = True
+            raise
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets=sockets)
+        if self.cut_short:
+            # An inference cannot be interrupted and interpreter teardown would wait for its
+            # thread: the timeout is the promise, so leave now (the cut requests got a JSON 503).
+            log.warning("shutdown timeout reached: exiting with inference still running")
+            logging.shutdown()
+            os._exit(0)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         try:

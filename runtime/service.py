@@ -55,6 +55,7 @@ class Service:
         )
         self.ready = False
         self.draining = False
+        self.abandon_inference = False  # shutdown timeout reached: do not wait for the thread
         self.inflight = 0  # requests holding a scoring slot (body read)
         self.inflight_rows = 0
         self._inline = model.call_seconds <= INLINE_MAX_S
@@ -78,7 +79,7 @@ class Service:
     def close(self) -> None:
         self.ready = False
         if self.batcher is not None:
-            self.batcher.close()
+            self.batcher.close(wait=not self.abandon_inference)
 
     # -- request plumbing ---------------------------------------------------------------------
 
