@@ -7,6 +7,7 @@ nothing a client sends reaches the catch-all 500 handler, which answers without 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -21,8 +22,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runtime.errors import InternalError, MethodNotAllowed, NotFound, NotReady, RequestError
-from runtime.metrics import CONTENT_TYPE
+from runtime.errors import (
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    NotReady,
+    RequestError,
+    ShuttingDown,
+)
 from runtime.model import Model
 from runtime.oip import OpenInference
 from runtime.openapi import build_openapi
@@ -66,14 +73,26 @@ class MetricsMiddleware:
         started = time.perf_counter()
         status = 500
 
+        started = False
+
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_status)
+        except asyncio.CancelledError:
+            # cut off by the shutdown timeout: the client still gets a JSON answer
+            if not started:
+                error = ShuttingDown("the server is shutting down; retry on another replica")
+                status = error.status
+                await JSONResponse(
+                    error.body(), status_code=error.status, headers={"Connection": "close"}
+                )(scope, receive, send)
+            raise
         finally:
             params = scope.get("path_params")
             key = (scope.get("endpoint"), frozenset(params) if params else _NO_PARAMS)
@@ -138,8 +157,10 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
         return JSONResponse(public)
 
     async def metrics(request: Request) -> Response:
-        text = service.metrics.render(ready=service.is_ready, inflight=service.inflight)
-        return Response(text, media_type=CONTENT_TYPE)
+        body, content_type = service.metrics.render(
+            ready=service.is_ready, inflight=service.inflight, accept=request.headers.get("accept")
+        )
+        return Response(body, headers={"Content-Type": content_type})
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi)
@@ -205,6 +226,9 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
         },
         lifespan=lifespan,
     )
+    # Starlette's slash redirect builds an absolute URL from the Host header (an open
+    # redirect): /healthz/ is a plain 404 instead.
+    app.router.redirect_slashes = False
     app.state.service = service
     return app
 

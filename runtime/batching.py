@@ -131,9 +131,10 @@ class Batcher(Generic[Item]):
         if self._pending:
             self._dispatch()
 
-    def close(self) -> None:
-        """Lets the batch being scored finish, then stops the worker thread."""
+    def close(self, wait: bool = True) -> None:
+        """Lets the batch being scored finish (unless not `wait`), then stops the worker."""
         if self._worker is not None:
             self._jobs.put(None)
-            self._worker.join()
+            if wait:
+                self._worker.join()
             self._worker = None

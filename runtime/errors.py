@@ -78,6 +78,11 @@ class MethodNotAllowed(RequestError):
     code = "method_not_allowed"
 
 
+class RequestTimeout(RequestError):
+    status = HTTPStatus.REQUEST_TIMEOUT
+    code = "request_timeout"
+
+
 class PayloadTooLarge(RequestError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     code = "payload_too_large"
@@ -101,6 +106,11 @@ class Overloaded(RequestError):
 class NotReady(RequestError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "not_ready"
+
+
+class ShuttingDown(RequestError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "shutting_down"
 
 
 class DeadlineExceeded(RequestError):

@@ -15,6 +15,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Generator  # noqa: E402
@@ -25,6 +26,7 @@ import uvicorn  # noqa: E402
 
 from runtime.app import create_app  # noqa: E402
 from runtime.errors import ModelRefused  # noqa: E402
+from runtime.http_protocol import GuardedProtocol, Limits  # noqa: E402
 from runtime.model import Model  # noqa: E402
 from runtime.service import Service  # noqa: E402
 from runtime.settings import Settings, SettingsError  # noqa: E402
@@ -69,6 +71,27 @@ class _Server(uvicorn.Server):
         self._draining = False
         self._gc_enabled = gc_enabled
         self.grpc = grpc  # runtime.grpc_server.GrpcListener, started on this event loop
+        self.cut_short = False
+
+    async def _wait_tasks_to_complete(self) -> None:
+        # uvicorn cancels this after TABSHIP_SHUTDOWN_TIMEOUT_S: remember that requests were cut
+        try:
+            await super()._wait_tasks_to_complete()
+        except asyncio.CancelledError:
+            self.cut_short = True
+            self.service.abandon_inference = True
+            raise
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.grpc is not None:
+            await self.grpc.stop(self.config.timeout_graceful_shutdown)
+        await super().shutdown(sockets=sockets)
+        if self.cut_short:
+            # An inference cannot be interrupted and interpreter teardown would wait for its
+            # thread: the timeout is the promise, so leave now (the cut requests got a JSON 503).
+            log.warning("shutdown timeout reached: exiting with inference still running")
+            logging.shutdown()
+            os._exit(0)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         try:
@@ -83,11 +106,6 @@ class _Server(uvicorn.Server):
         finally:
             if self._gc_enabled:  # paused by run() for the start-up
                 gc.enable()
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        if self.grpc is not None:
-            await self.grpc.stop(self.config.timeout_graceful_shutdown)
-        await super().shutdown(sockets=sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -126,6 +144,21 @@ def _grpc_listener(settings: Settings) -> Any:
             "not installed): scripts/setup.sh grpc, or pip install 'tabship[grpc]'"
         ) from None
     return GrpcListener
+
+
+def _raise_file_limit(connections: int) -> None:
+    """Each connection is a file descriptor: lift the soft limit (up to the hard one) so that
+    TABSHIP_MAX_CONNECTIONS, not EMFILE, is what refuses connections."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 128
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _logging(level: str) -> None:
@@ -172,6 +205,15 @@ def run(args: argparse.Namespace) -> int:
     service = Service(settings, model)
     app = create_app(settings, model, service)
     grpc = grpc_listener(settings, service) if grpc_listener is not None else None
+    _raise_file_limit(settings.max_connections)
+    limits = Limits(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_connections=settings.max_connections,
+        keepalive_max_requests=settings.keepalive_max_requests,
+        retry_after_s=settings.retry_after_s,
+        on_reject=service.metrics.reject,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -180,7 +222,10 @@ def run(args: argparse.Namespace) -> int:
         lifespan="on",
         access_log=False,
         log_level=settings.log_level if settings.log_level in uvicorn.config.LOG_LEVELS else "info",
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
+        http=GuardedProtocol.with_limits(limits),
+        ws="none",
+        timeout_keep_alive=settings.keepalive_s,  # type: ignore[arg-type]  # a float works
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,  # type: ignore[arg-type]
         server_header=False,
     )
     server = _Server(config, service, settings.drain_s, gc_enabled=enabled, grpc=grpc)

@@ -19,6 +19,7 @@ from runtime.errors import (
     InvalidRows,
     Overloaded,
     PayloadTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
 )
 from runtime.metrics import Metrics
@@ -54,7 +55,9 @@ class Service:
         )
         self.ready = False
         self.draining = False
-        self.inflight = 0
+        self.abandon_inference = False  # shutdown timeout reached: do not wait for the thread
+        self.inflight = 0  # requests holding a scoring slot (body read)
+        self.inflight_rows = 0
         self._inline = model.call_seconds <= INLINE_MAX_S
         # open client connections, set by the server (runtime.serve); None: unknown, no inline
         self.connections: Callable[[], int] | None = None
@@ -76,7 +79,7 @@ class Service:
     def close(self) -> None:
         self.ready = False
         if self.batcher is not None:
-            self.batcher.close()
+            self.batcher.close(wait=not self.abandon_inference)
 
     # -- request plumbing ---------------------------------------------------------------------
 
@@ -90,8 +93,9 @@ class Service:
             )
 
     def admitted(self, timeout_s: float | None = None) -> _Admitted:
-        """Bounds concurrent scoring requests and applies the per-request deadline:
-        `async with service.admitted(): ...` (503 when full, 504 past the deadline).
+        """The per-request deadline (504) and admission: `async with service.admitted(): ...`.
+        A request takes a scoring slot only once its body has arrived (`read_body`), so slow
+        uploads never hold one (503 when full), and its rows once they are counted.
         `timeout_s`: a shorter deadline of the client's own (gRPC), if any."""
         return _Admitted(self, timeout_s)
 
@@ -109,24 +113,49 @@ class Service:
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            self.metrics.rejected["body_too_large"] += 1
+            self.metrics.reject("body_too_large")
             raise PayloadTooLarge(f"body of {declared} bytes is over the limit of {limit}")
+        body = await self._read_body(request, limit)
+        admission = _current.get()
+        if admission is not None:
+            admission.take_slot()
+        return body
+
+    async def _read_body(self, request: Request, limit: int) -> bytes:
+        """The whole body within TABSHIP_BODY_TIMEOUT_S (408 and the connection closed)."""
         chunks: list[bytes] = []
         size = 0
+        timeout = self.settings.body_timeout_s
+        admission = _current.get()
+        if admission is not None:  # the request deadline may strike first: still a 408
+            admission.reading_body = True
         try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    self.metrics.rejected["body_too_large"] += 1
-                    raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
-                chunks.append(chunk)
+            async with asyncio.timeout(timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        self.metrics.reject("body_too_large")
+                        raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+                    chunks.append(chunk)
         except ClientDisconnect:
             raise BadRequest("client disconnected before sending the whole body") from None
+        except TimeoutError:
+            raise self.body_timeout(size) from None
+        if admission is not None:
+            admission.reading_body = False
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def body_timeout(self, size: int | None = None) -> RequestTimeout:
+        self.metrics.reject("body_timeout")
+        arrived = "" if size is None else f" ({size} bytes arrived)"
+        return RequestTimeout(
+            f"request body not received in time{arrived}",
+            headers={"Connection": "close"},
+        )
 
     def check_row_count(self, n: int) -> None:
         if n > self.settings.max_rows:
-            self.metrics.rejected["too_many_rows"] += 1
+            self.metrics.reject("too_many_rows")
             raise PayloadTooLarge(
                 f"{n} rows is over the limit of {self.settings.max_rows} per request"
             )
@@ -134,6 +163,7 @@ class Service:
     # -- validation and scoring ---------------------------------------------------------------
 
     def validate_rows(self, rows: Sequence[Any]) -> Validated:
+        self._take_rows(len(rows))
         try:
             validated = self.schema.validate_rows(rows)
         except InvalidRows as error:
@@ -143,6 +173,7 @@ class Service:
         return validated
 
     def validate_columns(self, data: dict[str, Any], n_rows: int) -> Validated:
+        self._take_rows(n_rows)
         try:
             validated = self.schema.validate_columns(data, n_rows)
         except InvalidRows as error:
@@ -151,9 +182,16 @@ class Service:
         self._count(validated)
         return validated
 
+    @staticmethod
+    def _take_rows(n: int) -> None:
+        admission = _current.get()
+        if admission is not None:
+            admission.take_slot()  # already taken when the body was read through read_json
+            admission.take_rows(n)
+
     def _count(self, validated: Validated) -> None:
         for column, count in validated.unseen.items():
-            self.metrics.unseen[column] += count
+            self.metrics.unseen(column, count)
         self.metrics.ignored_columns += len(validated.ignored_columns)
 
     def _run_batch(self, parts: Sequence[Validated]) -> Scores:
@@ -169,7 +207,8 @@ class Service:
             return False
         if self.batcher is not None and not self.batcher.idle:
             return False
-        deadline = _deadline.get()
+        admission = _current.get()
+        deadline = None if admission is None else admission.deadline
         return deadline is None or deadline - asyncio.get_running_loop().time() > 0.05
 
     async def score(self, validated: Validated) -> Scores:
@@ -184,7 +223,7 @@ class Service:
             loop = asyncio.get_running_loop()
             scores = await loop.run_in_executor(None, self._run_batch, [validated])
             self.metrics.batch(1, validated.n_rows)
-        self.metrics.rows_scored += validated.n_rows
+        self.metrics.scored(validated.n_rows)
         return scores
 
     def positive(self, scores: Scores) -> list[float | None]:
@@ -195,41 +234,81 @@ class Service:
         return values
 
 
-_deadline: ContextVar[float | None] = ContextVar("tabship_deadline", default=None)
-
-
 class _Admitted:
-    """`Service.admitted()`: a plain class, cheaper per request than @asynccontextmanager."""
+    """`Service.admitted()`: a plain class, cheaper per request than @asynccontextmanager.
+    Holds what the request took (a slot, rows) so that leaving gives back exactly that."""
 
-    __slots__ = ("_limit", "_service", "_timeout", "_token")
+    __slots__ = (
+        "_limit",
+        "_rows",
+        "_service",
+        "_slot",
+        "_timeout",
+        "_token",
+        "deadline",
+        "reading_body",
+    )
 
     def __init__(self, service: Service, timeout_s: float | None = None) -> None:
         self._service = service
         limit = service.settings.request_timeout_s
         self._limit = limit if timeout_s is None else min(limit, max(timeout_s, 0.0))
+        self._slot = False
+        self._rows = 0
+        self.deadline: float | None = None
+        self.reading_body = False
 
-    async def __aenter__(self) -> None:
+    def take_slot(self) -> None:
         service = self._service
         settings = service.settings
+        if self._slot:
+            return
         if service.inflight >= settings.max_inflight:
-            service.metrics.rejected["overloaded"] += 1
+            service.metrics.reject("overloaded")
             raise Overloaded(
                 f"more than {settings.max_inflight} requests in progress; retry later",
                 headers={"Retry-After": str(settings.retry_after_s)},
             )
+        service.inflight += 1
+        self._slot = True
+
+    def take_rows(self, n: int) -> None:
+        """Rows count against TABSHIP_MAX_INFLIGHT_ROWS; a request alone is always admitted
+        (one request of up to TABSHIP_MAX_ROWS must be servable)."""
+        service = self._service
+        settings = service.settings
+        if service.inflight_rows and service.inflight_rows + n > settings.max_inflight_rows:
+            service.metrics.reject("overloaded")
+            raise Overloaded(
+                f"more than {settings.max_inflight_rows} rows in progress; retry later",
+                headers={"Retry-After": str(settings.retry_after_s)},
+            )
+        service.inflight_rows += n
+        self._rows += n
+
+    async def __aenter__(self) -> None:
         self._timeout = asyncio.timeout(self._limit)
         await self._timeout.__aenter__()
-        service.inflight += 1
-        self._token = _deadline.set(self._timeout.when())
+        self.deadline = self._timeout.when()
+        self._token = _current.set(self)
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: Any
     ) -> None:
         service = self._service
-        service.inflight -= 1
-        _deadline.reset(self._token)
+        if self._slot:
+            service.inflight -= 1
+            self._slot = False
+        service.inflight_rows -= self._rows
+        self._rows = 0
+        _current.reset(self._token)
         try:
             await self._timeout.__aexit__(kind, error, tb)
         except TimeoutError:
-            service.metrics.rejected["deadline"] += 1
+            if self.reading_body:
+                raise service.body_timeout() from None
+            service.metrics.reject("deadline")
             raise DeadlineExceeded(f"not answered within {self._limit:g} s") from None
+
+
+_current: ContextVar[_Admitted | None] = ContextVar("tabship_admission", default=None)

@@ -13,7 +13,13 @@
 | `TABSHIP_MAX_PROBLEMS` | `1000` | problems listed in one 422 body (the total is always given) |
 | `TABSHIP_EXTRA_COLUMNS` | `ignore` | columns not in the manifest: `ignore` (and count) or `reject` (422) |
 | `TABSHIP_REQUEST_TIMEOUT_S` | `10` | per-request deadline (504) |
-| `TABSHIP_MAX_INFLIGHT` | `256` | scoring requests admitted at once; beyond: 503 + Retry-After |
+| `TABSHIP_MAX_INFLIGHT` | `256` | scoring requests admitted at once (counted once the body is read); beyond: 503 + Retry-After |
+| `TABSHIP_MAX_INFLIGHT_ROWS` | `4096` | rows admitted at once, summed over requests; beyond: 503 (a lone request is always admitted) |
+| `TABSHIP_HEADER_TIMEOUT_S` | `5` | a request head must arrive whole within this (connection closed with 408) |
+| `TABSHIP_BODY_TIMEOUT_S` | `5` | a request body must arrive whole within this (408, connection closed) |
+| `TABSHIP_KEEPALIVE_S` | `5` | idle keep-alive connections are closed after this |
+| `TABSHIP_KEEPALIVE_MAX_REQUESTS` | `1000` | requests on one connection before it is closed (`Connection: close`) |
+| `TABSHIP_MAX_CONNECTIONS` | `1000` | open client connections; beyond: 503 and closed at once |
 | `TABSHIP_RETRY_AFTER_S` | `1` | Retry-After sent with 503 |
 | `TABSHIP_BATCHING` | `1` | combine concurrent requests into one inference call |
 | `TABSHIP_BATCH_MAX_ROWS` | `64` | rows per combined inference call |
@@ -118,6 +124,12 @@ class Settings:
     extra_columns: str = "ignore"
     request_timeout_s: float = 10.0
     max_inflight: int = 256
+    max_inflight_rows: int = 4096
+    header_timeout_s: float = 5.0
+    body_timeout_s: float = 5.0
+    keepalive_s: float = 5.0
+    keepalive_max_requests: int = 1000
+    max_connections: int = 1000
     retry_after_s: int = 1
     batching: bool = True
     batch_max_rows: int = 64
@@ -169,6 +181,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "extra_columns": _extra_columns,
     "request_timeout_s": _positive_float,
     "max_inflight": _positive_int,
+    "max_inflight_rows": _positive_int,
+    "header_timeout_s": _positive_float,
+    "body_timeout_s": _positive_float,
+    "keepalive_s": _positive_float,
+    "keepalive_max_requests": _positive_int,
+    "max_connections": _positive_int,
     "retry_after_s": _non_negative_int,
     "batching": _flag,
     "batch_max_rows": _positive_int,

@@ -105,12 +105,12 @@ def oip_request(
 
 
 def metric(text: str, name: str, **labels: str) -> float:
-    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = re.escape(name) + (r"\{" + re.escape(wanted) + r"\}" if wanted else "") + r" (\S+)$"
+    """The value of the sample `name` with exactly `labels` (in any order); 0 when absent."""
+    pattern = re.escape(name) + r"(?:\{(.*)\})? (\S+)$"
     for line in text.splitlines():
         match = re.match(pattern, line)
-        if match:
-            return float(match.group(1))
+        if match and dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(1) or "")) == labels:
+            return float(match.group(2))
     return 0.0
 
 
@@ -341,7 +341,10 @@ def test_metrics(server: Server) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert f'tabship_model_info{{name="{NAME}",version="{VERSION_A}"' in text
+    info = [line for line in text.splitlines() if line.startswith("tabship_model_info{")]
+    assert len(info) == 1
+    assert f'name="{NAME}"' in info[0]
+    assert f'version="{VERSION_A}"' in info[0]
     assert metric(text, "tabship_ready") == 1
     assert (
         metric(
@@ -360,7 +363,10 @@ def test_metrics(server: Server) -> None:
     assert metric(text, "tabship_validation_problems_total", column="Administrative") >= 1
     assert metric(text, "tabship_unseen_categories_total", column="Month") >= 1
     assert metric(text, "tabship_ignored_columns_total") >= 1
-    assert 'tabship_http_request_duration_seconds_bucket{route="/v1/predict",le="+Inf"}' in text
+    assert (
+        metric(text, "tabship_http_request_duration_seconds_bucket", le="+Inf", route="/v1/predict")
+        >= 1
+    )
     assert metric(text, "tabship_inference_calls_total") >= 1
 
 
@@ -606,9 +612,10 @@ def test_lone_small_requests_skip_the_inference_thread(version_a: Path) -> None:
 
     async def score(rows: list[dict[str, Any]], *, pause: bool = False) -> np.ndarray:
         async with service.admitted():
+            validated = service.validate_rows(rows)  # admitted: a slot, its rows
             if pause:
                 await asyncio.sleep(0)  # let the companion be admitted too
-            scores = await service.score(service.validate_rows(rows))
+            scores = await service.score(validated)
         return scores.probabilities[:, 1]
 
     async def scenario() -> None:
