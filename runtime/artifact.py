@@ -7,18 +7,16 @@ Every refusal raises `ModelRefused` with a one-line reason.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import math
-import ssl
+import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
-from runtime import object_store
+from runtime import download, object_store
 from runtime.errors import ModelRefused
 from runtime.onnx_wire import OnnxFacts, WireError, read_facts
 from runtime.settings import Settings
@@ -34,8 +32,7 @@ REQUIRED_OUTPUTS = {
 }
 # Keys that may differ between manifest.json and the embedded copy.
 _FILE_ONLY = ("parity",)
-_MAX_REDIRECTS = 5
-_MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,86 +77,17 @@ def _local_path(uri: str) -> Path:
     return Path(uri)
 
 
-def _read_local(path: Path, max_bytes: int) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ModelRefused(f"{path}: {size} bytes is over the cap of {max_bytes}")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ModelRefused(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ModelRefused(f"{path}: is a directory") from None
-    except OSError as error:
-        raise ModelRefused(f"{path}: cannot read ({error.strerror or error})") from None
-
-
 def fetch_url(url: str, settings: Settings, max_bytes: int | None = None) -> bytes:
-    """GET with connect/read timeouts, a byte cap and an overall time limit; follows redirects."""
-    cap = settings.fetch_max_bytes if max_bytes is None else max_bytes
-    started = time.monotonic()
-    overall = settings.fetch_connect_timeout_s + 10 * settings.fetch_read_timeout_s
-    shown = url.split("?", 1)[0]  # never log a presigned URL's signature
-    for _ in range(_MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        connection: http.client.HTTPConnection
-        if parts.scheme.lower() == "https":
-            connection = http.client.HTTPSConnection(
-                host,
-                parts.port,
-                timeout=settings.fetch_connect_timeout_s,
-                context=ssl.create_default_context(),
-            )
-        else:
-            connection = http.client.HTTPConnection(
-                host, parts.port, timeout=settings.fetch_connect_timeout_s
-            )
-        response: http.client.HTTPResponse | None = None
-        try:
-            connection.connect()
-            if connection.sock is not None:
-                connection.sock.settimeout(settings.fetch_read_timeout_s)
-            target = parts.path or "/"
-            if parts.query:
-                target += "?" + parts.query
-            connection.request("GET", target, headers={"User-Agent": "tabship-serve"})
-            response = connection.getresponse()
-            if response.status in (301, 302, 303, 307, 308):
-                location = response.getheader("Location")
-                if not location:
-                    raise ModelRefused(f"{shown}: redirect without Location")
-                url = urljoin(url, location)
-                continue
-            if response.status != 200:
-                raise ModelRefused(f"{shown}: HTTP {response.status} {response.reason}")
-            declared = response.getheader("Content-Length")
-            if declared is not None and declared.isdigit() and int(declared) > cap:
-                raise ModelRefused(f"{shown}: {declared} bytes is over the cap of {cap}")
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                chunk = response.read(1 << 20)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > cap:
-                    raise ModelRefused(f"{shown}: more than the cap of {cap} bytes")
-                if time.monotonic() - started > overall:
-                    raise ModelRefused(f"{shown}: download took longer than {overall:.0f} s")
-                chunks.append(chunk)
-            return b"".join(chunks)
-        except ModelRefused:
-            raise
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            raise ModelRefused(
-                f"{shown}: download failed ({type(error).__name__}: {error})"
-            ) from None
-        finally:
-            if response is not None:
-                response.close()
-            connection.close()
-    raise ModelRefused(f"{shown}: more than {_MAX_REDIRECTS} redirects")
+    """GET under the settings' caps, time limits and redirect rule (runtime.download)."""
+    return download.fetch_url(
+        url,
+        settings.fetch_max_bytes if max_bytes is None else max_bytes,
+        connect_timeout_s=settings.fetch_connect_timeout_s,
+        read_timeout_s=settings.fetch_read_timeout_s,
+        timeout_s=settings.fetch_timeout_s,
+        min_bytes_per_s=settings.fetch_min_bytes_per_s,
+        redirect_hosts=settings.fetch_redirect_hosts,
+    )
 
 
 def _fetch(uri: str, settings: Settings, max_bytes: int | None = None) -> bytes:
@@ -169,10 +97,11 @@ def _fetch(uri: str, settings: Settings, max_bytes: int | None = None) -> bytes:
             settings.fetch_max_bytes if max_bytes is None else max_bytes,
             connect_timeout_s=settings.fetch_connect_timeout_s,
             read_timeout_s=settings.fetch_read_timeout_s,
+            timeout_s=settings.fetch_timeout_s,
         )
     if _is_remote(uri):
         return fetch_url(uri, settings, max_bytes)
-    return _read_local(
+    return download.read_local(
         _local_path(uri), settings.fetch_max_bytes if max_bytes is None else max_bytes
     )
 
@@ -209,7 +138,7 @@ def _resolve(uri: str, settings: Settings) -> tuple[str, str | None]:
     path = _local_path(uri)
     if path.is_dir():
         manifest_path = path / MANIFEST_FILE
-        if manifest_uri is None and not manifest_path.is_file():
+        if manifest_uri is None and not os.path.lexists(manifest_path):
             raise ModelRefused(f"{path}: a version directory needs {MANIFEST_FILE}")
         return str(path / MODEL_FILE), manifest_uri or str(manifest_path)
     if not path.exists():
@@ -217,8 +146,12 @@ def _resolve(uri: str, settings: Settings) -> tuple[str, str | None]:
     beside = path.with_name(MANIFEST_FILE)
     if manifest_uri is None and beside.is_file():
         try:
-            described = json.loads(beside.read_bytes()).get("onnx", {}).get("file")
-        except (ValueError, AttributeError, OSError):
+            described = (
+                json.loads(download.read_local(beside, MAX_MANIFEST_BYTES))
+                .get("onnx", {})
+                .get("file")
+            )
+        except (ValueError, AttributeError, ModelRefused):
             described = None
         if described == path.name:
             return str(path), str(beside)
@@ -360,7 +293,7 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
     manifest_file = None
     if manifest_location is not None:
         manifest_file = _parse_manifest(
-            _fetch(manifest_location, settings, _MAX_MANIFEST_BYTES),
+            _fetch(manifest_location, settings, MAX_MANIFEST_BYTES),
             manifest_location.split("?")[0],
         )
         if manifest_file.get("onnx", {}).get("file", MODEL_FILE) != MODEL_FILE:

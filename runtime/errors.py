@@ -27,6 +27,11 @@ class ModelRefused(Exception):
     """The model must not be served: missing, corrupt, tampered, ungated or incompatible."""
 
 
+class MissingFile(ModelRefused):
+    """The location does not exist (no such file, HTTP 404/410, no such object): callers for
+    which absence means something of its own (a version without a signature) tell it apart."""
+
+
 class RequestError(Exception):
     status: int = HTTPStatus.BAD_REQUEST
     code: str = "bad_request"

@@ -10,9 +10,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.artifact import MANIFEST_FILE, MANIFEST_KEY, MODEL_FILE, check_manifest
+from runtime.artifact import (
+    MANIFEST_FILE,
+    MANIFEST_KEY,
+    MAX_MANIFEST_BYTES,
+    MODEL_FILE,
+    check_manifest,
+)
+from runtime.download import read_local
 from runtime.errors import ModelRefused
 from runtime.onnx_wire import WireError, read_facts
+from runtime.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,10 +37,7 @@ def describe(path: Path, pin: str | None = None) -> dict[str, Any]:
     manifest_path: Path | None = (
         path / MANIFEST_FILE if path.is_dir() else path.with_name(MANIFEST_FILE)
     )
-    try:
-        data = onnx_path.read_bytes()
-    except OSError as error:
-        raise ModelRefused(f"{onnx_path}: cannot read ({error.strerror or error})") from None
+    data = read_local(onnx_path, Settings().fetch_max_bytes)
     try:
         facts = read_facts(data)
     except WireError as error:
@@ -41,8 +46,8 @@ def describe(path: Path, pin: str | None = None) -> dict[str, Any]:
     source = "metadata_props"
     if manifest_path is not None and manifest_path.is_file():
         try:
-            candidate = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
+            candidate = json.loads(read_local(manifest_path, MAX_MANIFEST_BYTES))
+        except ValueError as error:
             raise ModelRefused(f"{manifest_path}: not JSON ({error})") from None
         if path.is_dir() or candidate.get("onnx", {}).get("file") == onnx_path.name:
             manifest, source = check_manifest(candidate, str(manifest_path)), str(manifest_path)

@@ -29,7 +29,12 @@
 | `TABSHIP_DRAIN_S` | `0` | on SIGTERM, seconds to keep serving with readiness false first |
 | `TABSHIP_FETCH_CONNECT_TIMEOUT_S` | `5` | model download: connect timeout |
 | `TABSHIP_FETCH_READ_TIMEOUT_S` | `30` | model download: timeout of each read |
-| `TABSHIP_FETCH_MAX_BYTES` | `536870912` | model download: byte cap |
+| `TABSHIP_FETCH_MAX_BYTES` | `536870912` | model download (and local file) byte cap |
+| `TABSHIP_FETCH_TIMEOUT_S` | `300` | model download: deadline for each whole download, however the server trickles |
+| `TABSHIP_FETCH_MIN_BYTES_PER_S` | `10240` | model download: slower than this over a read-timeout stretch is refused (0: off) |
+| `TABSHIP_FETCH_REDIRECT_HOSTS` | unset | comma-separated hosts (`name`, `name:port`, `*.domain`) redirects may lead to besides the same scheme + host + port |
+| `TABSHIP_TRUSTED_KEYS` | unset | comma-separated files of Ed25519 public keys: a valid signature (`manifest.sig`) becomes mandatory (sign extra) |
+| `TABSHIP_SIGNATURE_URI` | unset | manifest.sig location when it is not beside the manifest (a presigned URL) |
 | `TABSHIP_LOG_LEVEL` | `info` | uvicorn / tabship log level |
 | `TABSHIP_TESTONLY_SCORE_DELAY_MS` | `0` | TESTS ONLY: sleep before every inference call |
 """
@@ -102,6 +107,20 @@ def _optional(text: str) -> str | None:
     return text.strip() or None
 
 
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _hosts(text: str) -> tuple[str, ...]:
+    hosts = _list(text)
+    for host in hosts:
+        name = host.rsplit(":", 1)[0] if host.rsplit(":", 1)[-1].isdigit() else host
+        bare = name.removeprefix("*.").strip("[]")
+        if not bare or "/" in host or "@" in host or "*" in bare or " " in host:
+            raise ValueError(f"{host!r} is not a host name (name, name:port or *.domain)")
+    return hosts
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -140,6 +159,11 @@ class Settings:
     fetch_connect_timeout_s: float = 5.0
     fetch_read_timeout_s: float = 30.0
     fetch_max_bytes: int = 536_870_912
+    fetch_timeout_s: float = 300.0
+    fetch_min_bytes_per_s: int = 10240
+    fetch_redirect_hosts: tuple[str, ...] = ()
+    trusted_keys: tuple[str, ...] = ()
+    signature_uri: str | None = None
     log_level: str = "info"
     testonly_score_delay_ms: float = 0.0
 
@@ -197,6 +221,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "fetch_connect_timeout_s": _positive_float,
     "fetch_read_timeout_s": _positive_float,
     "fetch_max_bytes": _positive_int,
+    "fetch_timeout_s": _positive_float,
+    "fetch_min_bytes_per_s": _non_negative_int,
+    "fetch_redirect_hosts": _hosts,
+    "trusted_keys": _list,
+    "signature_uri": _optional,
     "log_level": lambda t: t.strip().lower(),
     "testonly_score_delay_ms": _non_negative_float,
 }
