@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,69 @@ def test_models_that_are_not_regular_files_are_refused_at_load(
     manifest.mkdir()
     os.mkfifo(manifest / "manifest.json")
     assert "manifest.json: is a FIFO" in refused(manifest)
+
+
+# --- a real `tabship serve` process ---------------------------------------------------------
+
+
+def assert_one_line_refusal(server: Any, expected: str) -> None:
+    assert server.wait_exit(timeout=30) == 1, server.log
+    errors = [line for line in server.log.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, server.log
+    assert "refusing to serve the model" in errors[0], server.log
+    assert expected in errors[0], server.log
+    assert "Traceback" not in server.log
+    assert "MemoryError" not in server.log
+
+
+@pytest.mark.server
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_serve_refuses_a_fifo_a_device_and_a_foreign_redirect_at_start_up(
+    start_server: Any, registry: Path, version_a: Path, tmp_path: Path
+) -> None:
+    fifo_version = tmp_path / "fifo"
+    fifo_version.mkdir()
+    (fifo_version / "manifest.json").write_bytes((version_a / "manifest.json").read_bytes())
+    os.mkfifo(fifo_version / "model.onnx")
+    assert_one_line_refusal(start_server(fifo_version, ready=False), "is a FIFO (named pipe)")
+
+    zero_version = tmp_path / "zero"
+    zero_version.mkdir()
+    (zero_version / "manifest.json").write_bytes((version_a / "manifest.json").read_bytes())
+    (zero_version / "model.onnx").symlink_to("/dev/zero")
+    assert_one_line_refusal(
+        start_server(zero_version, ready=False), "(a link to /dev/zero): is a character device"
+    )
+    assert_one_line_refusal(
+        start_server("/dev/zero", {"MODEL_SHA256": "0" * 64}, ready=False),
+        "/dev/zero: is a character device",
+    )
+
+    with (
+        file_server(registry, host=OTHER_HOST) as elsewhere,
+        redirector(lambda path: f"{elsewhere}{path}") as hop,
+    ):
+        uri = f"{hop}/{NAME}/{VERSION_A}/"
+        assert_one_line_refusal(start_server(uri, ready=False), f"redirect to {elsewhere} refused")
+        allowed = start_server(uri, {"TABSHIP_FETCH_REDIRECT_HOSTS": OTHER_HOST})
+        assert allowed.client.get("/v1/metadata").json()["version"] == VERSION_A
+
+
+@pytest.mark.server
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_serve_gives_up_on_a_trickling_download_at_the_deadline(start_server: Any) -> None:
+    env = {
+        "TABSHIP_FETCH_READ_TIMEOUT_S": "1",
+        "TABSHIP_FETCH_TIMEOUT_S": "3",
+        "TABSHIP_FETCH_MIN_BYTES_PER_S": "0",
+        "MODEL_SHA256": "0" * 64,
+    }
+    with trickler() as url:
+        started = time.monotonic()
+        server = start_server(f"{url}/model.onnx", env, ready=False)
+        server.wait_exit(timeout=60)
+        elapsed = time.monotonic() - started
+    assert_one_line_refusal(server, "download took longer than 3 s")
+    assert elapsed < 3 + 10, elapsed  # interpreter start-up included; before: 90 s
