@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from runtime import download, object_store
-from runtime.errors import ModelRefused
+from runtime import download, object_store, signature
+from runtime.errors import MissingFile, ModelRefused
 from runtime.onnx_wire import OnnxFacts, WireError, read_facts
 from runtime.settings import Settings
 
@@ -46,6 +46,7 @@ class Artifact:
     manifest_source: str  # "manifest.json" location or "metadata_props"
     sha256_checked_against: tuple[str, ...]  # "manifest", "MODEL_SHA256"
     facts: OnnxFacts
+    signed_by: str | None = None  # key id of a verified manifest.sig (TABSHIP_TRUSTED_KEYS)
 
     @property
     def name(self) -> str:
@@ -110,6 +111,22 @@ def fetch(uri: str, settings: Settings, max_bytes: int | None = None) -> bytes:
     """The bytes at a path, file://, http(s):// or object-store URI, under the same caps and
     refusals as the model itself (files beside it, such as the report's plots, use this)."""
     return _fetch(uri, settings, max_bytes)
+
+
+def _check_signature(
+    manifest: bytes, manifest_location: str, trusted: dict[str, Any], settings: Settings
+) -> str:
+    """The key id that signed these manifest bytes; refuses a missing or invalid signature."""
+    location = settings.signature_uri or signature.sibling(manifest_location)
+    shown = location.split("?", 1)[0]
+    try:
+        data = _fetch(location, settings, signature.MAX_SIGNATURE_BYTES)
+    except MissingFile:
+        raise ModelRefused(
+            f"no signature: {shown} does not exist, and TABSHIP_TRUSTED_KEYS requires a valid "
+            "one (sign the version with `tabship sign`)"
+        ) from None
+    return signature.verify(manifest, data, trusted, shown)
 
 
 def _parse_manifest(data: bytes, where: str) -> dict[str, Any]:
@@ -284,22 +301,33 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
     against, external data, operator domains other than ai.onnx / ai.onnx.ml, model-local
     functions, an embedded manifest that disagrees with manifest.json, an onnxruntime older than
     manifest.onnx.min_onnxruntime, and parity.status != "passed" unless settings.allow_ungated.
+    With settings.trusted_keys, also a manifest without a valid signature by one of them
+    (runtime.signature), checked before anything in the manifest is used.
     Graph-vs-manifest inputs/outputs are checked when the session exists (runtime.model).
     """
     uri = uri or settings.model_uri
     if not uri:
         raise ModelRefused("no model: set MODEL_URI (or pass --model)")
+    # keys first: a configuration error shows before any download
+    trusted = signature.load_trusted_keys(settings.trusted_keys) if settings.trusted_keys else {}
     model_location, manifest_location = _resolve(uri, settings)
     manifest_file = None
+    signed_by = None
     if manifest_location is not None:
-        manifest_file = _parse_manifest(
-            _fetch(manifest_location, settings, MAX_MANIFEST_BYTES),
-            manifest_location.split("?")[0],
-        )
+        manifest_bytes = _fetch(manifest_location, settings, MAX_MANIFEST_BYTES)
+        if trusted:
+            # before the manifest is believed: it is what vouches for the model's hash
+            signed_by = _check_signature(manifest_bytes, manifest_location, trusted, settings)
+        manifest_file = _parse_manifest(manifest_bytes, manifest_location.split("?")[0])
         if manifest_file.get("onnx", {}).get("file", MODEL_FILE) != MODEL_FILE:
             raise ModelRefused(f"{manifest_location}: onnx.file must be {MODEL_FILE!r}")
-    data = _fetch(model_location, settings)
     shown = model_location.split("?", 1)[0]
+    if trusted and manifest_file is None:
+        raise ModelRefused(
+            f"{shown}: TABSHIP_TRUSTED_KEYS is set and this model has no manifest.json to carry "
+            "a signature (serve the signed version directory, or set TABSHIP_MANIFEST_URI)"
+        )
+    data = _fetch(model_location, settings)
     if not data:
         raise ModelRefused(f"{shown}: empty file")
     sha256 = hashlib.sha256(data).hexdigest()
@@ -382,6 +410,7 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
         else "metadata_props",
         sha256_checked_against=tuple(checked),
         facts=facts,
+        signed_by=signed_by,
     )
 
 
