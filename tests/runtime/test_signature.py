@@ -297,6 +297,7 @@ def test_serve_requires_a_valid_signature_when_keys_are_trusted(
     server = start_server(version, env)
     assert server.client.post("/v1/predict", json=ROW).status_code == 200
     assert f"manifest signed by {key_id_of(keys['release.pub'])}" in server.log
+    assert server.client.get("/v1/metadata").json()["signed_by"] == key_id_of(keys["release.pub"])
 
 
 @pytest.mark.server
