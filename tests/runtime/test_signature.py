@@ -319,3 +319,15 @@ def test_s3_versions_are_signed_and_verified_in_the_bucket(
     assert tabship(["sign", uri, "--key", str(keys["other"])]) == 1
     assert load(uri, keys["release.pub"]).artifact.signed_by == key_id_of(keys["release.pub"])
     assert "signed by unknown key" in refused(uri, keys["other.pub"])
+
+
+def test_a_signature_kept_elsewhere_is_named_by_its_setting(
+    version: Path, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    signed(version, keys["release"])
+    elsewhere = tmp_path / "signatures" / "v.sig"
+    elsewhere.parent.mkdir()
+    (version / SIGNATURE_FILE).rename(elsewhere)
+    assert "no signature:" in refused(version, keys["release.pub"])
+    model = load(version, keys["release.pub"], signature_uri=str(elsewhere))
+    assert model.artifact.signed_by == key_id_of(keys["release.pub"])
