@@ -22,6 +22,7 @@ from runtime import object_store
 from runtime.errors import ModelRefused
 from runtime.onnx_wire import OnnxFacts, WireError, read_facts
 from runtime.settings import Settings
+from runtime.target import target_problem
 
 MANIFEST_KEY = "tabship.manifest"
 MANIFEST_FILE = "manifest.json"
@@ -236,8 +237,8 @@ def check_manifest(value: Any, where: str) -> dict[str, Any]:
 
     if not isinstance(value, dict):
         raise fail("not a JSON object")
-    if value.get("manifest_version") != 1:
-        raise fail(f"manifest_version {value.get('manifest_version')!r} is not 1")
+    if (problem := target_problem(value)) is not None:
+        raise fail(problem)
     for key in ("name", "version"):
         if not isinstance(value.get(key), str) or not value[key]:
             raise fail(f"{key} missing")
@@ -281,10 +282,6 @@ def check_manifest(value: Any, where: str) -> dict[str, Any]:
                 not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1
             ):
                 raise fail(f"input {name!r}: max_length must be an integer >= 1")
-    threshold = value.get("threshold")
-    t = threshold.get("value") if isinstance(threshold, dict) else None
-    if not isinstance(t, int | float) or isinstance(t, bool) or not (0 <= t <= 1):
-        raise fail("threshold.value must be a number in [0, 1]")
     outputs = value.get("outputs")
     if not isinstance(outputs, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
@@ -338,7 +335,7 @@ def _check_structure(facts: OnnxFacts, where: str) -> None:
 def _same_contract(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [
         key
-        for key in ("name", "version", "inputs", "outputs", "threshold")
+        for key in ("name", "version", "inputs", "outputs", "threshold", "target")
         if a.get(key) != b.get(key)
     ]
 

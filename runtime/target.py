@@ -1,0 +1,47 @@
+"""What the manifest says the model predicts: a binary target at a threshold (manifest
+version 1) or a multiclass target, its classes in the order of the probability columns
+(version 2). Every serving and batch path asks here instead of reading the keys itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MANIFEST_VERSIONS = (1, 2)
+
+
+def classes_of(manifest: dict[str, Any]) -> list[str] | None:
+    """The class names of a multiclass model, else None (binary)."""
+    target = manifest.get("target")
+    if isinstance(target, dict) and target.get("kind") == "multiclass":
+        return list(target["classes"])
+    return None
+
+
+def decision_type(manifest: dict[str, Any]) -> str:
+    """The graph's `decision` output: the class name (multiclass) or 0/1 at the threshold."""
+    return "tensor(string)" if classes_of(manifest) is not None else "tensor(int64)"
+
+
+def target_problem(value: dict[str, Any]) -> str | None:
+    """What is wrong with the manifest's target description, or None."""
+    version = value.get("manifest_version")
+    if isinstance(version, bool) or version not in MANIFEST_VERSIONS:
+        return f"manifest_version {version!r} is not one of {list(MANIFEST_VERSIONS)}"
+    if version == 1:
+        threshold = value.get("threshold")
+        t = threshold.get("value") if isinstance(threshold, dict) else None
+        if not isinstance(t, int | float) or isinstance(t, bool) or not (0 <= t <= 1):
+            return "threshold.value must be a number in [0, 1]"
+        return None
+    target = value.get("target")
+    if not isinstance(target, dict) or target.get("kind") != "multiclass":
+        return "manifest_version 2 needs target.kind 'multiclass'"
+    classes = target.get("classes")
+    if (
+        not isinstance(classes, list)
+        or len(classes) < 2
+        or not all(isinstance(c, str) and c for c in classes)
+        or len(set(classes)) != len(classes)
+    ):
+        return "target.classes must be two or more distinct non-empty names"
+    return None
