@@ -4,6 +4,8 @@ version 1) or a multiclass target, its classes in the order of the probability c
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 MANIFEST_VERSIONS = (1, 2)
@@ -45,3 +47,23 @@ def target_problem(value: dict[str, Any]) -> str | None:
     ):
         return "target.classes must be two or more distinct non-empty names"
     return None
+
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z_]+")
+
+
+def probability_columns(classes: list[str], taken: Sequence[str] = ()) -> list[str]:
+    """`probability_<class>` per class for batch output: characters other than ASCII letters,
+    digits and `_` become `_`; names equal without regard to case (or equal to a `taken` column)
+    get `_2`, `_3`... so every engine (CSV readers, SQL, Spark) sees distinct columns."""
+    used = {name.lower() for name in taken}
+    names = []
+    for index, label in enumerate(classes):
+        safe = _UNSAFE.sub("_", label).strip("_") or f"class{index}"
+        base = f"probability_{safe}"
+        name, n = base, 2
+        while name.lower() in used:
+            name, n = f"{base}_{n}", n + 1
+        used.add(name.lower())
+        names.append(name)
+    return names
