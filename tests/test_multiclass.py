@@ -299,3 +299,66 @@ def test_declaration_parser_is_shared(tmp_path: Path) -> None:
     assert declaration.multiclass
     assert declaration.classes == ()
     assert declaration.for_variant("full").multiclass
+
+
+def test_declare_infers_a_multiclass_target(tmp_path: Path) -> None:
+    from training.infer import infer_declaration
+
+    frame = penguins_frame()
+    frame.loc[:3, "species"] = ["  adelie", "ADELIE", "Gentoo ", None]
+    text = infer_declaration(frame, source="penguins.csv", name="penguins", target="species")
+    assert 'classes = ["Adelie", "Chinstrap", "Gentoo"]' in text
+    assert "positive_values" not in text
+    assert "3 classes seen (Adelie 150, Chinstrap 68, Gentoo 125 rows)" in text
+    path = tmp_path / "penguins.toml"
+    path.write_text(text)
+    declaration = load_declaration(path)
+    assert declaration.classes == ("Adelie", "Chinstrap", "Gentoo")
+    prepared = prepare(frame, declaration, "penguins.csv")
+    assert prepared.dropped_missing_target == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "extra", "message"),
+    [
+        (["a", "b", "c"] * 5, {"positive": "a"}, "--positive applies to a binary target"),
+        ([f"id{i}" for i in range(150)], {}, "150 distinct values; a class target takes at most"),
+        (["a"] * 6 + ["b"] * 6 + ["c"] * 2, {}, r"class\(es\) 'c' \(2\) have fewer than 5"),
+    ],
+)
+def test_declare_refuses_what_cannot_be_classes(
+    values: list[str], extra: dict[str, str], message: str
+) -> None:
+    from training.infer import InferenceError, infer_declaration
+
+    frame = pd.DataFrame({"x": np.arange(len(values), dtype=float), "y": values})
+    with pytest.raises(InferenceError, match=message):
+        infer_declaration(frame, source="t.csv", name="t", target="y", **extra)
+
+
+def test_train_with_target_infers_classes_and_trains(tmp_path: Path, capsys: Any) -> None:
+    from tabship_cli.main import main
+
+    data = tmp_path / "penguins.csv"
+    penguins_frame().to_csv(data, index=False)
+    code = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--target",
+            "species",
+            "--search-iterations",
+            "1",
+            "--registry",
+            str(tmp_path / "models"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "roc_auc_ovr_macro" in out
+    assert "PASSED" in out
+    (manifest_path,) = (tmp_path / "models").glob("*/*/manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["target"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert manifest["parity"]["status"] == "passed"

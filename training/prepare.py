@@ -45,14 +45,20 @@ def target_classes(values: pd.Series, declaration: Declaration, source: str) -> 
     most frequent spelling)."""
     if declaration.classes:
         return declaration.classes
+    return tuple(class_counts(values))
+
+
+def class_counts(values: pd.Series) -> dict[str, int]:
+    """Distinct target values (folded like category labels), sorted by folded spelling, each
+    named by its most frequent spelling: name -> rows."""
     spellings: dict[str, Counter[str]] = {}
     for text in map(_target_text, values.tolist()):
         if text:
             spellings.setdefault(fold_class(text), Counter())[text] += 1
-    return tuple(
-        min(counts.items(), key=lambda item: (-item[1], item[0]))[0]
+    return {
+        min(counts.items(), key=lambda item: (-item[1], item[0]))[0]: sum(counts.values())
         for _, counts in sorted(spellings.items())
-    )
+    }
 
 
 def parse_classes(
