@@ -362,3 +362,17 @@ def test_train_with_target_infers_classes_and_trains(tmp_path: Path, capsys: Any
     manifest = json.loads(manifest_path.read_text())
     assert manifest["target"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
     assert manifest["parity"]["status"] == "passed"
+
+
+def test_train_refuses_a_threshold_rule_for_a_multiclass_target(
+    tmp_path: Path, capsys: Any
+) -> None:
+    from multiclass_models import PENGUINS
+
+    from tabship_cli.main import main
+
+    data = tmp_path / "penguins.csv"
+    penguins_frame().to_csv(data, index=False)
+    argv = ["train", "--data", str(data), "--declaration", str(PENGUINS)]
+    assert main([*argv, "--threshold-rule", "min_precision:0.9", "--no-export"]) == 2
+    assert "--threshold-rule applies to a binary target" in capsys.readouterr().err

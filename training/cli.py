@@ -139,6 +139,13 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     else:
         declaration = load_declaration(args.declaration)
         read = None
+    if declaration.multiclass and args.threshold_rule != "max_f1":
+        print(
+            "tabship train: --threshold-rule applies to a binary target; a multiclass target "
+            f"({declaration.target!r}) is decided by the arg-max",
+            file=sys.stderr,
+        )
+        return 2
     variants = args.variants.split(",") if args.variants else list(declaration.variants)
     for variant in variants:
         declaration.for_variant(variant)  # unknown names fail before any work
