@@ -191,3 +191,24 @@ def test_tritonclient_reads_k_columns_and_class_names(served: Served, transport:
         assert set(names) <= set(served.classes)
     client.close()
     assert "Traceback" not in served.server.log
+
+
+def test_concurrent_requests_are_batched_and_split_back_by_row(served: Served) -> None:
+    """The micro-batcher stacks requests and slices the outputs (class names included) back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    rows = served.fixture["sets"][0]["rows"][:48]
+    _, _, decision = served.direct(rows)
+
+    def one(i: int) -> tuple[int, dict[str, Any]]:
+        with httpx.Client(base_url=served.server.url, timeout=30) as client:
+            return i, client.post("/v1/predict", json=rows[i : i + 3]).json()
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(0, len(rows), 3)))
+    for i, body in answers:
+        assert [p["label"] for p in body["predictions"]] == decision[i : i + 3].tolist()
+    metrics = served.server.client.get("/metrics").text
+    assert "tabship_inference_batch_rows_count" in metrics
