@@ -376,3 +376,27 @@ def test_train_refuses_a_threshold_rule_for_a_multiclass_target(
     argv = ["train", "--data", str(data), "--declaration", str(PENGUINS)]
     assert main([*argv, "--threshold-rule", "min_precision:0.9", "--no-export"]) == 2
     assert "--threshold-rule applies to a binary target" in capsys.readouterr().err
+
+
+def test_reexport_keeps_the_classes_and_the_graph(penguins_version: Any, tmp_path: Path) -> None:
+    from export.artifact import export_candidate, load_candidate
+    from export.registry import Registry
+
+    again = export_candidate(load_candidate(penguins_version.version_dir), Registry(tmp_path))
+    first = json.loads((penguins_version.version_dir / "manifest.json").read_text())
+    second = json.loads((again / "manifest.json").read_text())
+    assert second["target"] == first["target"]
+    assert second["onnx"]["graph_sha256"] == first["onnx"]["graph_sha256"]
+    assert second["metrics_per_class"] == first["metrics_per_class"]
+
+
+def test_inspect_shows_the_classes(penguins_version: Any, capsys: Any) -> None:
+    from tabship_cli.main import main
+
+    assert main(["inspect", str(penguins_version.version_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "classes     ['Adelie', 'Chinstrap', 'Gentoo'] (label: the arg-max)" in out
+    assert main(["inspect", str(penguins_version.version_dir), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["target"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert info["threshold"] is None
