@@ -400,3 +400,26 @@ def test_inspect_shows_the_classes(penguins_version: Any, capsys: Any) -> None:
     info = json.loads(capsys.readouterr().out)
     assert info["target"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
     assert info["threshold"] is None
+
+
+def test_two_declared_classes_train_as_named_classes(tmp_path: Path) -> None:
+    from multiclass_models import PENGUINS, build_version
+
+    toml = tmp_path / "two.toml"
+    toml.write_text(
+        PENGUINS.read_text().replace('"Adelie", "Chinstrap", "Gentoo"', '"Gentoo", "Adelie"')
+    )
+    frame = penguins_frame()
+    version = build_version(tmp_path, frame[frame["species"] != "Chinstrap"], toml)
+    assert version.outcome["status"] == "passed", version.outcome["sets"]
+    manifest = json.loads((version.version_dir / "manifest.json").read_text())
+    assert manifest["target"]["classes"] == ["Gentoo", "Adelie"]
+    assert manifest["outputs"][1]["shape"] == ["N", 2]
+    session = ort.InferenceSession(str(version.version_dir / "model.onnx"))
+    from parity_tests.compare import feeds_for
+
+    test = version.trained.test_frame
+    label, _, decision = session.run(None, feeds_for(session, test))
+    truth = ["Gentoo", "Adelie"]
+    assert decision.tolist() == [truth[i] for i in label]
+    assert (decision == np.asarray(truth, dtype=object)[version.trained.test_target]).mean() > 0.9

@@ -84,9 +84,11 @@ def train_variant(
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=RANDOM_STATE)
     multiclass = declaration.multiclass
     # multi:softprob gives the [N, K] probabilities the graph exports; log loss ranks them.
+    # Two declared classes keep XGBoost's binary objective (softprob refuses K = 2): the
+    # probabilities are still one column per class and the decision the arg-max.
     base = (
         build_pipeline(contract, objective="multi:softprob", eval_metric="mlogloss")
-        if multiclass
+        if multiclass and len(prepared.classes) > 2
         else build_pipeline(contract)
     )
     scoring, key = (
