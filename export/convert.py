@@ -10,6 +10,7 @@ from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
+from contract.manifest import DECISION, LABEL, OUTPUT_TYPES, PROBABILITIES
 from export.converters import register_all
 from training.declaration import Declaration
 
@@ -19,24 +20,23 @@ MIN_ONNXRUNTIME = "1.18"  # the first release with ai.onnx opset 21
 # IR 10 is what opset 21 needs; onnxruntime-node 1.30 refuses files above IR 13, and onnx
 # writes the newest IR by default.
 IR_VERSION = 10
-LABEL, PROBABILITIES, DECISION = "label", "probabilities", "decision"
 
 OUTPUTS = [
     {
         "name": LABEL,
-        "onnx_type": "tensor(int64)",
+        "onnx_type": OUTPUT_TYPES[LABEL],
         "shape": ["N"],
         "description": "class at probability 0.5 (scikit-learn's predict)",
     },
     {
         "name": PROBABILITIES,
-        "onnx_type": "tensor(float)",
+        "onnx_type": OUTPUT_TYPES[PROBABILITIES],
         "shape": ["N", 2],
         "description": "[P(negative), P(positive)] as float32",
     },
     {
         "name": DECISION,
-        "onnx_type": "tensor(int64)",
+        "onnx_type": OUTPUT_TYPES[DECISION],
         "shape": ["N"],
         "description": "1 where probabilities[:, 1] >= threshold.value (compared in float64)",
     },

@@ -21,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
+from contract.rules import MAX_TEXT_LENGTH
 from parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
 from parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
 from parity_tests.generated import generated_rows
@@ -258,7 +259,9 @@ def _json_value(value: Any, spec: dict[str, Any]) -> tuple[bool, Any]:
                 return False, None
             return math.isfinite(parsed), value
         return True, value
-    if isinstance(value, str) and (len(value) > spec.get("max_length", 256) or "\x00" in value):
+    if isinstance(value, str) and (
+        len(value) > spec.get("max_length", MAX_TEXT_LENGTH) or "\x00" in value
+    ):
         return False, None
     if isinstance(value, str) and not value.strip() and not spec["nullable"]:
         return False, None

@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from contract.progress import Progress
 from runtime.batch_schema import ChunkValidator, from_numpy, strings
 from runtime.model import Model
-from runtime.progress import Progress
 
 DEFAULT_CHUNK_ROWS = 65_536
 DEFAULT_WORKERS = 2

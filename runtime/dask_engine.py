@@ -28,11 +28,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from contract.progress import Progress
 from runtime.artifact import load_artifact
 from runtime.batch import BatchError, Summary, check_columns, score_chunk
 from runtime.batch_schema import ChunkValidator
 from runtime.model import Model
-from runtime.progress import Progress
 from runtime.settings import Settings
 
 _MODELS: dict[str, tuple[Model, ChunkValidator]] = {}

@@ -319,7 +319,7 @@ export async function loadModel(target, options = {}) {
  *   "nan", "inf", "1_000", hex or Unicode digits); null and blank text are missing (NaN), a
  *   problem when the input is not nullable; booleans, other text, arrays, objects are problems.
  * - categorical -> string [N,1]: text up to max_length (default 256) characters without lone
- *   surrogates, numbers and booleans by runtime/values.py category_text; null is "" and null or
+ *   surrogates, numbers and booleans by contract/values.py category_text; null is "" and null or
  *   blank text is a problem when the input is not nullable; arrays and objects are problems.
  * Columns not in the manifest are ignored. Every problem is collected and thrown together as
  * one FeedError.

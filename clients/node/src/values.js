@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * How one raw JSON value becomes what a tabship graph is fed: the JavaScript twin of
- * runtime/values.py (category_text, number_value), of the server's validation in
+ * contract/values.py (category_text, number_value), of the server's validation in
  * runtime/schema.py (numericFeed, categoricalFeed: what is accepted, what is refused and with
  * which reason) and of docs/contract.md. Pure functions, no onnxruntime dependency, so they can
  * be unit-tested and compared with Python directly.
@@ -261,7 +261,7 @@ export function categoricalFeed(value, nullable, maxLength = DEFAULT_MAX_LENGTH)
 }
 
 /**
- * Text form of a categorical value (runtime/values.py category_text): null/undefined/NaN -> "",
+ * Text form of a categorical value (contract/values.py category_text): null/undefined/NaN -> "",
  * booleans "true"/"false", integral finite numbers their decimal integer (2.0 -> "2",
  * 1e16 -> "10000000000000000"), other numbers Python's repr (2.5 -> "2.5", 1e-07 -> "1e-07").
  * @param {unknown} value

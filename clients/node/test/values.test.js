@@ -8,7 +8,7 @@ import {
 } from '../src/values.js';
 import { buildFeeds, FeedError, readOnnxHeader } from '../src/tabship.js';
 
-test('categoryText follows runtime/values.py category_text', () => {
+test('categoryText follows contract/values.py category_text', () => {
   const cases = /** @type {[unknown, string][]} */ ([
     [null, ''], [undefined, ''], [NaN, ''], [true, 'true'], [false, 'false'],
     ['', ''], [' 02 ', ' 02 '], ['Nov', 'Nov'],
