@@ -12,6 +12,7 @@ import path from 'node:path';
 
 import ort from 'onnxruntime-node';
 
+import { MANIFEST_KEY, OUTPUT_TYPES } from './rules.js';
 import { categoricalFeed, DEFAULT_MAX_LENGTH, jsonType, numericFeed, ValueProblem } from './values.js';
 
 export {
@@ -24,8 +25,8 @@ const require = createRequire(import.meta.url);
 export const ONNXRUNTIME_NODE_VERSION = /** @type {string} */ (
   require('onnxruntime-node/package.json').version);
 
-export const MANIFEST_KEY = 'tabship.manifest';
-const OUTPUTS = ['label', 'probabilities', 'decision'];
+export { MANIFEST_KEY, REASONS } from './rules.js';
+const OUTPUTS = Object.keys(OUTPUT_TYPES);
 
 /**
  * @typedef {object} ManifestInput
@@ -71,7 +72,7 @@ const OUTPUTS = ['label', 'probabilities', 'decision'];
  * @property {number} decision  the graph's `decision` output (at manifest.threshold.value)
  */
 
-/** @typedef {{row: number, column: string | null, message: string}} Problem */
+/** @typedef {{row: number, column: string | null, code?: string, message: string}} Problem */
 
 /** A model that must not be used: hash mismatch, parity not passed, contract mismatch. */
 export class ModelRefused extends Error {
@@ -355,7 +356,7 @@ export function buildFeeds(manifest, rows) {
         else if (texts) texts[r] = categoricalFeed(raw, input.nullable, maxLength);
       } catch (error) {
         if (!(error instanceof ValueProblem)) throw error;
-        problems.push({ row: r, column: input.name, message: error.message });
+        problems.push({ row: r, column: input.name, code: error.code, message: error.message });
       }
     }
   });
