@@ -33,8 +33,6 @@ from runtime.model import Model
 
 DEFAULT_CHUNK_ROWS = 65_536
 DEFAULT_WORKERS = 2
-OUTPUT_COLUMNS = ("probability", "label", "label_at_0_5", "model_name", "model_version")
-REJECT_COLUMNS = ("row", "column", "reason")
 FORMATS = ("parquet", "csv")
 _CSV_BYTES_PER_ROW_GUESS = 160
 

@@ -216,13 +216,13 @@ class Service:
             return Scores(*(a[:0] for a in self.model.warmup_scores))
         if self._alone(validated):
             scores = self._run_batch([validated])
-            self.metrics.batch(1, validated.n_rows)
+            self.metrics.batch(validated.n_rows)
         elif self.batcher is not None:
             scores = await self.batcher.submit(validated)
         else:
             loop = asyncio.get_running_loop()
             scores = await loop.run_in_executor(None, self._run_batch, [validated])
-            self.metrics.batch(1, validated.n_rows)
+            self.metrics.batch(validated.n_rows)
         self.metrics.scored(validated.n_rows)
         return scores
 
