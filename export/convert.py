@@ -58,7 +58,7 @@ def convert_pipeline(
 ) -> onnx.ModelProto:
     """The whole pipeline as ONNX, with a `decision` output at `threshold`. No metadata yet."""
     register_all()
-    model = convert_sklearn(
+    model: onnx.ModelProto = convert_sklearn(
         pipeline,
         initial_types=initial_types(declaration),
         target_opset=dict(OPSETS),
@@ -83,7 +83,13 @@ def _tensor_names(graph: onnx.GraphProto) -> set[str]:
 
 
 def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
-    for entry in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+    entries: list[onnx.ValueInfoProto | onnx.TensorProto] = [
+        *graph.input,
+        *graph.output,
+        *graph.value_info,
+        *graph.initializer,
+    ]
+    for entry in entries:
         if entry.name == old:
             entry.name = new
     for node in graph.node:

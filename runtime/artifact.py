@@ -197,8 +197,7 @@ def _resolve(uri: str, settings: Settings) -> tuple[str, str | None]:
         base = uri.rstrip("/") + "/"
         return base + MODEL_FILE, manifest_uri or base + MANIFEST_FILE
     if _is_remote(uri):
-        path = urlsplit(uri).path
-        if path.endswith(".onnx"):
+        if urlsplit(uri).path.endswith(".onnx"):
             return uri, manifest_uri
         base = uri.split("?", 1)[0].rstrip("/") + "/"
         return base + MODEL_FILE, manifest_uri or base + MANIFEST_FILE

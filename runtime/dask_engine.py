@@ -174,7 +174,7 @@ def score_dask(
     progress: bool = True,
 ) -> Summary:
     """Scores `input_url` into partitioned Parquet at `output_url` (and `rejects`)."""
-    import dask
+    from dask.delayed import delayed
     from distributed import Client, LocalCluster, as_completed
 
     started = time.monotonic()
@@ -220,9 +220,11 @@ def score_dask(
                 offsets.append(offsets[-1] + int(length))
             parts = frame.to_delayed()
             out_url = _url_like(output_url, staging_out)
-            rejects_url = _url_like(rejects, staged_rejects[2]) if staged_rejects else None
+            rejects_url = (
+                _url_like(rejects, staged_rejects[2]) if rejects and staged_rejects else None
+            )
             tasks = [
-                dask.delayed(_score_partition, pure=False)(
+                delayed(_score_partition, pure=False)(
                     part,
                     i,
                     offsets[i],

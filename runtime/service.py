@@ -229,7 +229,7 @@ class Service:
     def positive(self, scores: Scores) -> list[float | None]:
         values: list[float | None] = scores.probabilities[:, 1].tolist()
         if not all(map(math.isfinite, values)):  # type: ignore[arg-type]
-            self.metrics.nonfinite_outputs += sum(1 for v in values if not math.isfinite(v))  # type: ignore[arg-type]
+            self.metrics.nonfinite_outputs += sum(1 for v in values if not math.isfinite(v))  # type: ignore[arg-type,misc]
             values = [v if math.isfinite(v) else None for v in values]  # type: ignore[arg-type]
         return values
 

@@ -18,7 +18,7 @@ class GraphBuilder:
         self.prefix = prefix
 
     def name(self, hint: str) -> str:
-        return self.scope.get_unique_variable_name(f"{self.prefix}_{hint}")
+        return str(self.scope.get_unique_variable_name(f"{self.prefix}_{hint}"))
 
     def const(self, values: Any, dtype: Any = np.float64, hint: str = "c") -> str:
         array = np.asarray(values, dtype=dtype)
