@@ -1,12 +1,16 @@
 """contract/manifest.py's check and contract/manifest.schema.json describe one manifest: the
 schema's vocabulary is the contract's, and every refusal of the check is a refusal of the schema
-(the schema says more: it is the export side's full description)."""
+(the schema says more: it is the export side's full description). The Node consumer's
+checkManifest refuses the same manifests, with the same words."""
 
 from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -108,3 +112,50 @@ def test_the_embedded_manifest_lookup() -> None:
     assert embedded_manifest({METADATA_KEY: '{"a": 1}'}, "m.onnx") == {"a": 1}
     with pytest.raises(ModelRefused, match=r"m.onnx: metadata_props tabship.manifest is not JSON"):
         embedded_manifest({METADATA_KEY: "{"}, "m.onnx")
+
+
+NODE_DIR = Path(__file__).resolve().parent.parent / "clients" / "node"
+_NODE_CHECK = """
+import { checkManifest } from './src/tabship.js';
+let text = '';
+process.stdin.on('data', (chunk) => { text += chunk; });
+process.stdin.on('end', () => {
+  const answers = JSON.parse(text).map((m) => {
+    try { checkManifest(m, 'here'); return null; } catch (error) { return error.message; }
+  });
+  process.stdout.write(JSON.stringify(answers));
+});
+"""
+
+
+def test_the_node_consumer_refuses_what_the_check_refuses() -> None:
+    node = shutil.which("node")
+    if node is None or not (NODE_DIR / "node_modules" / "onnxruntime-node").is_dir():
+        pytest.fail("the Node consumer is not installed: run scripts/node_install.sh")
+    cases = {"good": _good()}
+    for name, edit in {**BROKEN, **CHECK_ONLY}.items():
+        cases[name] = _good()
+        edit(cases[name])
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", _NODE_CHECK],
+        cwd=NODE_DIR,
+        input=json.dumps(list(cases.values())),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answers = dict(zip(cases, json.loads(done.stdout), strict=True))
+    for name, manifest in cases.items():
+        try:
+            check_manifest(manifest, "here")
+            python = None
+        except ModelRefused as error:
+            python = str(error).split(": not a tabship manifest: ")[1].replace("'", "")
+        node_answer = answers[name]
+        if python is None:
+            assert node_answer is None, name
+        else:
+            assert node_answer is not None, f"node accepts: {name}"
+            assert node_answer.split("is not a tabship manifest: ")[1] == python, name
