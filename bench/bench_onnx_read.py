@@ -1,7 +1,7 @@
 """The loader's ONNX reading: protobuf's generated classes (runtime/onnx_wire.py today) against
 the hand-written wire reader it replaced, read from git, on the same model file, in turns.
 
-    .venv/bin/python bench/bench_onnx_read.py MODEL.onnx [--baseline 129acfb]
+    .venv/bin/python bench/bench_onnx_read.py MODEL.onnx [--baseline 72fc964]
 
 Prints the best-of-rounds time per read_facts call for each (and for protobuf's parse alone)
 and their ratio; both must find the same facts. Run by hand on an idle machine, never from the test suite.
@@ -49,7 +49,7 @@ def _best_ms(read: Any, data: bytes, calls: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("model", type=Path)
-    parser.add_argument("--baseline", default="129acfb", help="a commit with the hand reader")
+    parser.add_argument("--baseline", default="72fc964", help="a commit with the hand reader")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=100)
     args = parser.parse_args()
