@@ -10,6 +10,7 @@ COPY pyproject.toml README.md ./
 COPY locks/serve.txt locks/s3.txt locks/
 COPY scripts/serve_install.sh scripts/serve_install.sh
 COPY tabship_cli tabship_cli
+COPY contract contract
 COPY runtime runtime
 COPY training training
 COPY export export

@@ -67,7 +67,7 @@ def _errors(codes: list[int], schema: dict[str, Any]) -> dict[str, Any]:
 def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) -> dict[str, Any]:
     name, version = manifest["name"], manifest["version"]
     row = schema.row_json_schema()
-    prediction = {
+    prediction: dict[str, Any] = {
         "type": "object",
         "required": ["probability", "label"],
         "properties": {
