@@ -22,7 +22,7 @@ from export.convert import (
     convert_pipeline,
     multiclass_outputs,
 )
-from export.registry import Registry
+from export.registry import ObjectRegistry, Registry
 from training.declaration import Declaration
 
 REFERENCE_FILE = "reference.joblib"
@@ -138,7 +138,7 @@ def describe_model(
     return manifest
 
 
-def export_candidate(candidate: ReleaseCandidate, registry: Registry) -> Path:
+def export_candidate(candidate: ReleaseCandidate, registry: Registry | ObjectRegistry) -> Path:
     created_at = datetime.now(UTC)
     model = convert_candidate(candidate)
     version = registry.new_version_id(

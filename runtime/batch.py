@@ -27,16 +27,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from contract.progress import Progress
+from contract.target import probability_columns
 from runtime.batch_schema import ChunkValidator, from_numpy, strings
 from runtime.model import Model
-from runtime.progress import Progress
-from runtime.target import probability_columns
 
 DEFAULT_CHUNK_ROWS = 65_536
 DEFAULT_WORKERS = 2
-OUTPUT_COLUMNS = ("probability", "label", "label_at_0_5", "model_name", "model_version")
 MULTICLASS_FIXED_COLUMNS = ("label", "label_index", "model_name", "model_version")
-REJECT_COLUMNS = ("row", "column", "reason")
 FORMATS = ("parquet", "csv")
 _CSV_BYTES_PER_ROW_GUESS = 160
 
@@ -168,7 +166,7 @@ def _rejects_and_counts(
 
 
 def multiclass_output_schema(keys: pa.Schema, classes: list[str]) -> pa.Schema:
-    """keys, one probability column per class (runtime.target.probability_columns), the
+    """keys, one probability column per class (contract.target.probability_columns), the
     class name of highest probability (`label`) and its index (`label_index`)."""
     names = probability_columns(classes, [*keys.names, *MULTICLASS_FIXED_COLUMNS])
     return pa.schema(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.target import classes_of
 from runtime import openapi_multiclass
 from runtime.oip import INPUT_DATATYPES, OUTPUTS, server_version
 from runtime.schema import InputSchema
-from runtime.target import classes_of
 
 _ERROR = {
     "type": "object",
@@ -69,7 +69,7 @@ def _errors(codes: list[int], schema: dict[str, Any]) -> dict[str, Any]:
 def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) -> dict[str, Any]:
     name, version = manifest["name"], manifest["version"]
     row = schema.row_json_schema()
-    prediction = {
+    prediction: dict[str, Any] = {
         "type": "object",
         "required": ["probability", "label"],
         "properties": {
@@ -137,7 +137,7 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
             },
         },
     }
-    infer_response = {
+    infer_response: dict[str, Any] = {
         "type": "object",
         "required": ["model_name", "outputs"],
         "properties": {

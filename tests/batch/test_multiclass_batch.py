@@ -18,9 +18,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from contract.target import probability_columns
 from parity_tests.compare import feeds_for
 from runtime.model import session_options
-from runtime.target import probability_columns
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-MANIFEST_VERSIONS = (1, 2)
-
 
 def classes_of(manifest: dict[str, Any]) -> list[str] | None:
     """The class names of a multiclass model, else None (binary)."""
@@ -25,27 +23,28 @@ def decision_type(manifest: dict[str, Any]) -> str:
 
 
 def target_problem(value: dict[str, Any]) -> str | None:
-    """What is wrong with the manifest's target description, or None."""
-    version = value.get("manifest_version")
-    if isinstance(version, bool) or version not in MANIFEST_VERSIONS:
-        return f"manifest_version {version!r} is not one of {list(MANIFEST_VERSIONS)}"
-    if version == 1:
+    """What is wrong with the manifest's target (version 1: the threshold; version 2: the
+    classes), or None. The Node consumer's checkManifest says the same words."""
+    if value.get("manifest_version") == 1:
         threshold = value.get("threshold")
         t = threshold.get("value") if isinstance(threshold, dict) else None
         if not isinstance(t, int | float) or isinstance(t, bool) or not (0 <= t <= 1):
             return "threshold.value must be a number in [0, 1]"
         return None
     target = value.get("target")
-    if not isinstance(target, dict) or target.get("kind") != "multiclass":
-        return "manifest_version 2 needs target.kind 'multiclass'"
-    classes = target.get("classes")
+    classes = target.get("classes") if isinstance(target, dict) else None
     if (
-        not isinstance(classes, list)
+        not isinstance(target, dict)
+        or target.get("kind") != "multiclass"
+        or not isinstance(classes, list)
         or len(classes) < 2
         or not all(isinstance(c, str) and c for c in classes)
         or len(set(classes)) != len(classes)
     ):
-        return "target.classes must be two or more distinct non-empty names"
+        return (
+            "manifest_version 2 needs target.kind multiclass and two or more distinct "
+            "non-empty target.classes"
+        )
     return None
 
 
