@@ -119,3 +119,63 @@ def test_node_score_answers_class_names(node: str, failures_version: Any, tmp_pa
     assert np.array_equal(got.astype(np.float32), probabilities)  # the same float32, exactly
     assert [r["label"] for r in out["results"]] == label.tolist()
     assert [r["decision"] for r in out["results"]] == decision.tolist()
+
+
+_NODE_CHECK = """
+import { checkManifest } from './src/tabship.js';
+let text = '';
+process.stdin.on('data', (chunk) => { text += chunk; });
+process.stdin.on('end', () => {
+  const answers = JSON.parse(text).map((m) => {
+    try { checkManifest(m, 'here'); return null; } catch (error) { return error.message; }
+  });
+  process.stdout.write(JSON.stringify(answers));
+});
+"""
+
+
+def test_node_and_python_checks_agree_on_version_two_manifests(
+    node: str, penguins_version: Any
+) -> None:
+    from contract.errors import ModelRefused
+    from contract.manifest import check_manifest
+
+    good = json.loads((penguins_version.version_dir / "manifest.json").read_text())
+    edits: dict[str, Any] = {
+        "good": lambda m: None,
+        "no target": lambda m: m.pop("target"),
+        "one class": lambda m: m["target"].update(classes=["Adelie"]),
+        "twice": lambda m: m["target"].update(classes=["Adelie", "Adelie"]),
+        "empty name": lambda m: m["target"].update(classes=["Adelie", ""]),
+        "kind": lambda m: m["target"].update(kind="binary"),
+        "version 3": lambda m: m.update(manifest_version=3),
+        "version 1 without threshold": lambda m: m.update(manifest_version=1),
+    }
+    cases = {}
+    for name, edit in edits.items():
+        cases[name] = json.loads(json.dumps(good))
+        edit(cases[name])
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", _NODE_CHECK],
+        cwd=NODE_DIR,
+        input=json.dumps(list(cases.values())),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answers = dict(zip(cases, json.loads(done.stdout), strict=True))
+    for name, manifest in cases.items():
+        try:
+            check_manifest(manifest, "here")
+            python = None
+        except ModelRefused as error:
+            python = str(error).split(": not a tabship manifest: ")[1]
+        if name == "good":
+            assert python is None
+            assert answers[name] is None
+            continue
+        assert python is not None, f"python accepts: {name}"
+        assert answers[name] is not None, f"node accepts: {name}"
+        assert answers[name].split("is not a tabship manifest: ")[1] == python, name
