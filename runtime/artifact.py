@@ -263,7 +263,7 @@ def _check_structure(facts: OnnxFacts, where: str) -> None:
 def _same_contract(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [
         key
-        for key in ("name", "version", "inputs", "outputs", "threshold")
+        for key in ("name", "version", "inputs", "outputs", "threshold", "target")
         if a.get(key) != b.get(key)
     ]
 

@@ -88,7 +88,8 @@ def describe(path: Path, pin: str | None = None) -> dict[str, Any]:
         ],
         "outputs": manifest["outputs"],
         "metrics": manifest.get("metrics", {}),
-        "threshold": manifest["threshold"],
+        **({"target": manifest["target"]} if "target" in manifest else {}),
+        "threshold": manifest.get("threshold"),
         "parity": manifest["parity"],
         "onnx": {
             "bytes": len(data),
@@ -108,7 +109,9 @@ def _text(info: dict[str, Any]) -> str:
         f"  manifest    {info['manifest_source']}",
         f"  sha256      {info['sha256']['actual']} [{info['sha256']['check']}]",
         f"  parity      {info['parity'].get('status')}",
-        f"  threshold   {info['threshold'].get('value')} ({info['threshold'].get('rule')})",
+        f"  classes     {info['target']['classes']} (label: the arg-max)"
+        if info.get("target")
+        else f"  threshold   {info['threshold'].get('value')} ({info['threshold'].get('rule')})",
         "  metrics     "
         + ", ".join(
             f"{k}={v:.4g}" for k, v in sorted(info["metrics"].items()) if isinstance(v, int | float)
