@@ -10,6 +10,7 @@ from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
+from contract.manifest import DECISION, LABEL, OUTPUT_TYPES, PROBABILITIES
 from export.converters import register_all
 from training.declaration import Declaration
 
@@ -19,28 +20,57 @@ MIN_ONNXRUNTIME = "1.18"  # the first release with ai.onnx opset 21
 # IR 10 is what opset 21 needs; onnxruntime-node 1.30 refuses files above IR 13, and onnx
 # writes the newest IR by default.
 IR_VERSION = 10
-LABEL, PROBABILITIES, DECISION = "label", "probabilities", "decision"
 
 OUTPUTS = [
     {
         "name": LABEL,
-        "onnx_type": "tensor(int64)",
+        "onnx_type": OUTPUT_TYPES[LABEL],
         "shape": ["N"],
         "description": "class at probability 0.5 (scikit-learn's predict)",
     },
     {
         "name": PROBABILITIES,
-        "onnx_type": "tensor(float)",
+        "onnx_type": OUTPUT_TYPES[PROBABILITIES],
         "shape": ["N", 2],
         "description": "[P(negative), P(positive)] as float32",
     },
     {
         "name": DECISION,
-        "onnx_type": "tensor(int64)",
+        "onnx_type": OUTPUT_TYPES[DECISION],
         "shape": ["N"],
         "description": "1 where probabilities[:, 1] >= threshold.value (compared in float64)",
     },
 ]
+
+
+# Multiclass: the decision is the arg-max, the class name a lookup in the graph.
+ARGMAX_TIES = "the lowest index among equal probabilities (numpy's argmax)"
+
+
+def multiclass_outputs(classes: list[str]) -> list[dict[str, object]]:
+    k = len(classes)
+    return [
+        {
+            "name": LABEL,
+            "onnx_type": "tensor(int64)",
+            "shape": ["N"],
+            "description": f"index of the class of highest probability into classes; ties: "
+            f"{ARGMAX_TIES}",
+        },
+        {
+            "name": PROBABILITIES,
+            "onnx_type": "tensor(float)",
+            "shape": ["N", k],
+            "description": f"P(class) per class, columns in the order of classes {classes}, "
+            "as float32",
+        },
+        {
+            "name": DECISION,
+            "onnx_type": "tensor(string)",
+            "shape": ["N"],
+            "description": "the class name at label (classes[label])",
+        },
+    ]
 
 
 def initial_types(declaration: Declaration) -> list[tuple[str, object]]:
@@ -54,18 +84,26 @@ def initial_types(declaration: Declaration) -> list[tuple[str, object]]:
 
 
 def convert_pipeline(
-    pipeline: Pipeline, declaration: Declaration, threshold: float
+    pipeline: Pipeline,
+    declaration: Declaration,
+    threshold: float | None,
+    classes: list[str] | None = None,
 ) -> onnx.ModelProto:
-    """The whole pipeline as ONNX, with a `decision` output at `threshold`. No metadata yet."""
+    """The whole pipeline as ONNX, with a `decision` output at `threshold` (binary) or the
+    arg-max class name (multiclass, `classes` in probability order). No metadata yet."""
     register_all()
-    model = convert_sklearn(
+    model: onnx.ModelProto = convert_sklearn(
         pipeline,
         initial_types=initial_types(declaration),
         target_opset=dict(OPSETS),
         options={XGBClassifier: {"zipmap": False}},
     )
     _restore_input_names(model.graph, [c.name for c in declaration.columns])
-    _add_decision(model, threshold)
+    if classes:
+        _add_multiclass_decision(model, classes)
+    else:
+        assert threshold is not None
+        _add_decision(model, threshold)
     del model.opset_import[:]
     model.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(OPSETS.items()))
     model.graph.name = "tabship"
@@ -83,7 +121,13 @@ def _tensor_names(graph: onnx.GraphProto) -> set[str]:
 
 
 def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
-    for entry in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+    entries: list[onnx.ValueInfoProto | onnx.TensorProto] = [
+        *graph.input,
+        *graph.output,
+        *graph.value_info,
+        *graph.initializer,
+    ]
+    for entry in entries:
         if entry.name == old:
             entry.name = new
     for node in graph.node:
@@ -157,3 +201,41 @@ def _add_decision(model: onnx.ModelProto, threshold: float) -> None:
         ]
     )
     graph.output.append(helper.make_tensor_value_info(DECISION, TensorProto.INT64, [None]))
+
+
+def _add_multiclass_decision(model: onnx.ModelProto, classes: list[str]) -> None:
+    """label = ArgMax(probabilities) (first maximum, as numpy and scikit-learn's predict),
+    decision = classes[label]. The converter's own label is left internal: its tie rule is the
+    runtime's, not one the contract states."""
+    graph = model.graph
+    names = [o.name for o in graph.output]
+    if names != [LABEL, PROBABILITIES]:
+        raise ValueError(f"unexpected converter outputs {names}")
+    converter_label = "converter_label"
+    _rename_tensor(graph, LABEL, converter_label)
+    del graph.output[0]
+    graph.initializer.append(
+        numpy_helper.from_array(np.array(classes, dtype=object), "decision_class_names")
+    )
+    graph.node.extend(
+        [
+            helper.make_node(
+                "ArgMax",
+                [PROBABILITIES],
+                [LABEL],
+                axis=1,
+                keepdims=0,
+                select_last_index=0,
+                name="label_ArgMax",
+            ),
+            helper.make_node(
+                "Gather",
+                ["decision_class_names", LABEL],
+                [DECISION],
+                axis=0,
+                name="decision_Gather",
+            ),
+        ]
+    )
+    graph.output.insert(0, helper.make_tensor_value_info(LABEL, TensorProto.INT64, [None]))
+    graph.output.append(helper.make_tensor_value_info(DECISION, TensorProto.STRING, [None]))

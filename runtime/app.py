@@ -47,6 +47,8 @@ PUBLIC_MANIFEST_KEYS = (
     "variant",
     "metrics",
     "threshold",
+    "target",
+    "metrics_per_class",
     "inputs",
     "outputs",
     "parity",
@@ -140,6 +142,24 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
     oip = OpenInference(service)
     name, version = model.name, model.version
     threshold = model.threshold
+    classes = model.classes
+
+    def multiclass_body(
+        service: Service, scores: Any, classes: list[str], single: bool
+    ) -> dict[str, Any]:
+        # label: the class name the graph's `decision` carries (arg-max, ties to the lowest index)
+        probabilities = service.by_class(scores, classes)
+        labels = scores.decisions.tolist()
+        body: dict[str, Any] = {"model": model_ref, "classes": classes}
+        if single:
+            body["probabilities"] = probabilities[0]
+            body["label"] = labels[0]
+        else:
+            body["predictions"] = [
+                {"probabilities": p, "label": d} for p, d in zip(probabilities, labels, strict=True)
+            ]
+        return body
+
     openapi = build_openapi(model.manifest, service.schema, settings.max_rows)
     public = {key: model.manifest[key] for key in PUBLIC_MANIFEST_KEYS if key in model.manifest}
     public["sha256"] = model.sha256
@@ -177,16 +197,20 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
             service.check_row_count(len(rows))
             validated = service.validate_rows(rows)
             scores = await service.score(validated)
-        probabilities = service.positive(scores)
-        labels = scores.decisions.tolist()
-        body: dict[str, Any] = {"model": model_ref, "threshold": threshold}
-        if single:
-            body["probability"] = probabilities[0]
-            body["label"] = labels[0]
+        if classes:
+            body = multiclass_body(service, scores, classes, single)
         else:
-            body["predictions"] = [
-                {"probability": p, "label": d} for p, d in zip(probabilities, labels, strict=True)
-            ]
+            probabilities = service.positive(scores)
+            labels = scores.decisions.tolist()
+            body = {"model": model_ref, "threshold": threshold}
+            if single:
+                body["probability"] = probabilities[0]
+                body["label"] = labels[0]
+            else:
+                body["predictions"] = [
+                    {"probability": p, "label": d}
+                    for p, d in zip(probabilities, labels, strict=True)
+                ]
         if validated.unseen:
             body["unseen_categories"] = validated.unseen
         if validated.ignored_columns:

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from contract.errors import MissingFile as MissingFile  # raised by the loader, re-exported
+from contract.errors import ModelRefused as ModelRefused
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -21,15 +24,6 @@ class Problem:
         if self.column is not None:
             where.append(f"column {self.column!r}")
         return f"{', '.join(where) or 'request'}: {self.reason}"
-
-
-class ModelRefused(Exception):
-    """The model must not be served: missing, corrupt, tampered, ungated or incompatible."""
-
-
-class MissingFile(ModelRefused):
-    """The location does not exist (no such file, HTTP 404/410, no such object): callers for
-    which absence means something of its own (a version without a signature) tell it apart."""
 
 
 class RequestError(Exception):

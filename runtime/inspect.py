@@ -13,16 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runtime import signature
-from runtime.artifact import (
+from contract import signature
+from contract.errors import ModelRefused
+from contract.manifest import (
     MANIFEST_FILE,
-    MANIFEST_KEY,
-    MAX_MANIFEST_BYTES,
+    METADATA_KEY,
     MODEL_FILE,
     check_manifest,
+    embedded_manifest,
 )
+from runtime.artifact import MAX_MANIFEST_BYTES
 from runtime.download import read_local
-from runtime.errors import ModelRefused
 from runtime.onnx_wire import WireError, read_facts
 from runtime.settings import Settings
 
@@ -101,16 +102,12 @@ def describe(
         if path.is_dir() or candidate.get("onnx", {}).get("file") == onnx_path.name:
             manifest, source = check_manifest(candidate, str(manifest_path)), str(manifest_path)
     if manifest is None:
-        if MANIFEST_KEY not in facts.metadata:
+        embedded = embedded_manifest(facts.metadata, str(onnx_path))
+        if embedded is None:
             raise ModelRefused(
-                f"{onnx_path}: no manifest.json and no {MANIFEST_KEY} in metadata_props"
+                f"{onnx_path}: no manifest.json and no {METADATA_KEY} in metadata_props"
             )
-        try:
-            manifest = check_manifest(
-                json.loads(facts.metadata[MANIFEST_KEY]), f"{onnx_path} metadata_props"
-            )
-        except ValueError as error:
-            raise ModelRefused(f"{onnx_path}: embedded manifest is not JSON ({error})") from None
+        manifest = check_manifest(embedded, f"{onnx_path} metadata_props")
     sha256 = hashlib.sha256(data).hexdigest()
     expected = pin.lower() if pin else manifest.get("onnx", {}).get("sha256")
     check = "unverified" if not expected else ("ok" if expected == sha256 else "MISMATCH")
@@ -140,7 +137,8 @@ def describe(
         ],
         "outputs": manifest["outputs"],
         "metrics": manifest.get("metrics", {}),
-        "threshold": manifest["threshold"],
+        **({"target": manifest["target"]} if "target" in manifest else {}),
+        "threshold": manifest.get("threshold"),
         "parity": manifest["parity"],
         "onnx": {
             "bytes": len(data),
@@ -173,7 +171,9 @@ def _text(info: dict[str, Any]) -> str:
         f"  sha256      {info['sha256']['actual']} [{info['sha256']['check']}]",
         f"  signature   {_signature_text(info['signature'])}",
         f"  parity      {info['parity'].get('status')}",
-        f"  threshold   {info['threshold'].get('value')} ({info['threshold'].get('rule')})",
+        f"  classes     {info['target']['classes']} (label: the arg-max)"
+        if info.get("target")
+        else f"  threshold   {info['threshold'].get('value')} ({info['threshold'].get('rule')})",
         "  metrics     "
         + ", ".join(
             f"{k}={v:.4g}" for k, v in sorted(info["metrics"].items()) if isinstance(v, int | float)

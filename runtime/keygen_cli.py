@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from runtime import signature
+from contract import signature
 from runtime.errors import ModelRefused
 
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runtime import oip_body
-from runtime.oip_infer import DATATYPES, INPUT_DATATYPES, OUTPUTS, Inference
+from runtime.oip_infer import DATATYPES, INPUT_DATATYPES, OUTPUTS, Inference, outputs_for
 from runtime.responses import JSONResponse
 from runtime.service import Service
 
@@ -42,7 +42,7 @@ def model_metadata(service: Service) -> dict[str, Any]:
         ],
         "outputs": [
             {"name": name, "datatype": datatype, "shape": shape}
-            for name, (datatype, shape) in OUTPUTS.items()
+            for name, (datatype, shape) in outputs_for(model.classes).items()
         ],
     }
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.target import classes_of
+from runtime import openapi_multiclass
 from runtime.oip import INPUT_DATATYPES, OUTPUTS, server_version
 from runtime.schema import InputSchema
 
@@ -67,7 +69,7 @@ def _errors(codes: list[int], schema: dict[str, Any]) -> dict[str, Any]:
 def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) -> dict[str, Any]:
     name, version = manifest["name"], manifest["version"]
     row = schema.row_json_schema()
-    prediction = {
+    prediction: dict[str, Any] = {
         "type": "object",
         "required": ["probability", "label"],
         "properties": {
@@ -99,6 +101,9 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
             },
         ]
     }
+    classes = classes_of(manifest)
+    if classes:
+        predict_response = openapi_multiclass.predict_response(classes, common)
     tensor = {
         "type": "object",
         "required": ["name", "shape", "datatype", "data"],
@@ -132,7 +137,7 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
             },
         },
     }
-    infer_response = {
+    infer_response: dict[str, Any] = {
         "type": "object",
         "required": ["model_name", "outputs"],
         "properties": {
@@ -154,6 +159,10 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
             },
         },
     }
+    if classes:
+        infer_response["properties"]["outputs"]["description"] = (
+            openapi_multiclass.outputs_description(classes)
+        )
     model_metadata = {
         "type": "object",
         "required": ["name", "platform", "inputs", "outputs"],
@@ -281,7 +290,9 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
         "info": {
             "title": f"tabship: {name}",
             "version": server_version(),
-            "description": f"Scores {name} {version}; threshold {manifest['threshold']['value']}.",
+            "description": openapi_multiclass.summary(name, version, classes)
+            if classes
+            else f"Scores {name} {version}; threshold {manifest['threshold']['value']}.",
         },
         "paths": paths,
     }

@@ -1,5 +1,5 @@
 """`tabship sign VERSION --key KEYFILE`: release a version under an Ed25519 key by writing
-manifest.sig beside its manifest.json (runtime/signature.py has the format).
+manifest.sig beside its manifest.json (contract/signature.py has the format).
 
 Only a version a server would load is signed: the model's SHA-256 must match the manifest and
 the parity gate must have passed. A version is immutable, and so is its signature: signing a
@@ -11,13 +11,11 @@ signed by this key, 1 refused, 2 unusable key or arguments.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from runtime import object_store, signature
+from contract import object_store, signature
 from runtime.artifact import MANIFEST_FILE, fetch, load_artifact
 from runtime.errors import MissingFile, ModelRefused
 from runtime.settings import Settings
@@ -35,29 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Ed25519 private key (PEM or OpenSSH; `tabship keygen` makes one); an encrypted "
         f"key takes its password from ${signature.PASSWORD_VARIABLE}",
     )
-
-
-def _write_new_file(path: Path, data: bytes) -> None:
-    """Written whole under a temporary name, then linked into place: link never replaces an
-    existing file, so a signature that appeared meanwhile is kept and this one refused."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(descriptor, 0o644)  # mkstemp's 0600 would hide it from the server's user
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            raise SigningRefused(f"{path} appeared while signing; not replacing it") from None
-    finally:
-        os.unlink(temporary)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def _put_new_object(uri: str, data: bytes) -> None:
@@ -88,27 +63,18 @@ def sign_version(location: str, private_key: Any) -> str:
     load_artifact(Settings(model_uri=base))
     if fetch(manifest_location, settings, 16 * 1024 * 1024) != manifest:
         raise SigningRefused(f"{manifest_location} changed while it was being checked")
-    own_id = signature.key_id(private_key.public_key())
+    if not remote:
+        return signature.sign_folder(Path(base), private_key)
     where = signature.sibling(manifest_location)
     try:
         existing = fetch(where, settings, signature.MAX_SIGNATURE_BYTES)
     except MissingFile:
         existing = None
-    if existing is not None:
-        present = signature.parse(existing, where)
-        if present.key_id != own_id:
-            raise SigningRefused(
-                f"{base}: already signed by {present.key_id}; a version's signature is never "
-                f"replaced (to move to {own_id}, trust both keys while versions signed by "
-                "the old one are served)"
-            )
-        signature.verify(manifest, existing, {own_id: private_key.public_key()}, where)
-        return f"{base}: already signed by {own_id} (signed {present.signed_at}); unchanged"
-    data = signature.sign(manifest, private_key)
-    if remote:
-        _put_new_object(where, data)
-    else:
-        _write_new_file(Path(where), data)
+    data = signature.to_write(manifest, existing, private_key, where)
+    own_id = signature.key_id(private_key.public_key())
+    if data is None:
+        return f"{base}: already signed by {own_id}; unchanged"
+    _put_new_object(where, data)
     return f"{base}: signed by {own_id} ({where})"
 
 

@@ -17,12 +17,12 @@ import onnxruntime as ort
 import pytest
 from test_train_cli import LOANS, loans_frame, write_csv
 
+from contract.signature import SIGNATURE_FILE
 from export.registry import Registry
 from runtime.errors import InvalidRows, ModelRefused
 from runtime.model import Model
 from runtime.schema import InputSchema
 from runtime.settings import Settings
-from runtime.signature import SIGNATURE_FILE
 from tabship_cli.main import main
 
 

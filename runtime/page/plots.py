@@ -8,8 +8,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from contract.errors import ModelRefused
 from runtime.artifact import fetch
-from runtime.errors import ModelRefused
 from runtime.settings import Settings
 
 # file -> caption, in the order the page shows them (training/report.py writes them)
@@ -17,6 +17,12 @@ PLOTS = {
     "pr_curve.png": "Precision-recall curve (test set)",
     "roc_curve.png": "ROC curve (test set)",
     "calibration.png": "Calibration (test set)",
+    "feature_importance.png": "Feature importance (gain)",
+}
+# a multiclass report (training/multiclass_report.py)
+MULTICLASS_PLOTS = {
+    "confusion_matrix.png": "Confusion matrix (test set)",
+    "pr_curves.png": "Precision-recall curve per class, one-vs-rest (test set)",
     "feature_importance.png": "Feature importance (gain)",
 }
 REPORT_FOLDER = "report"
@@ -42,7 +48,7 @@ def load_plots(manifest: dict[str, Any], model_location: str, settings: Settings
     if not isinstance(recorded, dict):
         recorded = {}
     plots = []
-    for file, caption in PLOTS.items():
+    for file, caption in (MULTICLASS_PLOTS if "target" in manifest else PLOTS).items():
         entry = recorded.get(file)
         expected = entry.get("sha256") if isinstance(entry, dict) else None
         if not isinstance(expected, str):

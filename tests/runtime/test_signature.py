@@ -19,10 +19,10 @@ from conftest import NAME, REPO, VERSION_A
 from fixture_model import rewrite_manifest, write_version
 from s3_server import S3Server, aws_env, s3_server, upload_tree  # noqa: F401 (fixtures)
 
+from contract.signature import SIGNATURE_FILE
 from runtime.errors import ModelRefused
 from runtime.model import Model
 from runtime.settings import Settings
-from runtime.signature import SIGNATURE_FILE
 from tabship_cli.main import main as tabship
 
 ROW = {

@@ -12,6 +12,7 @@ import path from 'node:path';
 
 import ort from 'onnxruntime-node';
 
+import { KIND_ONNX_TYPES, MANIFEST_KEY, OUTPUT_TYPES } from './rules.js';
 import { categoricalFeed, DEFAULT_MAX_LENGTH, jsonType, numericFeed, ValueProblem } from './values.js';
 
 export {
@@ -24,8 +25,8 @@ const require = createRequire(import.meta.url);
 export const ONNXRUNTIME_NODE_VERSION = /** @type {string} */ (
   require('onnxruntime-node/package.json').version);
 
-export const MANIFEST_KEY = 'tabship.manifest';
-const OUTPUTS = ['label', 'probabilities', 'decision'];
+export { MANIFEST_KEY, REASONS } from './rules.js';
+const OUTPUTS = Object.keys(OUTPUT_TYPES);
 
 /**
  * @typedef {object} ManifestInput
@@ -41,7 +42,9 @@ const OUTPUTS = ['label', 'probabilities', 'decision'];
  * @property {string} name
  * @property {string} version
  * @property {ManifestInput[]} inputs
- * @property {{value: number, rule: string, applies_to: string}} threshold
+ * @property {1 | 2} manifest_version
+ * @property {{value: number, rule: string, applies_to: string}} threshold  binary models only
+ * @property {{kind: 'multiclass', classes: string[], decision: string, ties: string}} [target]  multiclass only
  * @property {{file?: string, sha256?: string, bytes?: number, opsets?: Record<string, number>, ir_version?: number, min_onnxruntime?: string}} onnx
  * @property {{status: string, [key: string]: unknown}} parity
  */
@@ -71,7 +74,14 @@ const OUTPUTS = ['label', 'probabilities', 'decision'];
  * @property {number} decision  the graph's `decision` output (at manifest.threshold.value)
  */
 
-/** @typedef {{row: number, column: string | null, message: string}} Problem */
+/**
+ * @typedef {object} MulticlassScore
+ * @property {Record<string, number>} probabilities  P(class) keyed by class name (float32)
+ * @property {number} label  the graph's `label` output: index of the class of highest probability
+ * @property {string} decision  the graph's `decision` output: that class's name
+ */
+
+/** @typedef {{row: number, column: string | null, code?: string, message: string}} Problem */
 
 /** A model that must not be used: hash mismatch, parity not passed, contract mismatch. */
 export class ModelRefused extends Error {
@@ -186,26 +196,60 @@ function readJson(file) {
 }
 
 /**
+ * The structural checks of contract/manifest.py check_manifest, rule for rule (tests/test_contract.py
+ * feeds both the same broken manifests).
  * @param {unknown} manifest
  * @param {string} where
  * @returns {Manifest}
  */
-function checkManifest(manifest, where) {
+export function checkManifest(manifest, where) {
   const m = /** @type {any} */ (manifest);
   const fail = (/** @type {string} */ why) => {
     throw new ModelRefused(`manifest from ${where} is not a tabship manifest: ${why}`);
   };
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) fail('not an object');
-  if (m.manifest_version !== 1) fail(`manifest_version ${JSON.stringify(m.manifest_version)} is not 1`);
-  if (typeof m.name !== 'string' || typeof m.version !== 'string') fail('name/version missing');
+  const isObject = (/** @type {unknown} */ v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isText = (/** @type {unknown} */ v) => typeof v === 'string';
+  if (!isObject(m)) fail('not an object');
+  if (m.manifest_version !== 1 && m.manifest_version !== 2) fail(`manifest_version ${JSON.stringify(m.manifest_version)} is not 1 or 2`);
+  for (const key of ['name', 'version']) if (!isText(m[key]) || m[key] === '') fail(`${key} missing`);
   if (!Array.isArray(m.inputs) || m.inputs.length === 0) fail('inputs missing');
+  const seen = new Set();
   for (const input of m.inputs) {
-    if (typeof input?.name !== 'string') fail('an input has no name');
-    if (input.kind !== 'numeric' && input.kind !== 'categorical') fail(`input ${input.name}: kind ${input.kind}`);
+    if (!isObject(input) || !isText(input.name) || input.name === '') fail('an input has no name');
+    if (seen.has(input.name)) fail(`input ${input.name} twice`);
+    seen.add(input.name);
+    if (!Object.hasOwn(KIND_ONNX_TYPES, input.kind)) fail(`input ${input.name}: kind ${input.kind}`);
+    const kind = /** @type {keyof typeof KIND_ONNX_TYPES} */ (input.kind);
+    if (input.onnx_type !== KIND_ONNX_TYPES[kind]) fail(`input ${input.name}: onnx_type ${input.onnx_type} for kind ${kind}`);
     if (typeof input.nullable !== 'boolean') fail(`input ${input.name}: nullable missing`);
+    if (kind === 'categorical') {
+      const categories = input.categories === undefined ? [] : input.categories;
+      if (!Array.isArray(categories) || !categories.every(isText)) fail(`input ${input.name}: categories must be strings`);
+      const aliases = input.aliases === undefined ? {} : input.aliases;
+      if (!isObject(aliases) || !Object.values(aliases).every(isText)) fail(`input ${input.name}: aliases must map text to text`);
+      if (input.integer_codes !== undefined && typeof input.integer_codes !== 'boolean') fail(`input ${input.name}: integer_codes must be a boolean`);
+      const maxLength = input.max_length;
+      if (maxLength !== undefined && maxLength !== null && !(Number.isInteger(maxLength) && maxLength >= 1)) {
+        fail(`input ${input.name}: max_length must be an integer >= 1`);
+      }
+    }
   }
-  if (typeof m.threshold?.value !== 'number') fail('threshold.value missing');
-  if (typeof m.parity?.status !== 'string') fail('parity.status missing');
+  if (m.manifest_version === 1) {
+    const t = isObject(m.threshold) ? m.threshold.value : undefined;
+    if (typeof t !== 'number' || !(t >= 0 && t <= 1)) fail('threshold.value must be a number in [0, 1]');
+  } else {
+    // contract/target.py target_problem
+    const classes = isObject(m.target) ? m.target.classes : undefined;
+    if (!isObject(m.target) || m.target.kind !== 'multiclass' || !Array.isArray(classes) || classes.length < 2
+      || !classes.every((/** @type {unknown} */ c) => isText(c) && c !== '') || new Set(classes).size !== classes.length) {
+      fail('manifest_version 2 needs target.kind multiclass and two or more distinct non-empty target.classes');
+    }
+  }
+  if (!Array.isArray(m.outputs) || !m.outputs.every((/** @type {any} */ o) => isObject(o) && isText(o.name))) {
+    fail('outputs missing');
+  }
+  if (!isObject(m.onnx)) fail('onnx missing');
+  if (!isObject(m.parity) || !isText(m.parity.status)) fail('parity.status missing');
   return /** @type {Manifest} */ (m);
 }
 
@@ -319,7 +363,7 @@ export async function loadModel(target, options = {}) {
  *   "nan", "inf", "1_000", hex or Unicode digits); null and blank text are missing (NaN), a
  *   problem when the input is not nullable; booleans, other text, arrays, objects are problems.
  * - categorical -> string [N,1]: text up to max_length (default 256) characters without lone
- *   surrogates, numbers and booleans by runtime/values.py category_text; null is "" and null or
+ *   surrogates, numbers and booleans by contract/values.py category_text; null is "" and null or
  *   blank text is a problem when the input is not nullable; arrays and objects are problems.
  * Columns not in the manifest are ignored. Every problem is collected and thrown together as
  * one FeedError.
@@ -355,7 +399,7 @@ export function buildFeeds(manifest, rows) {
         else if (texts) texts[r] = categoricalFeed(raw, input.nullable, maxLength);
       } catch (error) {
         if (!(error instanceof ValueProblem)) throw error;
-        problems.push({ row: r, column: input.name, message: error.message });
+        problems.push({ row: r, column: input.name, code: error.code, message: error.message });
       }
     }
   });
@@ -369,17 +413,31 @@ export function buildFeeds(manifest, rows) {
 }
 
 /**
+ * The class names of a multiclass model (manifest_version 2), in the order of the graph's
+ * probability columns; null for a binary model.
+ * @param {Manifest} manifest
+ * @returns {string[] | null}
+ */
+export function classesOf(manifest) {
+  return manifest.manifest_version === 2 && manifest.target ? manifest.target.classes : null;
+}
+
+/**
  * Scores rows: [{probability, label, decision}] in row order. `label` and `decision` are the
  * graph's own outputs (at 0.5 and at manifest.threshold.value), never recomputed here.
+ * A multiclass model (see classesOf) gives [{probabilities, label, decision}]: probabilities
+ * keyed by class name, label the graph's arg-max class index, decision its class name.
  * @param {Model} model
  * @param {unknown[]} rows
- * @returns {Promise<Score[]>}
+ * @returns {Promise<Score[] | MulticlassScore[]>}
  */
 export async function score(model, rows) {
   const feeds = buildFeeds(model.manifest, rows);
   if (rows.length === 0) return [];
   const out = await model.session.run(feeds, OUTPUTS);
   const n = rows.length;
+  const classes = classesOf(model.manifest);
+  if (classes) return multiclassScores(out, classes, n);
   const probabilities = /** @type {Float32Array} */ (out.probabilities.data);
   const label = /** @type {BigInt64Array} */ (out.label.data);
   const decision = /** @type {BigInt64Array} */ (out.decision.data);
@@ -390,6 +448,31 @@ export async function score(model, rows) {
   const results = new Array(n);
   for (let i = 0; i < n; i += 1) {
     results[i] = { probability: probabilities[2 * i + 1], label: Number(label[i]), decision: Number(decision[i]) };
+  }
+  return results;
+}
+
+/**
+ * @param {Record<string, ort.Tensor>} out
+ * @param {string[]} classes
+ * @param {number} n
+ * @returns {MulticlassScore[]}
+ */
+function multiclassScores(out, classes, n) {
+  const k = classes.length;
+  const probabilities = /** @type {Float32Array} */ (out.probabilities.data);
+  const label = /** @type {BigInt64Array} */ (out.label.data);
+  const decision = /** @type {string[]} */ (out.decision.data);
+  if (probabilities.length !== k * n || label.length !== n || decision.length !== n) {
+    throw new Error(`unexpected output shapes: probabilities ${out.probabilities.dims} (expected [${n}, ${k}]), label ${out.label.dims}, decision ${out.decision.dims}`);
+  }
+  /** @type {MulticlassScore[]} */
+  const results = new Array(n);
+  for (let i = 0; i < n; i += 1) {
+    /** @type {Record<string, number>} */
+    const byClass = {};
+    classes.forEach((name, c) => { byClass[name] = probabilities[k * i + c]; });
+    results[i] = { probabilities: byClass, label: Number(label[i]), decision: decision[i] };
   }
   return results;
 }

@@ -24,13 +24,15 @@ import hashlib
 import json
 import os
 import re
+import stat
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import ModelRefused
+from contract.errors import ModelRefused
 
 SIGNATURE_FILE = "manifest.sig"
 FORMAT = "tabship-signature/1"
@@ -67,12 +69,19 @@ def key_id(public_key: Any) -> str:
 
 
 def _read_key_file(path: Path) -> bytes:
-    from runtime.download import read_local
-
+    """A small regular file (never a FIFO or device, never past the cap)."""
     try:
-        return read_local(path, MAX_KEY_FILE_BYTES)
-    except ModelRefused as error:
-        raise SignatureError(f"key file {error}") from None
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise SignatureError(f"key file {path}: not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise SignatureError(f"key file {path}: no such file") from None
+    except OSError as error:
+        raise SignatureError(f"key file {path}: cannot read ({error.strerror or error})") from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise SignatureError(f"key file {path}: more than {MAX_KEY_FILE_BYTES} bytes")
+    return data
 
 
 def public_keys_in(path: Path) -> list[Any]:
@@ -250,3 +259,62 @@ def sibling(manifest_location: str) -> str:
     base = manifest_location.split("?", 1)[0]
     folder, slash, _ = base.rpartition("/")
     return f"{folder}{slash}{SIGNATURE_FILE}"
+
+
+def to_write(manifest: bytes, existing: bytes | None, private_key: Any, where: str) -> bytes | None:
+    """The signature file to write for `manifest`, or None when `existing` is already a valid
+    signature of it by this key. Refuses a signature by another key (never replaced) and one by
+    this key over other bytes (the manifest changed after signing)."""
+    own_id = key_id(private_key.public_key())
+    if existing is None:
+        return sign(manifest, private_key)
+    present = parse(existing, where)
+    if present.key_id != own_id:
+        raise SignatureError(
+            f"already signed by {present.key_id}; a version's signature is never replaced "
+            f"(to move to {own_id}, trust both keys while versions signed by the old one are "
+            "served)"
+        )
+    verify(manifest, existing, {own_id: private_key.public_key()}, where)
+    return None
+
+
+def write_new_file(path: Path, data: bytes) -> None:
+    """Written whole under a temporary name, then linked into place: link never replaces an
+    existing file, so a signature that appeared meanwhile is kept and this one refused."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(descriptor, 0o644)  # mkstemp's 0600 would hide it from the server's user
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            raise SignatureError(f"{path} appeared while signing; not replacing it") from None
+    finally:
+        os.unlink(temporary)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def sign_folder(folder: Path, private_key: Any) -> str:
+    """Signs the local version `folder` (its manifest.json as it is); one line saying what was
+    done. The caller has checked the version (tabship sign loads it; train has just gated it)."""
+    manifest_path = folder / "manifest.json"
+    where = folder / SIGNATURE_FILE
+    try:
+        manifest = manifest_path.read_bytes()
+        existing = where.read_bytes() if os.path.lexists(where) else None
+    except OSError as error:
+        raise SignatureError(f"{folder}: cannot read ({error.strerror or error})") from None
+    data = to_write(manifest, existing, private_key, str(where))
+    own_id = key_id(private_key.public_key())
+    if data is None:
+        return f"{folder}: already signed by {own_id}; unchanged"
+    write_new_file(where, data)
+    return f"{folder}: signed by {own_id} ({where})"
