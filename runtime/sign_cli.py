@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from contract import object_store, signature
-from runtime.artifact import MANIFEST_FILE, fetch, load_artifact
+from contract.manifest import MANIFEST_FILE
+from runtime.artifact import fetch, load_artifact
 from runtime.errors import MissingFile, ModelRefused
 from runtime.settings import Settings
 
