@@ -228,7 +228,7 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
     functions, an embedded manifest that disagrees with manifest.json, an onnxruntime older than
     manifest.onnx.min_onnxruntime, and parity.status != "passed" unless settings.allow_ungated.
     With settings.trusted_keys, also a manifest without a valid signature by one of them
-    (runtime.signature), checked before anything in the manifest is used.
+    (contract.signature), checked before anything in the manifest is used.
     Graph-vs-manifest inputs/outputs are checked when the session exists (runtime.model).
     """
     uri = uri or settings.model_uri
