@@ -331,3 +331,24 @@ def test_a_signature_kept_elsewhere_is_named_by_its_setting(
     assert "no signature:" in refused(version, keys["release.pub"])
     model = load(version, keys["release.pub"], signature_uri=str(elsewhere))
     assert model.artifact.signed_by == key_id_of(keys["release.pub"])
+
+
+def test_batch_scoring_honours_trusted_keys(
+    version: Path,
+    keys: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text(
+        ",".join(ROW) + "\n" + ",".join("" if v is None else str(v) for v in ROW.values()) + "\n"
+    )
+    monkeypatch.setenv("TABSHIP_TRUSTED_KEYS", str(keys["release.pub"]))
+    command = ["score", str(rows), str(tmp_path / "out.csv"), "--model", str(version)]
+    assert tabship(command) != 0
+    assert "no signature:" in capsys.readouterr().err
+    assert not (tmp_path / "out.csv").exists()
+    signed(version, keys["release"])
+    assert tabship(command) == 0, capsys.readouterr().err
+    assert (tmp_path / "out.csv").read_text().count("\n") == 2
