@@ -213,6 +213,12 @@ def gate_version(
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         raise NotAVersion(f"{folder} is not a version directory (missing {missing})")
+    if os.path.lexists(folder / "manifest.sig"):
+        # the gate rewrites manifest.json, which would void the signature of a released version
+        raise NotAVersion(
+            f"{folder} is signed (manifest.sig): a released version is immutable, and "
+            "re-running the gate would change its manifest.json"
+        )
     try:
         where = folder / "manifest.json"
         manifest = check_manifest(json.loads(where.read_text()), str(where))

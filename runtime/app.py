@@ -163,6 +163,7 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
     openapi = build_openapi(model.manifest, service.schema, settings.max_rows)
     public = {key: model.manifest[key] for key in PUBLIC_MANIFEST_KEYS if key in model.manifest}
     public["sha256"] = model.sha256
+    public["signed_by"] = model.artifact.signed_by  # null: signature not checked (no keys)
     model_ref = {"name": name, "version": version}
 
     async def healthz(request: Request) -> Response:

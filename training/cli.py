@@ -62,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "servers refuse it)",
     )
     parser.add_argument("--reports", default="reports", help="report folder with --no-export")
+    parser.add_argument(
+        "--sign-key",
+        help="Ed25519 private key (sign extra): each version that passes the gate is signed "
+        "(manifest.sig, as `tabship sign` writes it) before it is published",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,6 +154,23 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     variants = args.variants.split(",") if args.variants else list(declaration.variants)
     for variant in variants:
         declaration.for_variant(variant)  # unknown names fail before any work
+    sign_key = None
+    if args.sign_key is not None:
+        if args.no_export or args.no_gate:
+            print(
+                "tabship train: --sign-key signs released versions; it cannot go with "
+                "--no-export or --no-gate",
+                file=sys.stderr,
+            )
+            return 2
+        from contract.errors import ModelRefused
+        from contract.signature import load_private_key
+
+        try:
+            sign_key = load_private_key(Path(args.sign_key))  # before any work
+        except ModelRefused as error:
+            print(f"tabship train: --sign-key: {error}", file=sys.stderr)
+            return 2
     registry = None
     if not args.no_export:
         from export.registry import open_registry
@@ -197,6 +219,16 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     if registry is None:
         return 0
     status = 0 if args.no_gate else _gate([where for _, where, _ in results])
+    if sign_key is not None and status == 0:
+        from contract.errors import ModelRefused
+        from contract.signature import sign_folder
+
+        for _, where, _ in results:
+            try:
+                print(sign_folder(where, sign_key))
+            except ModelRefused as error:
+                print(f"tabship train: not signed: {error}", file=sys.stderr)
+                return 1
     # Local versions are in place already; an object store gets each gated folder now, its
     # manifest recording the verdict (servers refuse any version that did not pass).
     for _, where, _ in results:
