@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/graph_profile.py --model MODEL_DIR [--calls 2000] [--top 25]
 
-Runs the single-row feeds of bench/bench_speed.py --calls times with profiling on (the
+Runs the single-row feeds of bench/bench_speed.py (repeated --rows times) --calls times with profiling on (the
 server's session options otherwise), then prints per op type and per node the kernel time per
 call (µs) and the share of all kernel time, plus the whole `model_run` time per call: the gap
 between the two is onnxruntime's per-node dispatch and allocation around the kernels.
@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def profile(model_dir: Path, calls: int, threads: int) -> dict[str, Any]:
+def profile(model_dir: Path, calls: int, threads: int, rows: int = 1) -> dict[str, Any]:
+    import numpy as np
     import onnxruntime as ort
 
     from bench.bench_speed import ROW_JSON
@@ -33,6 +34,7 @@ def profile(model_dir: Path, calls: int, threads: int) -> dict[str, Any]:
 
     model = Model.load(Settings.from_env(environ={}, model_uri=str(model_dir)))
     feeds, _ = InputSchema(model.inputs).rows_to_feeds([json.loads(ROW_JSON)])
+    feeds = {name: np.repeat(value, rows, axis=0) for name, value in feeds.items()}
     options = session_options(threads)
     options.enable_profiling = True
     with tempfile.TemporaryDirectory() as folder:
@@ -61,6 +63,7 @@ def profile(model_dir: Path, calls: int, threads: int) -> dict[str, Any]:
     kernel_total = sum(per_node.values())
     return {
         "calls": runs,
+        "rows": rows,
         "model_run_us": run_us / runs,
         "kernel_us": kernel_total / runs,
         "per_op": {op: {"us": us / runs, "nodes": n} for op, (us, n) in per_op.items()},
@@ -71,8 +74,9 @@ def profile(model_dir: Path, calls: int, threads: int) -> dict[str, Any]:
 def print_profile(result: dict[str, Any], top: int) -> None:
     kernel = result["kernel_us"] or 1.0
     print(
-        f"{result['calls']} one-row runs: model_run {result['model_run_us']:.1f} µs per call, "
-        f"kernels {result['kernel_us']:.1f} µs (the rest is dispatch between nodes)"
+        f"{result['calls']} runs of {result['rows']} row(s): model_run {result['model_run_us']:.1f} µs per call, "
+        f"kernels {result['kernel_us']:.1f} µs (an If's time includes the nodes of the branch "
+        "it ran, which are listed too; profiling itself adds µs per node)"
     )
     print("\n| op type | nodes | kernel µs/call | share |")
     print("|---|---:|---:|---:|")
@@ -90,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--rows", type=int, default=1, help="the row repeated: a batch's profile")
     args = parser.parse_args(argv)
-    print_profile(profile(args.model, args.calls, args.threads), args.top)
+    print_profile(profile(args.model, args.calls, args.threads, args.rows), args.top)
     return 0
 
 
