@@ -107,7 +107,6 @@ def convert_category_encoder(scope: Any, operator: Any, container: Any) -> None:
                 partial(_lookup_encoder_block, n_labels=len(labels)),
                 partial(
                     _exact_encoder_block,
-                    column=column,
                     patterns=patterns,
                     labels=labels,
                     integer_codes=integer_codes,
@@ -156,7 +155,7 @@ def convert_category_number(scope: Any, operator: Any, container: Any) -> None:
                 column,
                 keys,
                 partial(_lookup_number, numbers=numbers),
-                partial(_exact_number, column=column, patterns=patterns, numbers=numbers),
+                partial(_exact_number, patterns=patterns, numbers=numbers),
                 1,
                 output=out if n_columns == 1 else None,
             )

@@ -7,7 +7,9 @@ those spellings (one `ai.onnx.ml` LabelEncoder: string -> label index). Each key
 only if the pipeline's own patterns send it to that very label (checked here with Python's
 `re`), so a hit can never disagree with the regex path. When every row of the batch is a hit,
 an If runs the cheap branch (one-hot by Equal, or a Gather of the label's number); otherwise
-the whole batch takes the exact regex branch, unchanged. The contract's meaning is untouched.
+the other branch computes the cheap result for every row and the exact regex result for the
+rows the table missed only (Compress), written over them (ScatterND). The contract's meaning
+is untouched.
 """
 
 from __future__ import annotations
@@ -90,16 +92,38 @@ def _branch(g: GraphBuilder, hint: str, build: Callable[[GraphBuilder], str], wi
     )
 
 
+def _patched(
+    g: GraphBuilder,
+    column: str,
+    index: str,
+    fast: Callable[[GraphBuilder, str], str],
+    exact: Callable[[GraphBuilder, str], str],
+) -> str:
+    """fast() on every row (a miss reads as some slot: overwritten below), exact() on the
+    missed rows only, scattered back over them."""
+    missed = g.op(
+        "Reshape",
+        [
+            g.op("Equal", [index, g.const(NOT_IN_TABLE, np.int64, "not_in_table")]),
+            g.const([-1], np.int64, "flat"),
+        ],
+    )
+    rows = g.op("Transpose", [g.op("NonZero", [missed])], perm=[1, 0])
+    texts = g.op("Compress", [column, missed], axis=0)
+    return g.op("ScatterND", [fast(g, index), rows, exact(g, texts)])
+
+
 def guarded(
     g: GraphBuilder,
     column: str,
     keys: Mapping[str, int],
     fast: Callable[[GraphBuilder, str], str],
-    exact: Callable[[GraphBuilder], str],
+    exact: Callable[[GraphBuilder, str], str],
     width: int,
     output: str | None = None,
 ) -> str:
-    """If every row's text is a key: fast(builder, index [N,1] int64); else exact(builder)."""
+    """If every row's text is a key: fast(builder, index [N,1] int64); else the same with
+    exact(builder, text [M,1]) written over the M rows that are not keys."""
     index = g.op(
         "LabelEncoder",
         [column],
@@ -115,5 +139,7 @@ def guarded(
         [hit],
         output=output,
         then_branch=_branch(g, "lookup", lambda inner: fast(inner, index), width),
-        else_branch=_branch(g, "exact", exact, width),
+        else_branch=_branch(
+            g, "exact", lambda inner: _patched(inner, column, index, fast, exact), width
+        ),
     )
