@@ -182,10 +182,10 @@ def measure_batch(model_dir: Path, rows: int, threads: int) -> dict[str, Any]:
     import joblib
     import numpy as np
 
+    from contract.values import category_text, number_value
     from runtime.batch import DEFAULT_CHUNK_ROWS
     from runtime.model import Model
     from runtime.settings import Settings
-    from runtime.values import category_text, number_value
 
     model = Model.load(
         Settings.from_env(environ={"TABSHIP_ORT_THREADS": str(threads)}, model_uri=str(model_dir))

@@ -483,8 +483,8 @@ def test_integer_codes_beyond_fifteen_digits_are_unknown_in_both() -> None:
 
 
 def test_lookup_keys_admit_only_what_the_label_pattern_accepts() -> None:
+    from contract import spelling
     from export.converters.lookup import lookup_keys
-    from runtime import spelling
 
     aliases = {"returning visitor": "returning_visitor"}
     labels = ["new_visitor", "returning_visitor"]

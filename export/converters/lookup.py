@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from export.converters._builder import GraphBuilder
 from contract import spelling
+from export.converters._builder import GraphBuilder
 
 NOT_IN_TABLE = -1  # the LabelEncoder's default: a spelling the table does not hold
 
