@@ -12,6 +12,7 @@ from xgboost import XGBClassifier
 
 from contract.manifest import DECISION, LABEL, OUTPUT_TYPES, PROBABILITIES
 from export.converters import register_all
+from export.fuse import fuse_lookup_guards
 from training.declaration import Declaration
 
 # Pinned: RegexFullMatch needs ai.onnx 20; onnxmltools' tree converter emits ai.onnx.ml 3.
@@ -99,6 +100,7 @@ def convert_pipeline(
         options={XGBClassifier: {"zipmap": False}},
     )
     _restore_input_names(model.graph, [c.name for c in declaration.columns])
+    fuse_lookup_guards(model)
     if classes:
         _add_multiclass_decision(model, classes)
     else:

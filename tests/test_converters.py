@@ -39,7 +39,7 @@ TOLERANCE = 1e-12
 NAN = math.nan
 INF = math.inf
 HOSTILE_NUMBERS: list[Any] = [
-    NAN, None, INF, -INF, 1e308, -1e308, 1.7976931348623157e308, -0.0, 0.0, 5e-324, -5e-324,
+    NAN, None, INF, -INF, 1e308, -1e308, 1.7976931348623157e308, -1.7976931348623157e308, -0.0, 0.0, 5e-324, -5e-324,
     -1.0, -1e-300, 1.0, 0.5, 1.0000000000000002, 0.9999999999999999, 3.0, 1e-10, 123456.789,
     "12", " 3.5 ", "1e2", "abc", "", "nan", "-inf",
 ]  # fmt: skip
@@ -475,3 +475,76 @@ def test_integer_codes_beyond_fifteen_digits_are_unknown_in_both() -> None:
     np.testing.assert_array_equal(got, expected)
     unknown = list(encoder.get_feature_names_out()).index("code=__unknown__")
     assert expected[3:8, unknown].tolist() == [1.0] * 5
+
+
+# ------------------------------------------------------------------------------------------
+# The lookup fast path (export/converters/lookup.py) and its fused guard (export/fuse.py)
+# ------------------------------------------------------------------------------------------
+
+
+def test_lookup_keys_admit_only_what_the_label_pattern_accepts() -> None:
+    from contract import spelling
+    from export.converters.lookup import lookup_keys
+
+    aliases = {"returning visitor": "returning_visitor"}
+    labels = ["new_visitor", "returning_visitor"]
+    patterns = [spelling.label_pattern(label, aliases, False) for label in labels]
+    keys = lookup_keys(labels, patterns, aliases, False)
+    assert keys[""] == 2  # missing
+    assert keys["Returning_Visitor"] == keys["returning visitor"] == keys["RETURNING VISITOR"] == 1
+    assert keys["New_Visitor"] == 0
+    assert " new_visitor" not in keys  # only exact spellings; padded text takes the exact path
+    codes = ["2", "10"]
+    code_patterns = [spelling.label_pattern(c, {}, True) for c in codes]
+    assert lookup_keys(codes, code_patterns, {}, True) == {"": 2, "2": 0, "10": 1}
+
+
+@pytest.mark.parametrize("fixture", ["encoder", "numberer"])
+def test_category_lookup_one_row_at_a_time(fixture: str, request: pytest.FixtureRequest) -> None:
+    """A one-row batch of a usual spelling takes the lookup branch, anything else the exact
+    one: each hostile value alone must give what the transformer gives."""
+    model_session = request.getfixturevalue(fixture)
+    for value in HOSTILE_TEXT:
+        _check_text(model_session, [value])
+    model, session = model_session
+    empty = {c: np.empty((0, 1), dtype=object) for c in TEXT_COLUMNS}
+    (got,) = session.run(None, empty)
+    assert got.shape == (0, model.transform(TEXT_TRAIN.head(1)).shape[1])
+
+
+def test_fused_guard_matches_the_transformers() -> None:
+    """Single-column branches as training/pipeline.py builds them, the guards fused into one
+    If after conversion: row by row (lookup branch for usual spellings) and all rows at once
+    (exact branch), the same values as scikit-learn."""
+    from export.fuse import fuse_lookup_guards
+
+    branches: list[tuple[str, Any, list[str]]] = [
+        (
+            f"c_{c}",
+            CategoryEncoder(
+                aliases={c: TEXT_ALIASES[c]} if c in TEXT_ALIASES else {},
+                integer_codes=[c] if c == "code" else [],
+            ),
+            [c],
+        )
+        for c in TEXT_COLUMNS
+    ]
+    branches.append(("n_plain", CategoryNumber(mapping={"a": 1.5, "b": -2.0}), ["plain"]))
+    model = ColumnTransformer(branches, sparse_threshold=0.0).fit(TEXT_TRAIN)
+    onnx_model = convert_sklearn(
+        model,
+        initial_types=[(c, StringTensorType([None, 1])) for c in TEXT_COLUMNS],
+        target_opset=dict(OPSETS),
+    )
+    assert fuse_lookup_guards(onnx_model) == len(branches)
+    assert [n.op_type for n in onnx_model.graph.node].count("If") == 1
+    session = ort.InferenceSession(
+        onnx_model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    for index in range(len(TEXT_TRAIN)):  # training spellings, one row per batch
+        row = TEXT_TRAIN.iloc[[index]]
+        (got,) = session.run(None, _text_feeds(row))
+        assert_agree(got, model.transform(row))
+    for value in HOSTILE_TEXT:
+        _check_text((model, session), [value])
+    _check_text((model, session), HOSTILE_TEXT)
