@@ -22,6 +22,7 @@ from runtime.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+from runtime.json_objects import unique_object
 from runtime.metrics import Metrics
 from runtime.model import Model, Scores
 from runtime.schema import InputSchema, Validated
@@ -40,7 +41,7 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=unique_object)
 
 
 class Service:

@@ -384,6 +384,7 @@ def test_openapi_is_derived_from_the_manifest(server: Server, version_a: Path) -
     assert set(document["paths"]["/v1/predict"]["post"]["responses"]) == {
         "200",
         "400",
+        "408",
         "413",
         "415",
         "422",
