@@ -31,10 +31,12 @@ from runtime.errors import (
     ShuttingDown,
 )
 from runtime.model import Model
+from runtime.offload import OFFLOAD_ROWS
 from runtime.oip import OpenInference
 from runtime.openapi import build_openapi
 from runtime.page.route import page_routes
-from runtime.responses import JSONResponse
+from runtime.responses import JSONResponse, render_json
+from runtime.schema import Validated
 from runtime.service import Service
 from runtime.settings import Settings
 
@@ -174,10 +176,21 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
             if not isinstance(rows, list):
                 raise InvalidBody("the body must be a JSON object (one row) or an array of objects")
             service.check_row_count(len(rows))
-            validated = service.validate_rows(rows)
+            validated = await service.validate_rows(rows)
             scores = await service.score(validated)
-        probabilities = service.positive(scores)
+        probabilities = service.positive(scores)  # counts non-finite outputs: on the loop
         labels = scores.decisions.tolist()
+        if validated.n_rows >= OFFLOAD_ROWS:  # never refused: the scoring is done
+            content = await service.offloaded(
+                answer, single, probabilities, labels, validated, bounded=False
+            )
+        else:
+            content = answer(single, probabilities, labels, validated)
+        return Response(content, media_type="application/json")
+
+    def answer(
+        single: bool, probabilities: list[float | None], labels: list[int], validated: Validated
+    ) -> bytes:
         body: dict[str, Any] = {"model": model_ref, "threshold": threshold}
         if single:
             body["probability"] = probabilities[0]
@@ -190,7 +203,7 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
             body["unseen_categories"] = validated.unseen
         if validated.ignored_columns:
             body["ignored_columns"] = [c[:200] for c in validated.ignored_columns[:50]]
-        return JSONResponse(body)
+        return render_json(body)
 
     routes = [
         Route("/v1/predict", predict, methods=["POST"]),

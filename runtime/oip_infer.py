@@ -168,7 +168,7 @@ class Inference:
         columns, n_rows = self.columns(request)
         wanted = self.wanted(request)
         try:
-            validated = service.validate_columns(columns, n_rows)
+            validated = await service.validate_columns(columns, n_rows)
         except InvalidRows as error:  # the protocol reports request errors as 400
             raise BadRequest(
                 error.message, problems=error.problems, problem_count=error.problem_count
