@@ -140,7 +140,7 @@ class Mix:
         for _ in range(200):
             rows = [
                 {e["name"]: _value(e, rng) for e in self.inputs}
-                for _ in range(rng.choice([1, 1, 2, 5, 16, 40]))
+                for _ in range(rng.choice([1, 1, 2, 5, 16, 40, 300]))  # 300: the prep thread
             ]
             self.valid.append(
                 (json.dumps(rows).encode(), self._oip(rows), oracle.probabilities(rows))
