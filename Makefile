@@ -10,5 +10,6 @@ test:  ## set up the dev environment and pass every check CI runs
 	scripts/browser_install.sh
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 	.venv/bin/pytest
 	scripts/release_check.sh

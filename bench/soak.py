@@ -40,7 +40,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--model", type=Path, help="a gated version directory")
     parser.add_argument("--warmup", type=float, default=30.0)
-    parser.add_argument("--body-timeout", type=float, default=2.0)
+    parser.add_argument("--body-timeout", type=float, default=5.0)
     parser.add_argument("--max-body-bytes", type=int, default=262144)
     parser.add_argument("--rss-growth-mb", type=float, default=25.0)
     args = parser.parse_args()

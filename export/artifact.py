@@ -15,7 +15,7 @@ import onnx
 
 from export import manifest as manifests
 from export.convert import MIN_ONNXRUNTIME, OPSETS, OUTPUTS, convert_pipeline
-from export.registry import Registry
+from export.registry import ObjectRegistry, Registry
 from training.declaration import Declaration
 
 REFERENCE_FILE = "reference.joblib"
@@ -110,7 +110,7 @@ def describe_model(
     return manifest
 
 
-def export_candidate(candidate: ReleaseCandidate, registry: Registry) -> Path:
+def export_candidate(candidate: ReleaseCandidate, registry: Registry | ObjectRegistry) -> Path:
     created_at = datetime.now(UTC)
     model = convert_candidate(candidate)
     version = registry.new_version_id(

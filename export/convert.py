@@ -10,6 +10,7 @@ from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
+from contract.manifest import DECISION, LABEL, OUTPUT_TYPES, PROBABILITIES
 from export.converters import register_all
 from training.declaration import Declaration
 
@@ -19,24 +20,23 @@ MIN_ONNXRUNTIME = "1.18"  # the first release with ai.onnx opset 21
 # IR 10 is what opset 21 needs; onnxruntime-node 1.30 refuses files above IR 13, and onnx
 # writes the newest IR by default.
 IR_VERSION = 10
-LABEL, PROBABILITIES, DECISION = "label", "probabilities", "decision"
 
 OUTPUTS = [
     {
         "name": LABEL,
-        "onnx_type": "tensor(int64)",
+        "onnx_type": OUTPUT_TYPES[LABEL],
         "shape": ["N"],
         "description": "class at probability 0.5 (scikit-learn's predict)",
     },
     {
         "name": PROBABILITIES,
-        "onnx_type": "tensor(float)",
+        "onnx_type": OUTPUT_TYPES[PROBABILITIES],
         "shape": ["N", 2],
         "description": "[P(negative), P(positive)] as float32",
     },
     {
         "name": DECISION,
-        "onnx_type": "tensor(int64)",
+        "onnx_type": OUTPUT_TYPES[DECISION],
         "shape": ["N"],
         "description": "1 where probabilities[:, 1] >= threshold.value (compared in float64)",
     },
@@ -58,7 +58,7 @@ def convert_pipeline(
 ) -> onnx.ModelProto:
     """The whole pipeline as ONNX, with a `decision` output at `threshold`. No metadata yet."""
     register_all()
-    model = convert_sklearn(
+    model: onnx.ModelProto = convert_sklearn(
         pipeline,
         initial_types=initial_types(declaration),
         target_opset=dict(OPSETS),
@@ -83,7 +83,13 @@ def _tensor_names(graph: onnx.GraphProto) -> set[str]:
 
 
 def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
-    for entry in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+    entries: list[onnx.ValueInfoProto | onnx.TensorProto] = [
+        *graph.input,
+        *graph.output,
+        *graph.value_info,
+        *graph.initializer,
+    ]
+    for entry in entries:
         if entry.name == old:
             entry.name = new
     for node in graph.node:

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from contract.manifest import KIND_ONNX_TYPES
+from contract.manifest import METADATA_KEY as METADATA_KEY  # re-exported: export's callers
+from contract.manifest import SCHEMA_PATH as SCHEMA_PATH
+from contract.rules import MAX_TEXT_LENGTH
 from training.contract import CategoryEncoder
 from training.declaration import Declaration
 
-SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
-METADATA_KEY = "tabship.manifest"
-MAX_CATEGORY_LENGTH = 256
 LIBRARIES = (
     "numpy",
     "pandas",
@@ -83,7 +84,7 @@ def input_schema(
         entry: dict[str, Any] = {
             "name": column.name,
             "kind": column.kind,
-            "onnx_type": "tensor(double)" if column.kind == "numeric" else "tensor(string)",
+            "onnx_type": KIND_ONNX_TYPES[column.kind],
             "shape": ["N", 1],
             "nullable": column.nullable,
             "cleaning": column.cleaning_rules(),
@@ -99,7 +100,7 @@ def input_schema(
             entry["categories"] = categories[column.name]
             entry["aliases"] = dict(sorted(column.aliases.items()))
             entry["integer_codes"] = column.integer_codes
-            entry["max_length"] = MAX_CATEGORY_LENGTH
+            entry["max_length"] = MAX_TEXT_LENGTH
         schema.append(entry)
     return schema
 

@@ -15,8 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from runtime import object_store
-from runtime.errors import ModelRefused
+from contract import object_store
+from contract.errors import ModelRefused
 
 DEFAULT_ROOT = Path("models")
 VERSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}$")

@@ -10,7 +10,8 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from runtime.values import category_text, number_value
+from contract.manifest import OUTPUT_NAMES
+from contract.values import category_text, number_value
 
 BAR_MAX_ABS_DP = 1e-6
 _ONNX_DTYPES = {"tensor(double)": np.float64, "tensor(float)": np.float32}
@@ -50,7 +51,7 @@ class SetResult:
 
 
 def feeds_for(session: ort.InferenceSession, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Feeds as every tabship feeder builds them (runtime/values.py), typed as the graph asks."""
+    """Feeds as every tabship feeder builds them (contract/values.py), typed as the graph asks."""
     feeds = {}
     for graph_input in session.get_inputs():
         values = frame[graph_input.name].to_numpy(dtype=object)
@@ -74,9 +75,7 @@ def compare(
     """Returns the set's result and the reference P(positive) per row."""
     reference = pipeline.predict_proba(frame)[:, 1]
     reference_label = pipeline.predict(frame)
-    label, probabilities, decision = session.run(
-        ["label", "probabilities", "decision"], feeds_for(session, frame)
-    )
+    label, probabilities, decision = session.run(list(OUTPUT_NAMES), feeds_for(session, frame))
     difference = np.abs(probabilities[:, 1].astype(np.float64) - reference.astype(np.float64))
     difference = np.where(np.isnan(difference), np.inf, difference)
     reference_decision = (reference.astype(np.float64) >= threshold).astype(np.int64)

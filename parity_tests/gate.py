@@ -21,6 +21,9 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
+from contract.errors import ModelRefused
+from contract.manifest import check_manifest
+from contract.rules import MAX_TEXT_LENGTH
 from parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
 from parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
 from parity_tests.generated import generated_rows
@@ -182,9 +185,10 @@ def gate_version(
     if missing:
         raise NotAVersion(f"{folder} is not a version directory (missing {missing})")
     try:
-        manifest = json.loads((folder / "manifest.json").read_text())
+        where = folder / "manifest.json"
+        manifest = check_manifest(json.loads(where.read_text()), str(where))
         recorded = manifest["onnx"]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, ModelRefused) as error:
         raise NotAVersion(f"{folder / 'manifest.json'}: unreadable manifest ({error})") from None
     model_bytes = (folder / "model.onnx").read_bytes()
     sha = hashlib.sha256(model_bytes).hexdigest()
@@ -258,7 +262,9 @@ def _json_value(value: Any, spec: dict[str, Any]) -> tuple[bool, Any]:
                 return False, None
             return math.isfinite(parsed), value
         return True, value
-    if isinstance(value, str) and (len(value) > spec.get("max_length", 256) or "\x00" in value):
+    if isinstance(value, str) and (
+        len(value) > spec.get("max_length", MAX_TEXT_LENGTH) or "\x00" in value
+    ):
         return False, None
     if isinstance(value, str) and not value.strip() and not spec["nullable"]:
         return False, None

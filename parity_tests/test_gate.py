@@ -151,3 +151,17 @@ def test_cli_refuses_an_unreadable_manifest(
     (copy / "manifest.json").write_text("{")
     assert main(["parity", str(copy)]) == 2
     assert "unreadable manifest" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_manifest_the_contract_refuses(
+    version_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "version"
+    shutil.copytree(version_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["inputs"][0]["onnx_type"] = "tensor(float)"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["parity", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "unreadable manifest" in err
+    assert "not a tabship manifest" in err

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import math
 import ssl
 import sys
 import time
@@ -18,22 +17,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from runtime import object_store
-from runtime.errors import ModelRefused
+from contract import object_store
+from contract.errors import ModelRefused
+from contract.manifest import (
+    MANIFEST_FILE,
+    METADATA_KEY,
+    MODEL_FILE,
+    check_manifest,
+    embedded_manifest,
+)
 from runtime.onnx_wire import OnnxFacts, WireError, read_facts
 from runtime.settings import Settings
 
-MANIFEST_KEY = "tabship.manifest"
-MANIFEST_FILE = "manifest.json"
-MODEL_FILE = "model.onnx"
 ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
-REQUIRED_OUTPUTS = {
-    "label": "tensor(int64)",
-    "probabilities": "tensor(float)",
-    "decision": "tensor(int64)",
-}
-# Keys that may differ between manifest.json and the embedded copy.
-_FILE_ONLY = ("parity",)
 _MAX_REDIRECTS = 5
 _MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
@@ -201,8 +197,7 @@ def _resolve(uri: str, settings: Settings) -> tuple[str, str | None]:
         base = uri.rstrip("/") + "/"
         return base + MODEL_FILE, manifest_uri or base + MANIFEST_FILE
     if _is_remote(uri):
-        path = urlsplit(uri).path
-        if path.endswith(".onnx"):
+        if urlsplit(uri).path.endswith(".onnx"):
             return uri, manifest_uri
         base = uri.split("?", 1)[0].rstrip("/") + "/"
         return base + MODEL_FILE, manifest_uri or base + MANIFEST_FILE
@@ -226,76 +221,6 @@ def _resolve(uri: str, settings: Settings) -> tuple[str, str | None]:
 
 
 # --- checks ---------------------------------------------------------------------------------
-
-
-def check_manifest(value: Any, where: str) -> dict[str, Any]:
-    """The structural checks a server needs (the full JSON Schema lives on the export side)."""
-
-    def fail(why: str) -> ModelRefused:
-        return ModelRefused(f"{where}: not a tabship manifest: {why}")
-
-    if not isinstance(value, dict):
-        raise fail("not a JSON object")
-    if value.get("manifest_version") != 1:
-        raise fail(f"manifest_version {value.get('manifest_version')!r} is not 1")
-    for key in ("name", "version"):
-        if not isinstance(value.get(key), str) or not value[key]:
-            raise fail(f"{key} missing")
-    inputs = value.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise fail("inputs missing")
-    seen: set[str] = set()
-    for entry in inputs:
-        if (
-            not isinstance(entry, dict)
-            or not isinstance(entry.get("name"), str)
-            or not entry["name"]
-        ):
-            raise fail("an input has no name")
-        name = entry["name"]
-        if name in seen:
-            raise fail(f"input {name!r} twice")
-        seen.add(name)
-        kind = entry.get("kind")
-        expected = {"numeric": "tensor(double)", "categorical": "tensor(string)"}.get(str(kind))
-        if expected is None:
-            raise fail(f"input {name!r}: kind {kind!r}")
-        if entry.get("onnx_type") != expected:
-            raise fail(f"input {name!r}: onnx_type {entry.get('onnx_type')!r} for kind {kind}")
-        if not isinstance(entry.get("nullable"), bool):
-            raise fail(f"input {name!r}: nullable missing")
-        if kind == "categorical":
-            if not isinstance(entry.get("categories", []), list) or not all(
-                isinstance(c, str) for c in entry.get("categories", [])
-            ):
-                raise fail(f"input {name!r}: categories must be strings")
-            aliases = entry.get("aliases", {})
-            if not isinstance(aliases, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
-            ):
-                raise fail(f"input {name!r}: aliases must map text to text")
-            if not isinstance(entry.get("integer_codes", False), bool):
-                raise fail(f"input {name!r}: integer_codes must be a boolean")
-            max_length = entry.get("max_length")
-            if max_length is not None and (
-                not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1
-            ):
-                raise fail(f"input {name!r}: max_length must be an integer >= 1")
-    threshold = value.get("threshold")
-    t = threshold.get("value") if isinstance(threshold, dict) else None
-    if not isinstance(t, int | float) or isinstance(t, bool) or not (0 <= t <= 1):
-        raise fail("threshold.value must be a number in [0, 1]")
-    outputs = value.get("outputs")
-    if not isinstance(outputs, list) or not all(
-        isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
-    ):
-        raise fail("outputs missing")
-    if not isinstance(value.get("onnx"), dict):
-        raise fail("onnx missing")
-    parity = value.get("parity")
-    if not isinstance(parity, dict) or not isinstance(parity.get("status"), str):
-        raise fail("parity.status missing")
-    return value
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -405,12 +330,7 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
         raise ModelRefused(f"{shown}: not a valid ONNX file ({error})") from None
     _check_structure(facts, shown)
 
-    embedded = None
-    if MANIFEST_KEY in facts.metadata:
-        try:
-            embedded = json.loads(facts.metadata[MANIFEST_KEY])
-        except (ValueError, RecursionError):
-            raise ModelRefused(f"{shown}: metadata_props {MANIFEST_KEY} is not JSON") from None
+    embedded = embedded_manifest(facts.metadata, shown)
     if manifest_file is not None:
         manifest = manifest_file
         if embedded is not None:
@@ -422,7 +342,7 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
     elif embedded is not None:
         manifest = check_manifest(embedded, f"{shown} metadata_props")
     else:
-        raise ModelRefused(f"{shown}: no manifest.json and no {MANIFEST_KEY} in metadata_props")
+        raise ModelRefused(f"{shown}: no manifest.json and no {METADATA_KEY} in metadata_props")
 
     minimum = manifest["onnx"].get("min_onnxruntime")
     installed = onnxruntime_version()
@@ -450,9 +370,3 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
         sha256_checked_against=tuple(checked),
         facts=facts,
     )
-
-
-def finite_or_none(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None

@@ -27,14 +27,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from contract.progress import Progress
 from runtime.batch_schema import ChunkValidator, from_numpy, strings
 from runtime.model import Model
-from runtime.progress import Progress
 
 DEFAULT_CHUNK_ROWS = 65_536
 DEFAULT_WORKERS = 2
-OUTPUT_COLUMNS = ("probability", "label", "label_at_0_5", "model_name", "model_version")
-REJECT_COLUMNS = ("row", "column", "reason")
 FORMATS = ("parquet", "csv")
 _CSV_BYTES_PER_ROW_GUESS = 160
 

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from contract.errors import ModelRefused
 from runtime.batch import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS, FORMATS, BatchError
-from runtime.errors import ModelRefused
 from runtime.settings import Settings, SettingsError
 
 

@@ -49,7 +49,7 @@ class ChunkResult:
 
 
 def _is_plain_number(kind: pa.DataType) -> bool:
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind))
 
 
 def to_numpy(array: pa.Array, null: float | int | None = None) -> np.ndarray:

@@ -29,7 +29,7 @@ class Batcher(Generic[Item]):
         *,
         max_rows: int = 64,
         wait_s: float = 0.0,
-        on_batch: Callable[[int, int], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
         admitted: Callable[[], int] | None = None,
     ) -> None:
         self._run = run
@@ -118,7 +118,7 @@ class Batcher(Generic[Item]):
         self._busy = False
         self._running = 0
         if self._on_batch is not None:
-            self._on_batch(len(batch), rows)
+            self._on_batch(rows)
         start = 0
         for _, n, future in batch:
             if not future.done():

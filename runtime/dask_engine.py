@@ -28,11 +28,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from contract.progress import Progress
 from runtime.artifact import load_artifact
 from runtime.batch import BatchError, Summary, check_columns, score_chunk
 from runtime.batch_schema import ChunkValidator
 from runtime.model import Model
-from runtime.progress import Progress
 from runtime.settings import Settings
 
 _MODELS: dict[str, tuple[Model, ChunkValidator]] = {}
@@ -174,7 +174,7 @@ def score_dask(
     progress: bool = True,
 ) -> Summary:
     """Scores `input_url` into partitioned Parquet at `output_url` (and `rejects`)."""
-    import dask
+    from dask.delayed import delayed
     from distributed import Client, LocalCluster, as_completed
 
     started = time.monotonic()
@@ -220,9 +220,11 @@ def score_dask(
                 offsets.append(offsets[-1] + int(length))
             parts = frame.to_delayed()
             out_url = _url_like(output_url, staging_out)
-            rejects_url = _url_like(rejects, staged_rejects[2]) if staged_rejects else None
+            rejects_url = (
+                _url_like(rejects, staged_rejects[2]) if rejects and staged_rejects else None
+            )
             tasks = [
-                dask.delayed(_score_partition, pure=False)(
+                delayed(_score_partition, pure=False)(
                     part,
                     i,
                     offsets[i],

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from contract.errors import ModelRefused as ModelRefused  # raised by the loader, re-exported
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -21,10 +23,6 @@ class Problem:
         if self.column is not None:
             where.append(f"column {self.column!r}")
         return f"{', '.join(where) or 'request'}: {self.reason}"
-
-
-class ModelRefused(Exception):
-    """The model must not be served: missing, corrupt, tampered, ungated or incompatible."""
 
 
 class RequestError(Exception):

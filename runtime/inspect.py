@@ -10,8 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.artifact import MANIFEST_FILE, MANIFEST_KEY, MODEL_FILE, check_manifest
-from runtime.errors import ModelRefused
+from contract.errors import ModelRefused
+from contract.manifest import (
+    MANIFEST_FILE,
+    METADATA_KEY,
+    MODEL_FILE,
+    check_manifest,
+    embedded_manifest,
+)
 from runtime.onnx_wire import WireError, read_facts
 
 
@@ -47,16 +53,12 @@ def describe(path: Path, pin: str | None = None) -> dict[str, Any]:
         if path.is_dir() or candidate.get("onnx", {}).get("file") == onnx_path.name:
             manifest, source = check_manifest(candidate, str(manifest_path)), str(manifest_path)
     if manifest is None:
-        if MANIFEST_KEY not in facts.metadata:
+        embedded = embedded_manifest(facts.metadata, str(onnx_path))
+        if embedded is None:
             raise ModelRefused(
-                f"{onnx_path}: no manifest.json and no {MANIFEST_KEY} in metadata_props"
+                f"{onnx_path}: no manifest.json and no {METADATA_KEY} in metadata_props"
             )
-        try:
-            manifest = check_manifest(
-                json.loads(facts.metadata[MANIFEST_KEY]), f"{onnx_path} metadata_props"
-            )
-        except ValueError as error:
-            raise ModelRefused(f"{onnx_path}: embedded manifest is not JSON ({error})") from None
+        manifest = check_manifest(embedded, f"{onnx_path} metadata_props")
     sha256 = hashlib.sha256(data).hexdigest()
     expected = pin.lower() if pin else manifest.get("onnx", {}).get("sha256")
     check = "unverified" if not expected else ("ok" if expected == sha256 else "MISMATCH")

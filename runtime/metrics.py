@@ -172,7 +172,7 @@ class Metrics:
     def reject(self, reason: str) -> None:
         self._rejected.labels(reason if reason in REJECT_REASONS else "other").inc()
 
-    def batch(self, requests: int, rows: int) -> None:
+    def batch(self, rows: int) -> None:
         self.inference_calls += 1
         self._inference_calls.inc()
         self._batch_rows.observe(float(rows))

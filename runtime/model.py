@@ -11,12 +11,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import onnxruntime as ort
 
-from runtime.artifact import REQUIRED_OUTPUTS, Artifact, load_artifact
+from contract.manifest import DECISION, KIND_ONNX_TYPES, LABEL, OUTPUT_TYPES, PROBABILITIES
+from runtime.artifact import Artifact, load_artifact
 from runtime.errors import ModelRefused
 from runtime.settings import Settings
 
-OUTPUT_NAMES = ("probabilities", "label", "decision")
-_ONNX_TYPES = {"numeric": "tensor(double)", "categorical": "tensor(string)"}
+OUTPUT_NAMES = (PROBABILITIES, LABEL, DECISION)  # the order Scores unpacks them in
 
 
 class Scores(NamedTuple):
@@ -101,17 +101,17 @@ class Model:
             )
         for name, entry in declared.items():
             actual = graph_inputs[name]
-            if actual.type != _ONNX_TYPES[entry["kind"]]:
+            if actual.type != KIND_ONNX_TYPES[entry["kind"]]:
                 raise ModelRefused(
                     f"{where}: input {name!r} is {actual.type} in the graph, "
-                    f"{_ONNX_TYPES[entry['kind']]} in the manifest"
+                    f"{KIND_ONNX_TYPES[entry['kind']]} in the manifest"
                 )
             shape = list(actual.shape)
             second = shape[1] if len(shape) == 2 else 0
             if not (second == 1 or second is None or isinstance(second, str)):
                 raise ModelRefused(f"{where}: input {name!r} has shape {shape}, expected [N, 1]")
         graph_outputs = {o.name: o.type for o in self._session.get_outputs()}
-        for name, onnx_type in REQUIRED_OUTPUTS.items():
+        for name, onnx_type in OUTPUT_TYPES.items():
             if graph_outputs.get(name) != onnx_type:
                 raise ModelRefused(
                     f"{where}: output {name!r} should be {onnx_type}, graph has {graph_outputs.get(name)}"

@@ -43,7 +43,10 @@ def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's malloc_trim: freed request objects stay in the allocator's arenas (one per
     thread) otherwise, and RSS stays at the flood's peak. None where there is no glibc."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
+        trim: Callable[[int], int] = ctypes.CDLL(
+            ctypes.util.find_library("c") or "libc.so.6"
+        ).malloc_trim
+        return trim
     except (OSError, AttributeError):
         return None
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from contract.rules import BLANK_TEXT, NUMERIC_TEXT
 from runtime.oip import OUTPUTS, server_version
 from runtime.oip_tensors import EXACT_INTEGER, NUMERIC_DATATYPES
-from runtime.schema import BLANK_TEXT, NUMERIC_TEXT, Column, InputSchema
+from runtime.schema import Column, InputSchema
 
 _ERROR = {
     "type": "object",
@@ -126,7 +127,7 @@ def tensor_json_schema(column: Column, shape: dict[str, Any]) -> dict[str, Any]:
 def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) -> dict[str, Any]:
     name, version = manifest["name"], manifest["version"]
     row = schema.row_json_schema()
-    prediction = {
+    prediction: dict[str, Any] = {
         "type": "object",
         "required": ["probability", "label"],
         "properties": {

@@ -5,7 +5,7 @@ Per-column validators are built once at load. Rules (docs/serving.md has the ful
 - numeric: JSON numbers (finite; not booleans) or numeric text (decimal notation, see
   NUMERIC_TEXT); null and blank text are missing (NaN), refused unless nullable.
 - categorical: text (at most `max_length` characters, valid Unicode), numbers and booleans via
-  runtime.values.category_text; null and blank text are missing (""), refused unless
+  contract.values.category_text; null and blank text are missing (""), refused unless
   nullable. Unseen categories are accepted (the graph's unknown bucket) and counted.
 - columns not in the manifest: ignored and counted, or refused (setting `extra_columns`).
 Every problem is collected with its row index and column, then raised at once as InvalidRows.
@@ -15,35 +15,35 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from runtime import spelling
-from runtime.errors import InvalidRows, Problem
-from runtime.values import category_text, number_value
-
-WHITESPACE = " \t\n\r\f\v"
-_WS = "[ \\t\\n\\r\\f\\v]*"
-# Numeric text the server accepts: what Python's float() reads, restricted to ASCII decimal
-# notation small enough to stay finite (no "inf", "nan", "1_000", hex or non-ASCII digits).
-NUMERIC_TEXT = (
-    f"{_WS}[+-]?(?:[0-9]{{1,200}}(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]{{1,2}})?{_WS}"
+from contract import spelling
+from contract.rules import (
+    BLANK_TEXT,
+    MAX_TEXT_LENGTH,
+    MISSING_COLUMN,
+    NUMERIC_TEXT,
+    REASONS,
+    SHOWN_CHARACTERS,
+    WHITESPACE,
+    reason,
 )
-BLANK_TEXT = _WS
+from contract.values import category_text, number_value
+from runtime.errors import InvalidRows, Problem
+
 # Category text as the JSON Schema states it: no NUL anywhere (Column.categorical says why),
 # and, unless nullable, at least one character that is not white space.
 CATEGORY_TEXT = "^[^\\x00]*$"
 CATEGORY_TEXT_NOT_BLANK = "^[^\\x00]*[^\\x00 \\t\\n\\r\\f\\v][^\\x00]*$"
-DEFAULT_MAX_LENGTH = 256
 _NUMERIC = re.compile(NUMERIC_TEXT)
 _BLANK = re.compile(BLANK_TEXT)
 _ABSENT = object()
 # An absent key is a problem, not a missing value: a misspelt column name must not silently
-# score as "missing". Clients send null for a missing value.
-MISSING_COLUMN = "missing column (send null for a missing value)"
+# score as "missing". Clients send null for a missing value (MISSING_COLUMN).
 
 
 class _Reject(Exception):
@@ -69,7 +69,7 @@ def _json_type(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _shown(text: str, limit: int = 40) -> str:
+def _shown(text: str, limit: int = SHOWN_CHARACTERS) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
@@ -78,7 +78,7 @@ class Column:
     name: str
     kind: str  # "numeric" | "categorical"
     nullable: bool
-    max_length: int = DEFAULT_MAX_LENGTH
+    max_length: int = MAX_TEXT_LENGTH
     integer_codes: bool = False
     known: frozenset[str] = frozenset()
     categories: tuple[str, ...] = ()
@@ -102,67 +102,65 @@ class Column:
                 return value  # type: ignore[no-any-return]
             if value != value and self.nullable:  # NaN from a columnar source
                 return math.nan
-            raise _Reject("not a finite number")
+            raise _Reject(REASONS["not_finite"])
         if kind is int:
             try:
                 return float(value)
             except OverflowError:
-                raise _Reject("not a finite number") from None
+                raise _Reject(REASONS["not_finite"]) from None
         if value is _ABSENT:
             raise _Reject(MISSING_COLUMN)
         if value is None:
             if self.nullable:
                 return math.nan
-            raise _Reject("null, and the column is not nullable")
+            raise _Reject(REASONS["null_not_nullable"])
         if kind is str:
             if _NUMERIC.fullmatch(value):
                 return number_value(value)
             if _BLANK.fullmatch(value):
                 if self.nullable:
                     return math.nan
-                raise _Reject("blank, and the column is not nullable")
-            raise _Reject(f"{_shown(value)} is not a number")
+                raise _Reject(REASONS["blank_not_nullable"])
+            raise _Reject(reason("not_a_number", shown=_shown(value)))
         if kind is bool or isinstance(value, bool | np.bool_):
-            raise _Reject("a boolean is not a number")
+            raise _Reject(REASONS["boolean_not_number"])
         if isinstance(value, int | float | np.integer | np.floating):
             return self.numeric(float(value) if not isinstance(value, int) else int(value))
-        raise _Reject(f"expected a number, got {_json_type(value)}")
+        raise _Reject(reason("expected_number", json_type=_json_type(value)))
 
     def categorical(self, value: Any) -> tuple[str, bool]:
         """(text fed to the graph, unseen?)"""
         if type(value) is str:
             text = value
             if len(text) > self.max_length:
-                raise _Reject(
-                    f"text of {len(text)} characters is longer than max_length {self.max_length}"
-                )
+                raise _Reject(reason("too_long", length=len(text), max_length=self.max_length))
             if not text.isascii():
                 try:
                     text.encode("utf-8")
                 except UnicodeEncodeError:
-                    raise _Reject("text is not valid Unicode (lone surrogate)") from None
+                    raise _Reject(REASONS["lone_surrogate"]) from None
             if "\x00" in text:
                 # onnxruntime's C API (Node, Java, C#, Go bindings) ends a string at NUL, so
                 # those runtimes would score another value than this server and the pipeline.
-                raise _Reject("text contains a NUL character")
+                raise _Reject(REASONS["nul_character"])
         elif value is _ABSENT:
             raise _Reject(MISSING_COLUMN)
         elif value is None:
             if self.nullable:
                 return "", False
-            raise _Reject("null, and the column is not nullable")
+            raise _Reject(REASONS["null_not_nullable"])
         elif isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
             if isinstance(value, float | np.floating) and math.isinf(value):
-                raise _Reject("not a finite number")
+                raise _Reject(REASONS["not_finite"])
             text = category_text(value.item() if isinstance(value, np.generic) else value)
         elif isinstance(value, bytes):
             text = category_text(value)
         else:
-            raise _Reject(f"expected text, a number, a boolean or null, got {_json_type(value)}")
+            raise _Reject(reason("expected_category", json_type=_json_type(value)))
         if not text.strip(WHITESPACE):
             if self.nullable:
                 return text, False
-            raise _Reject("blank, and the column is not nullable")
+            raise _Reject(REASONS["blank_not_nullable"])
         return text, self.is_unseen(text)
 
 
@@ -176,7 +174,7 @@ def column_from_manifest(entry: Mapping[str, Any]) -> Column:
         name=entry["name"],
         kind="categorical",
         nullable=bool(entry["nullable"]),
-        max_length=int(entry.get("max_length") or DEFAULT_MAX_LENGTH),
+        max_length=int(entry.get("max_length") or MAX_TEXT_LENGTH),
         integer_codes=integer_codes,
         known=frozenset(categories),
         categories=categories,
@@ -248,7 +246,7 @@ class InputSchema:
                 problems.add(
                     r,
                     None,
-                    f"a row must be a JSON object, got {_json_type(row)}",
+                    reason("not_an_object", json_type=_json_type(row)),
                 )
                 continue
             present = 0
@@ -270,7 +268,7 @@ class InputSchema:
                 extra = [k for k in row if k not in names]
                 if reject_extra:
                     for key in extra:
-                        problems.add(r, str(key), "unknown column (this model does not read it)")
+                        problems.add(r, str(key), REASONS["unknown_column"])
                 else:
                     ignored.update(extra)
         problems.raise_if_any(n)
@@ -299,7 +297,7 @@ class InputSchema:
         extra = sorted(str(k) for k in data if k not in self._name_set)
         if extra and self.extra_columns == "reject":
             for name in extra:
-                problems.add(None, name, "unknown column (this model does not read it)")
+                problems.add(None, name, REASONS["unknown_column"])
         problems.raise_if_any(n_rows)
         out: list[Any] = []
         unseen: dict[str, int] = {}
@@ -307,7 +305,7 @@ class InputSchema:
             values = data.get(spec.name, _ABSENT)
             if values is _ABSENT:
                 if not spec.nullable:
-                    problems.add(None, spec.name, "missing, and the column is not nullable")
+                    problems.add(None, spec.name, REASONS["missing_not_nullable"])
                     out.append(None)
                     continue
                 values = [None] * n_rows
@@ -328,17 +326,17 @@ class InputSchema:
             if array.dtype.kind == "f":
                 bad = np.flatnonzero(np.isinf(array))
                 for r in bad[: problems.limit]:
-                    problems.add(int(r), spec.name, "not a finite number")
+                    problems.add(int(r), spec.name, REASONS["not_finite"])
                 problems.count += max(0, len(bad) - problems.limit)
                 if not spec.nullable:
                     missing = np.flatnonzero(np.isnan(array))
                     for r in missing[: problems.limit]:
-                        problems.add(int(r), spec.name, "null, and the column is not nullable")
+                        problems.add(int(r), spec.name, REASONS["null_not_nullable"])
                     problems.count += max(0, len(missing) - problems.limit)
             return array
         if isinstance(values, np.ndarray) and values.dtype.kind == "b":
             for r in range(min(len(values), problems.limit)):
-                problems.add(r, spec.name, "a boolean is not a number")
+                problems.add(r, spec.name, REASONS["boolean_not_number"])
             problems.count += max(0, len(values) - problems.limit)
             return np.zeros(len(values))
         result = np.empty(len(values), dtype=np.float64)
@@ -445,6 +443,3 @@ class InputSchema:
             "required": [s.name for s in self.columns],
             "additionalProperties": self.extra_columns == "ignore",
         }
-
-
-Check = Callable[[Any], Any]

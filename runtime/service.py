@@ -235,20 +235,20 @@ class Service:
             return Scores(*(a[:0] for a in self.model.warmup_scores))
         if self._alone(validated):
             scores = self._run_batch([validated])
-            self.metrics.batch(1, validated.n_rows)
+            self.metrics.batch(validated.n_rows)
         elif self.batcher is not None:
             scores = await self.batcher.submit(validated)
         else:
             loop = asyncio.get_running_loop()
             scores = await loop.run_in_executor(None, self._run_batch, [validated])
-            self.metrics.batch(1, validated.n_rows)
+            self.metrics.batch(validated.n_rows)
         self.metrics.scored(validated.n_rows)
         return scores
 
     def positive(self, scores: Scores) -> list[float | None]:
         values: list[float | None] = scores.probabilities[:, 1].tolist()
         if not all(map(math.isfinite, values)):  # type: ignore[arg-type]
-            self.metrics.nonfinite_outputs += sum(1 for v in values if not math.isfinite(v))  # type: ignore[arg-type]
+            self.metrics.nonfinite_outputs += sum(1 for v in values if not math.isfinite(v))  # type: ignore[arg-type,misc]
             values = [v if math.isfinite(v) else None for v in values]  # type: ignore[arg-type]
         return values
 

@@ -1,41 +1,12 @@
 """Serving settings: environment variables, read once at start-up and passed in.
 
-| variable | default | meaning |
-|---|---|---|
-| `MODEL_URI` | (required) | version directory or `.onnx` file: path, `file://`, `http(s)://` |
-| `MODEL_SHA256` | unset | pin: the `.onnx` file's SHA-256 must equal this |
-| `TABSHIP_MANIFEST_URI` | unset | manifest.json location when it is not beside the model |
-| `TABSHIP_ALLOW_UNGATED` | `0` | `1` serves a model whose parity.status is not "passed" |
-| `TABSHIP_HOST` / `TABSHIP_PORT` | `127.0.0.1` / `8000` | listen address |
-| `TABSHIP_GRPC_PORT` | unset | also serve the Open Inference Protocol over gRPC on this port (grpc extra) |
-| `TABSHIP_MAX_BODY_BYTES` | `1048576` | larger request bodies get 413 |
-| `TABSHIP_MAX_ROWS` | `1000` | more rows in one request get 413 |
-| `TABSHIP_MAX_PROBLEMS` | `1000` | problems listed in one 422 body (the total is always given) |
-| `TABSHIP_EXTRA_COLUMNS` | `ignore` | columns not in the manifest: `ignore` (and count) or `reject` (422) |
-| `TABSHIP_REQUEST_TIMEOUT_S` | `10` | per-request deadline (504) |
-| `TABSHIP_MAX_INFLIGHT` | `256` | scoring requests admitted at once (counted once the body is read); beyond: 503 + Retry-After |
-| `TABSHIP_MAX_INFLIGHT_ROWS` | `4096` | rows admitted at once, summed over requests; beyond: 503 (a lone request is always admitted) |
-| `TABSHIP_HEADER_TIMEOUT_S` | `5` | a request head must arrive whole within this (connection closed with 408) |
-| `TABSHIP_BODY_TIMEOUT_S` | `5` | a request body must arrive whole within this (408, connection closed) |
-| `TABSHIP_KEEPALIVE_S` | `5` | idle keep-alive connections are closed after this |
-| `TABSHIP_KEEPALIVE_MAX_REQUESTS` | `1000` | requests on one connection before it is closed (`Connection: close`) |
-| `TABSHIP_MAX_CONNECTIONS` | `1000` | open client connections; beyond: 503 and closed at once |
-| `TABSHIP_RETRY_AFTER_S` | `1` | Retry-After sent with 503 |
-| `TABSHIP_BATCHING` | `1` | combine concurrent requests into one inference call |
-| `TABSHIP_BATCH_MAX_ROWS` | `64` | rows per combined inference call |
-| `TABSHIP_BATCH_WAIT_MS` | `2` | longest wait for companions already being read (never for a lone request) |
-| `TABSHIP_ORT_THREADS` | `1` | onnxruntime intra-op threads (0 = onnxruntime's choice) |
-| `TABSHIP_SHUTDOWN_TIMEOUT_S` | `30` | on SIGTERM, longest wait for in-flight requests |
-| `TABSHIP_DRAIN_S` | `0` | on SIGTERM, seconds to keep serving with readiness false first |
-| `TABSHIP_FETCH_CONNECT_TIMEOUT_S` | `5` | model download: connect timeout |
-| `TABSHIP_FETCH_READ_TIMEOUT_S` | `30` | model download: timeout of each read |
-| `TABSHIP_FETCH_MAX_BYTES` | `536870912` | model download: byte cap |
-| `TABSHIP_LOG_LEVEL` | `info` | uvicorn / tabship log level |
-| `TABSHIP_TESTONLY_SCORE_DELAY_MS` | `0` | TESTS ONLY: sleep before every inference call |
+Each field carries its own documentation (`_setting`); the table in docs/serving.md is
+generated from it (`markdown_table`, scripts/settings_table.py) and a test fails when they differ.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -109,39 +80,75 @@ def _port(text: str) -> int:
     return value
 
 
+def _setting(default: Any, doc: str, shown: str | None = None) -> Any:
+    """A settings field with its documentation; `shown` replaces the default in the table."""
+    return dataclasses.field(default=default, metadata={"doc": doc, "shown": shown})
+
+
 @dataclass(frozen=True)
 class Settings:
-    model_uri: str | None = None
-    model_sha256: str | None = None
-    manifest_uri: str | None = None
-    allow_ungated: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8000
-    grpc_port: int | None = None
-    max_body_bytes: int = 1_048_576
-    max_rows: int = 1000
-    max_problems: int = 1000
-    extra_columns: str = "ignore"
-    request_timeout_s: float = 10.0
-    max_inflight: int = 256
-    max_inflight_rows: int = 4096
-    header_timeout_s: float = 5.0
-    body_timeout_s: float = 5.0
-    keepalive_s: float = 5.0
-    keepalive_max_requests: int = 1000
-    max_connections: int = 1000
-    retry_after_s: int = 1
-    batching: bool = True
-    batch_max_rows: int = 64
-    batch_wait_ms: float = 2.0
-    ort_threads: int = 1
-    shutdown_timeout_s: float = 30.0
-    drain_s: float = 0.0
-    fetch_connect_timeout_s: float = 5.0
-    fetch_read_timeout_s: float = 30.0
-    fetch_max_bytes: int = 536_870_912
-    log_level: str = "info"
-    testonly_score_delay_ms: float = 0.0
+    model_uri: str | None = _setting(
+        None,
+        "version directory or `.onnx` file: path, `file://`, `http(s)://`, `s3://`",
+        shown="(required)",
+    )
+    model_sha256: str | None = _setting(None, "pin: the `.onnx` file's SHA-256 must equal this")
+    manifest_uri: str | None = _setting(
+        None, "manifest.json location when it is not beside the model"
+    )
+    allow_ungated: bool = _setting(False, '`1` serves a model whose parity.status is not "passed"')
+    host: str = _setting("127.0.0.1", "listen address (`--host`)")
+    port: int = _setting(8000, "listen port (`--port`)")
+    grpc_port: int | None = _setting(
+        None, "also serve the Open Inference Protocol over gRPC on this port (grpc extra)"
+    )
+    max_body_bytes: int = _setting(1_048_576, "larger request bodies get 413")
+    max_rows: int = _setting(1000, "more rows in one request get 413")
+    max_problems: int = _setting(
+        1000, "problems listed in one 422 body (the total is always given)"
+    )
+    extra_columns: str = _setting(
+        "ignore", "columns not in the manifest: `ignore` (and count) or `reject` (422)"
+    )
+    request_timeout_s: float = _setting(10.0, "per-request deadline, body read included (504)")
+    max_inflight: int = _setting(
+        256, "scoring requests admitted at once; beyond: 503 + Retry-After"
+    )
+    max_inflight_rows: int = _setting(
+        4096,
+        "rows admitted at once, summed over requests; beyond: 503 (a lone request is always admitted)",
+    )
+    header_timeout_s: float = _setting(
+        5.0, "a request head must arrive whole within this (connection closed with 408)"
+    )
+    body_timeout_s: float = _setting(
+        5.0, "a request body must arrive whole within this (408, connection closed)"
+    )
+    keepalive_s: float = _setting(5.0, "idle keep-alive connections are closed after this")
+    keepalive_max_requests: int = _setting(
+        1000, "requests on one connection before it is closed (`Connection: close`)"
+    )
+    max_connections: int = _setting(1000, "open client connections; beyond: 503 and closed at once")
+    retry_after_s: int = _setting(1, "Retry-After sent with 503")
+    batching: bool = _setting(True, "combine concurrent requests into one inference call")
+    batch_max_rows: int = _setting(
+        64, "rows per combined inference call (a bigger request runs alone)"
+    )
+    batch_wait_ms: float = _setting(
+        2.0, "longest wait for companions already being read (never for a lone request)"
+    )
+    ort_threads: int = _setting(1, "onnxruntime intra-op threads (0 = onnxruntime's choice)")
+    shutdown_timeout_s: float = _setting(30.0, "on SIGTERM, longest wait for in-flight requests")
+    drain_s: float = _setting(0.0, "on SIGTERM, seconds to keep serving with readiness false first")
+    fetch_connect_timeout_s: float = _setting(5.0, "model download: connect timeout")
+    fetch_read_timeout_s: float = _setting(30.0, "model download: timeout of each read")
+    fetch_max_bytes: int = _setting(536_870_912, "model download (and local file) byte cap")
+    log_level: str = _setting(
+        "info", "uvicorn / tabship log level (no access log: metrics count requests)"
+    )
+    testonly_score_delay_ms: float = _setting(
+        0.0, "**tests only**: sleep before every inference call"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -204,3 +211,23 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 
 def variable_of(field_name: str) -> str:
     return _VARIABLES[field_name]
+
+
+def _shown_default(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def markdown_table() -> str:
+    """The settings table of docs/serving.md, from the fields' own metadata."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for setting in fields(Settings):
+        shown = setting.metadata["shown"] or _shown_default(setting.default)
+        shown = shown if shown in {"unset", "(required)"} else f"`{shown}`"
+        lines.append(f"| `{_VARIABLES[setting.name]}` | {shown} | {setting.metadata['doc']} |")
+    return "\n".join(lines) + "\n"

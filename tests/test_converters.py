@@ -2,7 +2,7 @@
 
 Every transformer is wrapped in a ColumnTransformer (or a one-step Pipeline) fed the way the
 exported graph is: one [N, 1] input per column, float64 for numbers, text for categories (raw
-values turned into feeds by runtime/values.py). Results must agree to 1e-12 in float64
+values turned into feeds by contract/values.py). Results must agree to 1e-12 in float64
 (non-finite values exactly, NaN where NaN).
 """
 
@@ -24,9 +24,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
+from contract.values import category_text, number_value
 from export.convert import OPSETS
 from export.converters import register_all
-from runtime.values import category_text, number_value
 from training.contract import (
     CategoryEncoder,
     CategoryNumber,

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from runtime.values import number_value
+from contract.values import number_value
 from training.default_data import (
     COLUMNS,
     DEFAULT_TABLE,

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from onnx import TensorProto
 
+from contract.values import category_text, number_value
 from export.artifact import graph_bytes
 from export.convert import DECISION, LABEL, OPSETS, PROBABILITIES, convert_pipeline
 from export.manifest import METADATA_KEY
-from runtime.values import category_text, number_value
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 A small graph is built here by hand, following docs/contract.md (float64 numeric inputs, string
 inputs normalised inside the graph with RegexFullMatch / Equal / Where on strings, an ai.onnx.ml
 tree ensemble, outputs label / probabilities / decision), with a manifest that validates against
-export/manifest.schema.json. Python onnxruntime scores the fixture rows, fed through
-runtime/values.py; the Node consumer must then agree within 1e-6 with zero flips, must fail loudly
+contract/manifest.schema.json. Python onnxruntime scores the fixture rows, fed through
+contract/values.py; the Node consumer must then agree within 1e-6 with zero flips, must fail loudly
 when the expected values are perturbed, and must refuse a tampered model.onnx.
 
 Nothing here is skipped: without node or without `scripts/node_install.sh` having run, the tests
@@ -29,13 +29,14 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from contract.rules import NUMERIC_TEXT
+from contract.values import category_text, number_value
 from runtime.errors import InvalidRows
-from runtime.schema import NUMERIC_TEXT, InputSchema
-from runtime.values import category_text, number_value
+from runtime.schema import InputSchema
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "clients" / "node"
-SCHEMA = REPO / "export" / "manifest.schema.json"
+SCHEMA = REPO / "contract" / "manifest.schema.json"
 OPSETS = {"": 21, "ai.onnx.ml": 3}
 IR_VERSION = 10
 THRESHOLD = 0.37
@@ -356,7 +357,7 @@ def _write_version(directory: Path) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# rows, and Python's answer for them (fed through runtime/values.py)
+# rows, and Python's answer for them (fed through contract/values.py)
 # --------------------------------------------------------------------------------------------
 
 

@@ -15,8 +15,8 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 
+from contract.values import category_text, number_value
 from export.registry import Registry
-from runtime.values import category_text, number_value
 from tabship_cli.main import main
 
 LOANS = Path(__file__).resolve().parent / "data" / "loans.toml"

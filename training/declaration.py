@@ -13,15 +13,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from runtime import spelling
+from contract import spelling
+from contract.manifest import OUTPUT_NAMES  # an input may not carry one of these names
 
 DECLARATIONS_DIR = Path(__file__).parent / "declarations"
 DEFAULT_DECLARATION = DECLARATIONS_DIR / "online_shoppers.toml"
 
 ColumnKind = Literal["numeric", "categorical"]
 EmptyColumnPolicy = Literal["drop", "keep"]
-# The graph's output names (export/convert.py): an input may not carry one of them.
-OUTPUT_NAMES = ("label", "probabilities", "decision")
 FEATURE_KINDS = ("ratio", "sum", "sqrt", "log1p", "positive", "category_number")
 _FEATURE_ARITY = {"ratio": 2, "sqrt": 1, "log1p": 1, "positive": 1, "category_number": 1}
 
@@ -267,7 +266,7 @@ def _parse_column(entry: Any, where: str, fail: Any) -> Column:
         isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
     ):
         raise fail(f"{where}.aliases", "must map text to text")
-    # Folded exactly as runtime/spelling.py matches: ASCII whitespace and ASCII case only.
+    # Folded exactly as contract/spelling.py matches: ASCII whitespace and ASCII case only.
     folded = {_fold(k): _fold(v) for k, v in aliases.items()}
     chained = sorted(v for v in folded.values() if v in folded and folded[v] != v)
     if chained:

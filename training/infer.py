@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from runtime import spelling
-from runtime.values import category_text, number_value
+from contract import spelling
+from contract.values import category_text, number_value
 
 # A column is numeric when nearly all its non-missing cells parse as numbers: real extracts
 # carry a few "-" or "n/a" cells, which the contract turns into missing values anyway.

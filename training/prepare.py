@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from runtime import spelling
-from runtime.values import category_text, number_value
+from contract import spelling
+from contract.values import category_text, number_value
 from training.declaration import Declaration
 
 

@@ -18,7 +18,7 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
-from runtime.progress import Progress
+from contract.progress import Progress
 from training.declaration import Declaration
 from training.evaluation import Threshold, choose_threshold, held_out_metrics
 from training.pipeline import RANDOM_STATE, build_pipeline

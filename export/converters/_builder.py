@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from onnx import TensorProto
 from onnx.helper import np_dtype_to_tensor_dtype
 
 NAN = float("nan")
@@ -19,7 +18,7 @@ class GraphBuilder:
         self.prefix = prefix
 
     def name(self, hint: str) -> str:
-        return self.scope.get_unique_variable_name(f"{self.prefix}_{hint}")
+        return str(self.scope.get_unique_variable_name(f"{self.prefix}_{hint}"))
 
     def const(self, values: Any, dtype: Any = np.float64, hint: str = "c") -> str:
         array = np.asarray(values, dtype=dtype)
@@ -54,9 +53,6 @@ class GraphBuilder:
         ends = self.const([index + 1], np.int64, "end")
         axes = self.const([1], np.int64, "axis")
         return self.op("Slice", [x, starts, ends, axes])
-
-    def to_double(self, x: str) -> str:
-        return self.op("Cast", [x], to=TensorProto.DOUBLE)
 
     def nan_where(self, condition: str, x: str) -> str:
         return self.op("Where", [condition, self.const(NAN), x])

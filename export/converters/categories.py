@@ -1,7 +1,7 @@
 """ONNX for training.contract.CategoryEncoder and CategoryNumber.
 
 Spelling is recognised with RegexFullMatch (opset 20) running the very pattern strings the
-transformer used in Python (runtime/spelling.py).
+transformer used in Python (contract/spelling.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from onnx import TensorProto
 from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from skl2onnx.common.utils import check_input_and_output_numbers, check_input_and_output_types
 
+from contract import spelling
 from export.converters._builder import GraphBuilder
-from runtime import spelling
 
 
 def _check(operator: Any) -> tuple[Any, Any]:

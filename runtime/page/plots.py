@@ -8,8 +8,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from contract.errors import ModelRefused
 from runtime.artifact import fetch
-from runtime.errors import ModelRefused
 from runtime.settings import Settings
 
 # file -> caption, in the order the page shows them (training/report.py writes them)

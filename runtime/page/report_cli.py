@@ -10,8 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from contract.errors import ModelRefused
 from runtime.artifact import load_artifact
-from runtime.errors import ModelRefused
 from runtime.page.plots import load_plots
 from runtime.page.render import render_page
 from runtime.settings import Settings, SettingsError

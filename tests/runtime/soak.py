@@ -35,7 +35,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 
-from runtime.values import category_text, number_value
+from contract.values import category_text, number_value
 
 PREDICT = "/v1/predict"
 KINDS: dict[str, tuple[int, int]] = {  # kind: (expected status, weight in the mix)
@@ -51,6 +51,7 @@ KINDS: dict[str, tuple[int, int]] = {  # kind: (expected status, weight in the m
     "too_slow": (408, 1),
 }
 TOLERATED = (503, 504)
+DRIP_PAUSE_S = 0.125
 JSON = {"content-type": "application/json"}
 
 
@@ -97,7 +98,7 @@ class Report:
 
 
 class Oracle:
-    """Expected P(positive) from onnxruntime itself, fed by runtime/values.py only."""
+    """Expected P(positive) from onnxruntime itself, fed by contract/values.py only."""
 
     def __init__(self, version_dir: Path) -> None:
         manifest = json.loads((version_dir / "manifest.json").read_text())
@@ -280,8 +281,8 @@ class Soak:
             response = await client.post(PREDICT, content=v1, headers=JSON)
         elif kind == "valid_oip":
             response = await client.post(self.infer, content=oip, headers=JSON)
-        elif kind == "drip":  # a quarter of the body deadline, in 4 pieces: a margin for load
-            pause = self.body_timeout_s / 16
+        elif kind == "drip":  # 4 pieces over ~0.5 s: a tenth of the default body deadline
+            pause = min(DRIP_PAUSE_S, self.body_timeout_s / 16)
             response = await client.post(PREDICT, content=_drip(v1, 4, pause), headers=JSON)
         elif kind == "too_slow":
             await self._too_slow()

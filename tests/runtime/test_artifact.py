@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +24,7 @@ from onnx import external_data_helper, helper, numpy_helper
 from runtime.artifact import load_artifact
 from runtime.errors import ModelRefused
 from runtime.model import Model
-from runtime.onnx_wire import _SKIP_IN_ATTRIBUTE, WireError, _fields, read_facts
+from runtime.onnx_wire import WireError, read_facts
 from runtime.settings import Settings, SettingsError
 
 
@@ -138,30 +141,33 @@ def test_wire_reader_finds_graphs_and_tensors_behind_attribute_arrays() -> None:
     assert facts.external_data == ["outside"]
 
 
-def test_wire_reader_skips_exactly_what_a_field_by_field_read_ignores() -> None:
-    data = memoryview(_attribute_hiding_a_graph_and_a_tensor().SerializeToString())
+def test_wire_reader_refuses_what_is_not_a_well_formed_model() -> None:
+    node = helper.make_node("Identity", ["x"], ["z"])
+    value = helper.make_tensor_value_info("x", onnx.TensorProto.DOUBLE, [None, 1])
+    model = helper.make_model(helper.make_graph([node], "g", [value], [value]))
+    helper.set_model_props(model, {"tabship.manifest": "VALUE"})
+    data = model.SerializeToString()
+    assert read_facts(data).metadata == {"tabship.manifest": "VALUE"}
+    broken = {
+        "truncated": data[:-3],
+        "garbage": b"\x07junk",
+        "not UTF-8": data.replace(b"VALUE", b"VAL\xffE"),
+        "no graph": helper.make_model(helper.make_graph([], "g", [], [])).SerializeToString()[:2],
+    }
+    for bad in broken.values():
+        with pytest.raises(WireError):
+            read_facts(bad)
 
-    def kept(skip: Any, cut: int, buffer: memoryview = data) -> list[tuple[int, int, Any]] | str:
-        try:
-            return [
-                (n, w, bytes(v) if isinstance(v, memoryview) else v)
-                for n, w, v in _fields(buffer[:cut], skip)
-                if n in (5, 6, 10, 11, 22, 23) and w == 2
-            ]
-        except WireError as error:
-            return str(error)
 
-    cuts = [len(data), *range(0, len(data), 97), *range(len(data) - 40, len(data))]
-    for cut in cuts:
-        assert kept(_SKIP_IN_ATTRIBUTE, cut) == kept(None, cut), cut
-    assert isinstance(kept(_SKIP_IN_ATTRIBUTE, len(data) - 1), str)  # refused
-    floats = data.tobytes().index(b"\x3d")  # the first float's tag; 2000 of 5 bytes, then ints
-    for where in (floats + 5 * 1000, floats + 5 * 2000):
-        broken = bytearray(data)
-        broken[where] = 0x07  # a tag of field 0, wire type 7: refused amid a skipped run
-        refusal = kept(_SKIP_IN_ATTRIBUTE, len(data), memoryview(bytes(broken)))
-        assert isinstance(refusal, str)
-        assert refusal == kept(None, len(data), memoryview(bytes(broken)))
+def test_vendored_onnx_classes_are_what_locks_onnx_proto_generates(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "locks" / "onnx_proto.sh"
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run([str(script), str(tmp_path)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    committed = script.parents[1] / "runtime" / "onnx_proto"
+    for name in ("onnx_ml.proto", "onnx_ml_pb2.py", "onnx_ml_pb2.pyi"):
+        generated = (tmp_path / "runtime" / "onnx_proto" / name).read_bytes()
+        assert generated == (committed / name).read_bytes(), f"{name}: run locks/onnx_proto.sh"
 
 
 def test_unknown_domain_and_graph_mismatch_are_refused(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from conftest import Server, free_port
 
-from runtime.values import category_text, number_value
+from contract.values import category_text, number_value
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

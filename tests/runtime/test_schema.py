@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contract.rules import MISSING_COLUMN, NUMERIC_TEXT
+from contract.values import category_text, number_value
 from runtime.errors import InvalidRows
-from runtime.schema import MISSING_COLUMN, NUMERIC_TEXT, InputSchema
-from runtime.values import category_text, number_value
+from runtime.schema import InputSchema
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import onnxruntime as ort
 import pytest
 from conftest import NAME, VERSION_A, VERSION_B, Server
 
-from runtime.values import category_text, number_value
+from contract.values import category_text, number_value
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -67,7 +67,7 @@ JSON = {"content-type": "application/json"}
 
 
 def direct(version_dir: Path, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """P(positive) and decision from onnxruntime itself, fed by runtime/values.py only."""
+    """P(positive) and decision from onnxruntime itself, fed by contract/values.py only."""
     manifest = json.loads((version_dir / "manifest.json").read_text())
     session = ort.InferenceSession(
         str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"]

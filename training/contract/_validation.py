@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
 
-from runtime.values import category_text, number_value
+from contract.values import category_text, number_value
 
 _to_float = np.frompyfunc(number_value, 1, 1)
 _to_text = np.frompyfunc(category_text, 1, 1)

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from runtime import spelling
+from contract import spelling
 from training.contract._validation import as_text, raw_array
 
 

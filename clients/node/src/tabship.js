@@ -12,6 +12,7 @@ import path from 'node:path';
 
 import ort from 'onnxruntime-node';
 
+import { KIND_ONNX_TYPES, MANIFEST_KEY, OUTPUT_TYPES } from './rules.js';
 import { categoricalFeed, DEFAULT_MAX_LENGTH, jsonType, numericFeed, ValueProblem } from './values.js';
 
 export {
@@ -24,8 +25,8 @@ const require = createRequire(import.meta.url);
 export const ONNXRUNTIME_NODE_VERSION = /** @type {string} */ (
   require('onnxruntime-node/package.json').version);
 
-export const MANIFEST_KEY = 'tabship.manifest';
-const OUTPUTS = ['label', 'probabilities', 'decision'];
+export { MANIFEST_KEY, REASONS } from './rules.js';
+const OUTPUTS = Object.keys(OUTPUT_TYPES);
 
 /**
  * @typedef {object} ManifestInput
@@ -71,7 +72,7 @@ const OUTPUTS = ['label', 'probabilities', 'decision'];
  * @property {number} decision  the graph's `decision` output (at manifest.threshold.value)
  */
 
-/** @typedef {{row: number, column: string | null, message: string}} Problem */
+/** @typedef {{row: number, column: string | null, code?: string, message: string}} Problem */
 
 /** A model that must not be used: hash mismatch, parity not passed, contract mismatch. */
 export class ModelRefused extends Error {
@@ -186,26 +187,51 @@ function readJson(file) {
 }
 
 /**
+ * The structural checks of contract/manifest.py check_manifest, rule for rule (tests/test_contract.py
+ * feeds both the same broken manifests).
  * @param {unknown} manifest
  * @param {string} where
  * @returns {Manifest}
  */
-function checkManifest(manifest, where) {
+export function checkManifest(manifest, where) {
   const m = /** @type {any} */ (manifest);
   const fail = (/** @type {string} */ why) => {
     throw new ModelRefused(`manifest from ${where} is not a tabship manifest: ${why}`);
   };
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) fail('not an object');
+  const isObject = (/** @type {unknown} */ v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isText = (/** @type {unknown} */ v) => typeof v === 'string';
+  if (!isObject(m)) fail('not an object');
   if (m.manifest_version !== 1) fail(`manifest_version ${JSON.stringify(m.manifest_version)} is not 1`);
-  if (typeof m.name !== 'string' || typeof m.version !== 'string') fail('name/version missing');
+  for (const key of ['name', 'version']) if (!isText(m[key]) || m[key] === '') fail(`${key} missing`);
   if (!Array.isArray(m.inputs) || m.inputs.length === 0) fail('inputs missing');
+  const seen = new Set();
   for (const input of m.inputs) {
-    if (typeof input?.name !== 'string') fail('an input has no name');
-    if (input.kind !== 'numeric' && input.kind !== 'categorical') fail(`input ${input.name}: kind ${input.kind}`);
+    if (!isObject(input) || !isText(input.name) || input.name === '') fail('an input has no name');
+    if (seen.has(input.name)) fail(`input ${input.name} twice`);
+    seen.add(input.name);
+    if (!Object.hasOwn(KIND_ONNX_TYPES, input.kind)) fail(`input ${input.name}: kind ${input.kind}`);
+    const kind = /** @type {keyof typeof KIND_ONNX_TYPES} */ (input.kind);
+    if (input.onnx_type !== KIND_ONNX_TYPES[kind]) fail(`input ${input.name}: onnx_type ${input.onnx_type} for kind ${kind}`);
     if (typeof input.nullable !== 'boolean') fail(`input ${input.name}: nullable missing`);
+    if (kind === 'categorical') {
+      const categories = input.categories === undefined ? [] : input.categories;
+      if (!Array.isArray(categories) || !categories.every(isText)) fail(`input ${input.name}: categories must be strings`);
+      const aliases = input.aliases === undefined ? {} : input.aliases;
+      if (!isObject(aliases) || !Object.values(aliases).every(isText)) fail(`input ${input.name}: aliases must map text to text`);
+      if (input.integer_codes !== undefined && typeof input.integer_codes !== 'boolean') fail(`input ${input.name}: integer_codes must be a boolean`);
+      const maxLength = input.max_length;
+      if (maxLength !== undefined && maxLength !== null && !(Number.isInteger(maxLength) && maxLength >= 1)) {
+        fail(`input ${input.name}: max_length must be an integer >= 1`);
+      }
+    }
   }
-  if (typeof m.threshold?.value !== 'number') fail('threshold.value missing');
-  if (typeof m.parity?.status !== 'string') fail('parity.status missing');
+  const t = isObject(m.threshold) ? m.threshold.value : undefined;
+  if (typeof t !== 'number' || !(t >= 0 && t <= 1)) fail('threshold.value must be a number in [0, 1]');
+  if (!Array.isArray(m.outputs) || !m.outputs.every((/** @type {any} */ o) => isObject(o) && isText(o.name))) {
+    fail('outputs missing');
+  }
+  if (!isObject(m.onnx)) fail('onnx missing');
+  if (!isObject(m.parity) || !isText(m.parity.status)) fail('parity.status missing');
   return /** @type {Manifest} */ (m);
 }
 
@@ -319,7 +345,7 @@ export async function loadModel(target, options = {}) {
  *   "nan", "inf", "1_000", hex or Unicode digits); null and blank text are missing (NaN), a
  *   problem when the input is not nullable; booleans, other text, arrays, objects are problems.
  * - categorical -> string [N,1]: text up to max_length (default 256) characters without lone
- *   surrogates, numbers and booleans by runtime/values.py category_text; null is "" and null or
+ *   surrogates, numbers and booleans by contract/values.py category_text; null is "" and null or
  *   blank text is a problem when the input is not nullable; arrays and objects are problems.
  * Columns not in the manifest are ignored. Every problem is collected and thrown together as
  * one FeedError.
@@ -355,7 +381,7 @@ export function buildFeeds(manifest, rows) {
         else if (texts) texts[r] = categoricalFeed(raw, input.nullable, maxLength);
       } catch (error) {
         if (!(error instanceof ValueProblem)) throw error;
-        problems.push({ row: r, column: input.name, message: error.message });
+        problems.push({ row: r, column: input.name, code: error.code, message: error.message });
       }
     }
   });

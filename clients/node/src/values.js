@@ -1,11 +1,14 @@
 // @ts-check
 /**
  * How one raw JSON value becomes what a tabship graph is fed: the JavaScript twin of
- * runtime/values.py (category_text, number_value), of the server's validation in
+ * contract/values.py (category_text, number_value), of the server's validation in
  * runtime/schema.py (numericFeed, categoricalFeed: what is accepted, what is refused and with
  * which reason) and of docs/contract.md. Pure functions, no onnxruntime dependency, so they can
- * be unit-tested and compared with Python directly.
+ * be unit-tested and compared with Python directly. The rules' data (accepted numeric text,
+ * limits, reasons) comes from rules.js, generated from the Python contract/ package.
  */
+
+import { BLANK_TEXT, MAX_TEXT_LENGTH, NUMERIC_TEXT, REASONS, SHOWN_CHARACTERS } from './rules.js';
 
 /** Characters Python's str.isspace() (and so str.strip() and float()) treats as whitespace. */
 const PY_WHITESPACE = new Set([
@@ -119,26 +122,30 @@ export function pyFloatRepr(x) {
   return (negative ? '-' : '') + body;
 }
 
-/** Thrown for a value that cannot be fed; the message names no row or column. */
-export class ValueProblem extends Error {}
+/**
+ * Thrown for a value that cannot be fed; the message names no row or column. `code` is the
+ * reason's key in REASONS (contract/rules.py), the same words the Python server says.
+ */
+export class ValueProblem extends Error {
+  /**
+   * @param {keyof typeof REASONS} code
+   * @param {Record<string, string | number>} [values]  the reason's {placeholders}
+   */
+  constructor(code, values = {}) {
+    super(REASONS[code].replace(/\{(\w+)\}/g, (_, key) => String(values[key])));
+    this.code = code;
+  }
+}
 
 // --- the Python server's validation (runtime/schema.py), rule for rule ---------------------
 
-/** ASCII whitespace: what the server strips around numeric text and treats as blank. */
-const ASCII_WS = '[ \\t\\n\\r\\f\\v]*';
-/**
- * runtime/schema.py NUMERIC_TEXT, character for character (a test compares the two): ASCII
- * decimal notation, at most 200 integer digits and a 2-digit exponent, so always finite. No
- * "nan", "inf", "1_000", hex or non-ASCII digits.
- */
-export const NUMERIC_TEXT =
-  `${ASCII_WS}[+-]?(?:[0-9]{1,200}(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?${ASCII_WS}`;
+export { NUMERIC_TEXT };
 const NUMERIC = new RegExp(`^(?:${NUMERIC_TEXT})$`);
-const BLANK = new RegExp(`^${ASCII_WS}$`);
+const BLANK = new RegExp(`^(?:${BLANK_TEXT})$`);
 /** Default max_length of a categorical input whose manifest entry has none (as the server). */
-export const DEFAULT_MAX_LENGTH = 256;
+export const DEFAULT_MAX_LENGTH = MAX_TEXT_LENGTH;
 /** The server's reason for an absent key: null is how a client sends a missing value. */
-export const MISSING_COLUMN = 'missing column (send null for a missing value)';
+export const MISSING_COLUMN = REASONS.missing_column;
 const LONE_SURROGATE = /\p{Cs}/u;
 // Python's str.isprintable() is false for these (repr() escapes them), except for ' '.
 const UNPRINTABLE = /^[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]$/u;
@@ -189,7 +196,7 @@ export function pyRepr(text) {
  */
 export function shown(text) {
   const chars = [...text];
-  return pyRepr(chars.length <= 40 ? text : `${chars.slice(0, 40).join('')}...`);
+  return pyRepr(chars.length <= SHOWN_CHARACTERS ? text : `${chars.slice(0, SHOWN_CHARACTERS).join('')}...`);
 }
 
 /**
@@ -203,24 +210,24 @@ export function numericFeed(value, nullable) {
   if (typeof value === 'number') {
     if (Number.isFinite(value)) return value;
     if (Number.isNaN(value) && nullable) return NaN;
-    throw new ValueProblem('not a finite number');
+    throw new ValueProblem('not_finite');
   }
   if (typeof value === 'bigint') return numericFeed(Number(value), false);
-  if (value === undefined) throw new ValueProblem(MISSING_COLUMN);
+  if (value === undefined) throw new ValueProblem('missing_column');
   if (value === null) {
     if (nullable) return NaN;
-    throw new ValueProblem('null, and the column is not nullable');
+    throw new ValueProblem('null_not_nullable');
   }
   if (typeof value === 'string') {
     if (NUMERIC.test(value)) return Number(value); // ASCII decimal: JS reads it as Python does
     if (BLANK.test(value)) {
       if (nullable) return NaN;
-      throw new ValueProblem('blank, and the column is not nullable');
+      throw new ValueProblem('blank_not_nullable');
     }
-    throw new ValueProblem(`${shown(value)} is not a number`);
+    throw new ValueProblem('not_a_number', { shown: shown(value) });
   }
-  if (typeof value === 'boolean') throw new ValueProblem('a boolean is not a number');
-  throw new ValueProblem(`expected a number, got ${jsonType(value)}`);
+  if (typeof value === 'boolean') throw new ValueProblem('boolean_not_number');
+  throw new ValueProblem('expected_number', { json_type: jsonType(value) });
 }
 
 /**
@@ -236,32 +243,32 @@ export function categoricalFeed(value, nullable, maxLength = DEFAULT_MAX_LENGTH)
   if (typeof value === 'string') {
     const length = [...value].length; // code points, as Python's len()
     if (length > maxLength) {
-      throw new ValueProblem(`text of ${length} characters is longer than max_length ${maxLength}`);
+      throw new ValueProblem('too_long', { length, max_length: maxLength });
     }
-    if (LONE_SURROGATE.test(value)) throw new ValueProblem('text is not valid Unicode (lone surrogate)');
+    if (LONE_SURROGATE.test(value)) throw new ValueProblem('lone_surrogate');
     // onnxruntime's C string API ends a string at NUL, so the graph would see another value.
-    if (value.includes('\u0000')) throw new ValueProblem('text contains a NUL character');
+    if (value.includes('\u0000')) throw new ValueProblem('nul_character');
     text = value;
   } else if (value === undefined) {
-    throw new ValueProblem(MISSING_COLUMN);
+    throw new ValueProblem('missing_column');
   } else if (value === null) {
     if (nullable) return '';
-    throw new ValueProblem('null, and the column is not nullable');
+    throw new ValueProblem('null_not_nullable');
   } else if (typeof value === 'boolean' || typeof value === 'number' || typeof value === 'bigint') {
-    if (value === Infinity || value === -Infinity) throw new ValueProblem('not a finite number');
+    if (value === Infinity || value === -Infinity) throw new ValueProblem('not_finite');
     text = categoryText(value);
   } else {
-    throw new ValueProblem(`expected text, a number, a boolean or null, got ${jsonType(value)}`);
+    throw new ValueProblem('expected_category', { json_type: jsonType(value) });
   }
   if (BLANK.test(text)) {
     if (nullable) return text;
-    throw new ValueProblem('blank, and the column is not nullable');
+    throw new ValueProblem('blank_not_nullable');
   }
   return text;
 }
 
 /**
- * Text form of a categorical value (runtime/values.py category_text): null/undefined/NaN -> "",
+ * Text form of a categorical value (contract/values.py category_text): null/undefined/NaN -> "",
  * booleans "true"/"false", integral finite numbers their decimal integer (2.0 -> "2",
  * 1e16 -> "10000000000000000"), other numbers Python's repr (2.5 -> "2.5", 1e-07 -> "1e-07").
  * @param {unknown} value
@@ -277,7 +284,7 @@ export function categoryText(value) {
     if (Number.isFinite(value) && Number.isInteger(value)) return BigInt(value).toString();
     return pyFloatRepr(value);
   }
-  throw new ValueProblem(`expected text, a number, a boolean or null, got ${jsonType(value)}`);
+  throw new ValueProblem('expected_category', { json_type: jsonType(value) });
 }
 
 /**
@@ -290,14 +297,4 @@ export function categoryText(value) {
  */
 export function numberValue(value) {
   return value === undefined ? NaN : numericFeed(value, true);
-}
-
-/**
- * @param {string} text
- * @returns {string}
- */
-export function quote(text) {
-  const chars = [...text];
-  const cut = chars.length > 40 ? `${chars.slice(0, 40).join('')}...` : text;
-  return JSON.stringify(cut);
 }

@@ -4,11 +4,12 @@ import { test } from 'node:test';
 
 import {
   categoricalFeed, categoryText, MISSING_COLUMN, numberValue, numericFeed, parsePythonFloat, pyFloatRepr,
-  pyRepr, pyStrip,
+  pyRepr, pyStrip, ValueProblem,
 } from '../src/values.js';
+import { REASONS } from '../src/rules.js';
 import { buildFeeds, FeedError, readOnnxHeader } from '../src/tabship.js';
 
-test('categoryText follows runtime/values.py category_text', () => {
+test('categoryText follows contract/values.py category_text', () => {
   const cases = /** @type {[unknown, string][]} */ ([
     [null, ''], [undefined, ''], [NaN, ''], [true, 'true'], [false, 'false'],
     ['', ''], [' 02 ', ' 02 '], ['Nov', 'Nov'],
@@ -166,7 +167,9 @@ test('buildFeeds: an absent key is a problem, nullable or not; null is missing',
     delete row[name];
     assert.throws(() => buildFeeds(MANIFEST, [complete, row]), (error) => {
       assert.ok(error instanceof FeedError);
-      assert.deepEqual(error.problems, [{ row: 1, column: name, message: MISSING_COLUMN }]);
+      assert.deepEqual(error.problems, [
+        { row: 1, column: name, code: 'missing_column', message: MISSING_COLUMN },
+      ]);
       return true;
     });
   }
@@ -190,4 +193,28 @@ test('readOnnxHeader finds metadata_props in a hand-made ModelProto', () => {
 test('categoricalFeed refuses NUL, as the server does', () => {
   assert.throws(() => categoricalFeed('Nov\u0000zzz', true), /text contains a NUL character/);
   assert.equal(categoricalFeed('Nov', true), 'Nov');
+});
+
+test('every refusal carries its reason code from rules.js (generated from contract/rules.py)', () => {
+  const cases = [
+    [() => numericFeed(Infinity, true), 'not_finite'],
+    [() => numericFeed(null, false), 'null_not_nullable'],
+    [() => numericFeed(' ', false), 'blank_not_nullable'],
+    [() => numericFeed('abc', true), 'not_a_number'],
+    [() => numericFeed(true, true), 'boolean_not_number'],
+    [() => numericFeed([], true), 'expected_number'],
+    [() => categoricalFeed('x'.repeat(257), true), 'too_long'],
+    [() => categoricalFeed('\ud800', true), 'lone_surrogate'],
+    [() => categoricalFeed('a\u0000', true), 'nul_character'],
+    [() => categoricalFeed({}, true), 'expected_category'],
+    [() => categoricalFeed(undefined, true), 'missing_column'],
+  ];
+  for (const [feed, code] of cases) {
+    assert.throws(feed, (error) => {
+      assert.ok(error instanceof ValueProblem);
+      assert.equal(error.code, code);
+      assert.ok(code in REASONS);
+      return true;
+    });
+  }
 });
