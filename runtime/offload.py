@@ -63,6 +63,7 @@ class Offload:
         self.max_waiting = max_waiting
         self.waiting = 0
         self._trimmed = 0.0
+        self._trim_pending = False
         self._executor: ThreadPoolExecutor | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any, bounded: bool = True) -> T:
@@ -79,13 +80,19 @@ class Offload:
             return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
         finally:
             self.waiting -= 1
-            if self.waiting == 0 and _trim is not None:
+            if self.waiting == 0 and _trim is not None and not self._trim_pending:
                 # the queue ran dry: hand the freed heap back to the system (in the thread),
-                # at most every TRIM_EVERY_S: a trim takes milliseconds
-                now = time.monotonic()
-                if now - self._trimmed >= TRIM_EVERY_S and self._executor is not None:
-                    self._trimmed = now
-                    self._executor.submit(_trim, 0)
+                # at most every TRIM_EVERY_S (a trim takes milliseconds), and once more after
+                # the last job of a burst
+                self._trim_pending = True
+                wait = max(0.0, self._trimmed + TRIM_EVERY_S - time.monotonic())
+                loop.call_later(wait, self._trim_if_idle)
+
+    def _trim_if_idle(self) -> None:
+        self._trim_pending = False
+        if self.waiting == 0 and self._executor is not None and _trim is not None:
+            self._trimmed = time.monotonic()
+            self._executor.submit(_trim, 0)
 
     def close(self) -> None:
         if self._executor is not None:
