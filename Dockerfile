@@ -3,12 +3,13 @@
 # presigned object-store URL) is read at start. Build: docker build -t tabship-serve .
 # Run:   docker run -p 8000:8000 -e MODEL_URI=https://.../model-version/ tabship-serve
 # For s3:// model URIs add the s3 extra: docker build --build-arg ROLE=s3 -t tabship-serve .
+# To require signed versions (TABSHIP_TRUSTED_KEYS): docker build --build-arg ROLE=sign ...
 # For OIP over gRPC (--grpc-port): --build-arg ROLE=grpc.
 FROM python:3.11-slim AS build
 ARG ROLE=serve
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY locks/serve.txt locks/grpc.txt locks/s3.txt locks/
+COPY locks/serve.txt locks/grpc.txt locks/s3.txt locks/sign.txt locks/
 COPY scripts/serve_install.sh scripts/serve_install.sh
 COPY tabship_cli tabship_cli
 COPY contract contract

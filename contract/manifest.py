@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from contract.errors import ModelRefused
+from contract.target import target_problem
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 # Where the graph carries its own manifest (ModelProto.metadata_props).
 METADATA_KEY = "tabship.manifest"
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 1  # a binary target; version 2 adds the multiclass target (contract/target.py)
+MANIFEST_VERSIONS = (1, 2)
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 # A manifest input's kind -> the ONNX type of the graph input that reads it.
@@ -44,8 +46,9 @@ def check_manifest(value: Any, where: str) -> dict[str, Any]:
 
     if not isinstance(value, dict):
         raise fail("not a JSON object")
-    if value.get("manifest_version") != MANIFEST_VERSION:
-        raise fail(f"manifest_version {value.get('manifest_version')!r} is not 1")
+    version = value.get("manifest_version")
+    if isinstance(version, bool) or version not in MANIFEST_VERSIONS:
+        raise fail(f"manifest_version {version!r} is not 1 or 2")
     for key in ("name", "version"):
         if not isinstance(value.get(key), str) or not value[key]:
             raise fail(f"{key} missing")
@@ -89,10 +92,8 @@ def check_manifest(value: Any, where: str) -> dict[str, Any]:
                 not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1
             ):
                 raise fail(f"input {name!r}: max_length must be an integer >= 1")
-    threshold = value.get("threshold")
-    t = threshold.get("value") if isinstance(threshold, dict) else None
-    if not isinstance(t, int | float) or isinstance(t, bool) or not (0 <= t <= 1):
-        raise fail("threshold.value must be a number in [0, 1]")
+    if (problem := target_problem(value)) is not None:
+        raise fail(problem)
     outputs = value.get("outputs")
     if not isinstance(outputs, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from contract.errors import ModelRefused
+from contract.errors import MissingFile, ModelRefused
 
 SCHEMES = frozenset({"s3"})
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
@@ -83,7 +83,7 @@ _STATUS = re.compile(r"status code: ([0-9]{3}[A-Za-z ]*)")
 def describe_error(uri: str, error: BaseException) -> ModelRefused:
     """One line: obstore's messages carry a multi-line debug dump after the useful part."""
     if isinstance(error, FileNotFoundError):
-        return ModelRefused(f"{uri}: no such object")
+        return MissingFile(f"{uri}: no such object")
     status = _STATUS.search(str(error))
     if status is not None:
         answer = status.group(1).strip()
@@ -98,16 +98,18 @@ def read(
     *,
     connect_timeout_s: float = 5.0,
     read_timeout_s: float = 30.0,
+    timeout_s: float | None = None,
 ) -> bytes:
     """The object's bytes: its size checked against the cap before the download and the bytes
-    counted during it; an overall time limit like the http download's."""
+    counted during it; an overall time limit (default connect + 10 reads) checked as chunks
+    arrive."""
     obstore = library()
     bucket_url, key = split(uri)
     if not key or key.endswith("/"):
         raise ModelRefused(f"{uri}: names a prefix, not an object")
     store = open_store(bucket_url, connect_timeout_s=connect_timeout_s, timeout_s=read_timeout_s)
     started = time.monotonic()
-    overall = connect_timeout_s + 10 * read_timeout_s
+    overall = connect_timeout_s + 10 * read_timeout_s if timeout_s is None else timeout_s
     try:
         size = int(obstore.head(store, key)["size"])
         if size > max_bytes:
@@ -120,7 +122,7 @@ def read(
             if total > max_bytes:
                 raise ModelRefused(f"{uri}: more than the cap of {max_bytes} bytes")
             if time.monotonic() - started > overall:
-                raise ModelRefused(f"{uri}: download took longer than {overall:.0f} s")
+                raise ModelRefused(f"{uri}: download took longer than {overall:g} s")
             chunks.append(piece)
     except ModelRefused:
         raise

@@ -14,7 +14,14 @@ import joblib
 import onnx
 
 from export import manifest as manifests
-from export.convert import MIN_ONNXRUNTIME, OPSETS, OUTPUTS, convert_pipeline
+from export.convert import (
+    ARGMAX_TIES,
+    MIN_ONNXRUNTIME,
+    OPSETS,
+    OUTPUTS,
+    convert_pipeline,
+    multiclass_outputs,
+)
 from export.registry import ObjectRegistry, Registry
 from training.declaration import Declaration
 
@@ -50,7 +57,16 @@ def graph_bytes(model: onnx.ModelProto) -> bytes:
     return bare.SerializeToString(deterministic=True)
 
 
+def candidate_classes(candidate: ReleaseCandidate) -> list[str] | None:
+    """The class names of a multiclass candidate (probability-column order), else None."""
+    target = candidate.record.get("target")
+    return list(target["classes"]) if target and target.get("kind") == "multiclass" else None
+
+
 def convert_candidate(candidate: ReleaseCandidate) -> onnx.ModelProto:
+    classes = candidate_classes(candidate)
+    if classes:
+        return convert_pipeline(candidate.pipeline, candidate.declaration, None, classes)
     threshold = candidate.record["threshold"]["value"]
     return convert_pipeline(candidate.pipeline, candidate.declaration, threshold)
 
@@ -63,7 +79,7 @@ def describe_model(
     git: dict[str, Any],
 ) -> dict[str, Any]:
     """Fills the manifest and embeds it (minus the file's own hash) in the model."""
-    threshold = candidate.record["threshold"]
+    classes = candidate_classes(candidate)
     graph_sha = manifests.sha256_bytes(graph_bytes(model))
     manifest = {
         "manifest_version": 1,
@@ -85,11 +101,10 @@ def describe_model(
         },
         "data": candidate.record["data"],
         "metrics": candidate.record["metrics"],
-        "threshold": threshold,
         "inputs": manifests.input_schema(
             candidate.pipeline, candidate.declaration, candidate.reference_data["train_frame"]
         ),
-        "outputs": OUTPUTS,
+        "outputs": multiclass_outputs(classes) if classes else OUTPUTS,
         "onnx": {
             "file": "model.onnx",
             "graph_sha256": graph_sha,
@@ -99,6 +114,19 @@ def describe_model(
         },
         "parity": {"status": "pending"},
     }
+    if classes:
+        # Schema version 2 adds the multiclass target; a binary manifest stays version 1,
+        # field for field as before.
+        manifest["manifest_version"] = 2
+        manifest["target"] = {
+            "kind": "multiclass",
+            "classes": classes,
+            "decision": "argmax",
+            "ties": ARGMAX_TIES,
+        }
+        manifest["metrics_per_class"] = candidate.record["metrics_per_class"]
+    else:
+        manifest["threshold"] = candidate.record["threshold"]
     model.producer_name = "tabship"
     model.producer_version = manifest["producer"]["version"]
     model.model_version = int(version[:8] + version[9:15])  # YYYYMMDDHHMMSS

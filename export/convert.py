@@ -43,6 +43,36 @@ OUTPUTS = [
 ]
 
 
+# Multiclass: the decision is the arg-max, the class name a lookup in the graph.
+ARGMAX_TIES = "the lowest index among equal probabilities (numpy's argmax)"
+
+
+def multiclass_outputs(classes: list[str]) -> list[dict[str, object]]:
+    k = len(classes)
+    return [
+        {
+            "name": LABEL,
+            "onnx_type": "tensor(int64)",
+            "shape": ["N"],
+            "description": f"index of the class of highest probability into classes; ties: "
+            f"{ARGMAX_TIES}",
+        },
+        {
+            "name": PROBABILITIES,
+            "onnx_type": "tensor(float)",
+            "shape": ["N", k],
+            "description": f"P(class) per class, columns in the order of classes {classes}, "
+            "as float32",
+        },
+        {
+            "name": DECISION,
+            "onnx_type": "tensor(string)",
+            "shape": ["N"],
+            "description": "the class name at label (classes[label])",
+        },
+    ]
+
+
 def initial_types(declaration: Declaration) -> list[tuple[str, object]]:
     return [
         (
@@ -54,9 +84,13 @@ def initial_types(declaration: Declaration) -> list[tuple[str, object]]:
 
 
 def convert_pipeline(
-    pipeline: Pipeline, declaration: Declaration, threshold: float
+    pipeline: Pipeline,
+    declaration: Declaration,
+    threshold: float | None,
+    classes: list[str] | None = None,
 ) -> onnx.ModelProto:
-    """The whole pipeline as ONNX, with a `decision` output at `threshold`. No metadata yet."""
+    """The whole pipeline as ONNX, with a `decision` output at `threshold` (binary) or the
+    arg-max class name (multiclass, `classes` in probability order). No metadata yet."""
     register_all()
     model: onnx.ModelProto = convert_sklearn(
         pipeline,
@@ -65,7 +99,11 @@ def convert_pipeline(
         options={XGBClassifier: {"zipmap": False}},
     )
     _restore_input_names(model.graph, [c.name for c in declaration.columns])
-    _add_decision(model, threshold)
+    if classes:
+        _add_multiclass_decision(model, classes)
+    else:
+        assert threshold is not None
+        _add_decision(model, threshold)
     del model.opset_import[:]
     model.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(OPSETS.items()))
     model.graph.name = "tabship"
@@ -163,3 +201,41 @@ def _add_decision(model: onnx.ModelProto, threshold: float) -> None:
         ]
     )
     graph.output.append(helper.make_tensor_value_info(DECISION, TensorProto.INT64, [None]))
+
+
+def _add_multiclass_decision(model: onnx.ModelProto, classes: list[str]) -> None:
+    """label = ArgMax(probabilities) (first maximum, as numpy and scikit-learn's predict),
+    decision = classes[label]. The converter's own label is left internal: its tie rule is the
+    runtime's, not one the contract states."""
+    graph = model.graph
+    names = [o.name for o in graph.output]
+    if names != [LABEL, PROBABILITIES]:
+        raise ValueError(f"unexpected converter outputs {names}")
+    converter_label = "converter_label"
+    _rename_tensor(graph, LABEL, converter_label)
+    del graph.output[0]
+    graph.initializer.append(
+        numpy_helper.from_array(np.array(classes, dtype=object), "decision_class_names")
+    )
+    graph.node.extend(
+        [
+            helper.make_node(
+                "ArgMax",
+                [PROBABILITIES],
+                [LABEL],
+                axis=1,
+                keepdims=0,
+                select_last_index=0,
+                name="label_ArgMax",
+            ),
+            helper.make_node(
+                "Gather",
+                ["decision_class_names", LABEL],
+                [DECISION],
+                axis=0,
+                name="decision_Gather",
+            ),
+        ]
+    )
+    graph.output.insert(0, helper.make_tensor_value_info(LABEL, TensorProto.INT64, [None]))
+    graph.output.append(helper.make_tensor_value_info(DECISION, TensorProto.STRING, [None]))

@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 compile() { uv pip compile pyproject.toml --python-version 3.11 --no-header --quiet "$@"; }
 compile --extra dev -o locks/dev.txt
-for role in serve grpc batch dask train s3; do
+for role in serve grpc batch dask train s3 sign; do
   compile --extra "$role" -c locks/dev.txt -o "locks/$role.txt"
 done

@@ -70,9 +70,14 @@ def compare(
     pipeline: Any,
     session: ort.InferenceSession,
     frame: pd.DataFrame,
-    threshold: float,
+    threshold: float | None,
+    classes: list[str] | None = None,
 ) -> tuple[SetResult, np.ndarray]:
-    """Returns the set's result and the reference P(positive) per row."""
+    """Returns the set's result and the reference P(positive) per row (multiclass: the
+    reference [N, K] probabilities)."""
+    if classes:
+        return compare_multiclass(name, pipeline, session, frame, classes)
+    assert threshold is not None
     reference = pipeline.predict_proba(frame)[:, 1]
     reference_label = pipeline.predict(frame)
     label, probabilities, decision = session.run(list(OUTPUT_NAMES), feeds_for(session, frame))
@@ -85,6 +90,36 @@ def compare(
         max_abs_dp=float(difference.max()) if len(frame) else 0.0,
         flips=int(np.sum(label != reference_label)),
         threshold_flips=int(np.sum(decision != reference_decision)),
+        worst_row=int(np.argmax(difference)) if len(frame) else None,
+    )
+    return result, reference
+
+
+def compare_multiclass(
+    name: str,
+    pipeline: Any,
+    session: ort.InferenceSession,
+    frame: pd.DataFrame,
+    classes: list[str],
+) -> tuple[SetResult, np.ndarray]:
+    """max |dP| over every class column; `flips` counts arg-max labels that differ from
+    scikit-learn's predict, `threshold_flips` decision names that differ from classes[predict]."""
+    reference = pipeline.predict_proba(frame)
+    reference_label = np.asarray(pipeline.predict(frame), dtype=np.int64)
+    label, probabilities, decision = session.run(
+        ["label", "probabilities", "decision"], feeds_for(session, frame)
+    )
+    if probabilities.shape != reference.shape:
+        raise ValueError(f"graph probabilities {probabilities.shape}, reference {reference.shape}")
+    difference = np.abs(probabilities.astype(np.float64) - reference.astype(np.float64))
+    difference = np.where(np.isnan(difference), np.inf, difference).max(axis=1, initial=0.0)
+    names = np.asarray(classes, dtype=object)
+    result = SetResult(
+        name=name,
+        rows=len(frame),
+        max_abs_dp=float(difference.max()) if len(frame) else 0.0,
+        flips=int(np.sum(label != reference_label)),
+        threshold_flips=int(np.sum(decision.astype(object) != names[reference_label])),
         worst_row=int(np.argmax(difference)) if len(frame) else None,
     )
     return result, reference

@@ -27,7 +27,7 @@ from contract.rules import MAX_TEXT_LENGTH
 from parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
 from parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
 from parity_tests.generated import generated_rows
-from parity_tests.rows import boundary_rows, hostile_rows
+from parity_tests.rows import boundary_rows, hostile_rows, split_counts_per_class
 from runtime.model import session_options
 
 REPORT_FILE = "parity_report.json"
@@ -70,7 +70,8 @@ def check_parity(
     """Every set is built and compared on its own: a set that cannot be built or scored is
     reported FAILED with the reason instead of ending the gate."""
     session = _session(model_bytes)
-    threshold = float(manifest["threshold"]["value"])
+    classes = manifest_classes(manifest)
+    threshold = None if classes else float(manifest["threshold"]["value"])
     test, train = reference_data["test_frame"], reference_data["train_frame"]
     inputs = manifest["inputs"]
     details: dict[str, Any] = {}
@@ -78,6 +79,8 @@ def check_parity(
     def boundary() -> tuple[pd.DataFrame, str | None]:
         probes = boundary_rows(pipeline, test.head(BOUNDARY_BASE_ROWS))
         details["boundary_rows_per_feature"] = probes.per_feature
+        if classes:
+            details["boundary_splits_per_class"] = split_counts_per_class(pipeline, len(classes))
         details["boundary_thresholds"] = {"total": probes.thresholds, "probed": probes.probed}
         return probes.rows, probes.note
 
@@ -96,7 +99,7 @@ def check_parity(
         try:
             frame, note = build()
             built = time.perf_counter()
-            result, reference = compare(name, pipeline, session, frame, threshold)
+            result, reference = compare(name, pipeline, session, frame, threshold, classes)
         except Exception as error:  # any failure is this set's verdict, not a crash
             results.append(SetResult.broken(name, _failure(error)))
             continue
@@ -108,7 +111,31 @@ def check_parity(
     return GateRun(results, rows, references, details)
 
 
+def manifest_classes(manifest: dict[str, Any]) -> list[str] | None:
+    target = manifest.get("target")
+    return list(target["classes"]) if isinstance(target, dict) and target.get("classes") else None
+
+
 def report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str, Any]:
+    classes = manifest_classes(manifest)
+    if classes:
+        return {
+            "status": "passed" if run.passed else "failed",
+            "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "onnx_sha256": onnx_sha256,
+            "model": {"name": manifest["name"], "version": manifest["version"]},
+            # flips: arg-max labels; threshold_flips: decision names (no threshold here)
+            "bar": {
+                "max_abs_dp": BAR_MAX_ABS_DP,
+                "flips": 0,
+                "threshold_flips": 0,
+                "over": "every class column",
+                "decision": "argmax",
+            },
+            "classes": classes,
+            "sets": [result.as_dict() for result in run.results],
+            **run.details,
+        }
     return {
         "status": "passed" if run.passed else "failed",
         "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -122,17 +149,19 @@ def report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str
 
 
 def format_table(
-    results: list[SetResult], seconds: dict[str, dict[str, float]] | None = None
+    results: list[SetResult],
+    seconds: dict[str, dict[str, float]] | None = None,
+    *,
+    multiclass: bool = False,
 ) -> str:
     seconds = seconds or {}
+    # Multiclass: flips of the arg-max label, and of the decision's class name.
+    first, second = ("flips@max", "name flips") if multiclass else ("flips@0.5", "flips@thr")
 
     def took(name: str) -> str:
         return f"{seconds[name]['total']:>7.1f}s" if name in seconds else f"{'-':>8}"
 
-    lines = [
-        f"{'set':<10}{'rows':>9}{'max |dP|':>12}{'flips@0.5':>11}{'flips@thr':>11}{'time':>8}"
-        "  result"
-    ]
+    lines = [f"{'set':<10}{'rows':>9}{'max |dP|':>12}{first:>11}{second:>11}{'time':>8}  result"]
     for r in results:
         if r.error is not None:
             lines.append(
@@ -184,6 +213,12 @@ def gate_version(
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         raise NotAVersion(f"{folder} is not a version directory (missing {missing})")
+    if os.path.lexists(folder / "manifest.sig"):
+        # the gate rewrites manifest.json, which would void the signature of a released version
+        raise NotAVersion(
+            f"{folder} is signed (manifest.sig): a released version is immutable, and "
+            "re-running the gate would change its manifest.json"
+        )
     try:
         where = folder / "manifest.json"
         manifest = check_manifest(json.loads(where.read_text()), str(where))
@@ -218,7 +253,8 @@ def gate_version(
 def print_outcome(folder: Path, gate: GateRun, outcome: dict[str, Any]) -> None:
     model = outcome["model"]
     print(f"parity gate: {model['name']} {model['version']}")
-    print(format_table(gate.results, gate.details.get("seconds")))
+    multiclass = "classes" in outcome
+    print(format_table(gate.results, gate.details.get("seconds"), multiclass=multiclass))
     print(
         f"{outcome['status'].upper()}: bar max |dP| <= {BAR_MAX_ABS_DP:g} and no flips "
         f"on every set; report {folder / REPORT_FILE}"
@@ -273,7 +309,8 @@ def _json_value(value: Any, spec: dict[str, Any]) -> tuple[bool, Any]:
 
 def consumer_fixture(gate: GateRun, manifest: dict[str, Any]) -> dict[str, Any]:
     specs = {spec["name"]: spec for spec in manifest["inputs"]}
-    threshold = float(manifest["threshold"]["value"])
+    classes = manifest_classes(manifest)
+    threshold = None if classes else float(manifest["threshold"]["value"])
     sets = []
     for name in ("test", "boundary", "hostile"):
         frame, reference = gate.rows[name], gate.references[name]
@@ -282,7 +319,25 @@ def consumer_fixture(gate: GateRun, manifest: dict[str, Any]) -> dict[str, Any]:
             converted = {k: _json_value(v, specs[k]) for k, v in record.items()}
             if all(ok for ok, _ in converted.values()):
                 rows.append({k: v for k, (_, v) in converted.items()})
-                probability.append(float(reference[index]))
+                value = reference[index]
+                probability.append(
+                    np.asarray(value, dtype=np.float64).tolist() if classes else float(value)
+                )
+        if classes:
+            matrix = np.asarray(probability, dtype=np.float64).reshape(-1, len(classes))
+            labels = np.argmax(matrix, axis=1)
+            sets.append(
+                {
+                    "name": name,
+                    "rows": rows,
+                    "expected": {
+                        "probabilities": probability,
+                        "label": labels.tolist(),
+                        "decision": [classes[i] for i in labels],
+                    },
+                }
+            )
+            continue
         p = np.asarray(probability, dtype=np.float64)
         sets.append(
             {
@@ -302,5 +357,6 @@ def consumer_fixture(gate: GateRun, manifest: dict[str, Any]) -> dict[str, Any]:
             "sha256": manifest["onnx"]["sha256"],
         },
         "tolerance": BAR_MAX_ABS_DP,
+        **({"classes": classes} if classes else {}),
         "sets": sets,
     }

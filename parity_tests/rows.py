@@ -50,6 +50,17 @@ def tree_thresholds(pipeline: Any) -> dict[int, np.ndarray]:
     return {f: np.array(sorted(v), dtype=np.float32) for f, v in found.items()}
 
 
+def split_counts_per_class(pipeline: Any, classes: int) -> dict[str, int]:
+    """Internal nodes per class's trees (a multiclass booster keeps tree i for class i % K):
+    every one of them is in tree_thresholds, so the probes cover every class."""
+    booster = pipeline.named_steps["model"].get_booster()
+    model = json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]
+    counts = dict.fromkeys(range(classes), 0)
+    for tree, group in zip(model["trees"], model["tree_info"], strict=True):
+        counts[int(group)] += sum(1 for left in tree["left_children"] if left != -1)
+    return {str(k): v for k, v in counts.items()}
+
+
 _TARGETS_PER_THRESHOLD = ("below", "low midpoint", "on", "high midpoint", "above")
 
 

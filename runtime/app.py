@@ -36,7 +36,6 @@ from runtime.oip import OpenInference
 from runtime.openapi import build_openapi
 from runtime.page.route import page_routes
 from runtime.responses import JSONResponse, render_json
-from runtime.schema import Validated
 from runtime.service import Service
 from runtime.settings import Settings
 
@@ -49,6 +48,8 @@ PUBLIC_MANIFEST_KEYS = (
     "variant",
     "metrics",
     "threshold",
+    "target",
+    "metrics_per_class",
     "inputs",
     "outputs",
     "parity",
@@ -142,9 +143,28 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
     oip = OpenInference(service)
     name, version = model.name, model.version
     threshold = model.threshold
+    classes = model.classes
+
+    def multiclass_body(
+        service: Service, scores: Any, classes: list[str], single: bool
+    ) -> dict[str, Any]:
+        # label: the class name the graph's `decision` carries (arg-max, ties to the lowest index)
+        probabilities = service.by_class(scores, classes)
+        labels = scores.decisions.tolist()
+        body: dict[str, Any] = {"model": model_ref, "classes": classes}
+        if single:
+            body["probabilities"] = probabilities[0]
+            body["label"] = labels[0]
+        else:
+            body["predictions"] = [
+                {"probabilities": p, "label": d} for p, d in zip(probabilities, labels, strict=True)
+            ]
+        return body
+
     openapi = build_openapi(model.manifest, service.schema, settings.max_rows)
     public = {key: model.manifest[key] for key in PUBLIC_MANIFEST_KEYS if key in model.manifest}
     public["sha256"] = model.sha256
+    public["signed_by"] = model.artifact.signed_by  # null: signature not checked (no keys)
     model_ref = {"name": name, "version": version}
 
     async def healthz(request: Request) -> Response:
@@ -178,32 +198,30 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
             service.check_row_count(len(rows))
             validated = await service.validate_rows(rows)
             scores = await service.score(validated)
-        probabilities = service.positive(scores)  # counts non-finite outputs: on the loop
-        labels = scores.decisions.tolist()
-        if validated.n_rows >= OFFLOAD_ROWS:  # never refused: the scoring is done
-            content = await service.offloaded(
-                answer, single, probabilities, labels, validated, bounded=False
-            )
+        body: dict[str, Any]
+        if classes:
+            body = multiclass_body(service, scores, classes, single)
         else:
-            content = answer(single, probabilities, labels, validated)
-        return Response(content, media_type="application/json")
-
-    def answer(
-        single: bool, probabilities: list[float | None], labels: list[int], validated: Validated
-    ) -> bytes:
-        body: dict[str, Any] = {"model": model_ref, "threshold": threshold}
-        if single:
-            body["probability"] = probabilities[0]
-            body["label"] = labels[0]
-        else:
-            body["predictions"] = [
-                {"probability": p, "label": d} for p, d in zip(probabilities, labels, strict=True)
-            ]
+            probabilities = service.positive(scores)
+            labels = scores.decisions.tolist()
+            body = {"model": model_ref, "threshold": threshold}
+            if single:
+                body["probability"] = probabilities[0]
+                body["label"] = labels[0]
+            else:
+                body["predictions"] = [
+                    {"probability": p, "label": d}
+                    for p, d in zip(probabilities, labels, strict=True)
+                ]
         if validated.unseen:
             body["unseen_categories"] = validated.unseen
         if validated.ignored_columns:
             body["ignored_columns"] = [c[:200] for c in validated.ignored_columns[:50]]
-        return render_json(body)
+        if validated.n_rows >= OFFLOAD_ROWS:  # never refused: the scoring is done
+            content = await service.offloaded(render_json, body, bounded=False)
+        else:
+            content = render_json(body)
+        return Response(content, media_type="application/json")
 
     routes = [
         Route("/v1/predict", predict, methods=["POST"]),

@@ -7,18 +7,16 @@ Every refusal raises `ModelRefused` with a one-line reason.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
-import ssl
+import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
-from contract import object_store
-from contract.errors import ModelRefused
+from contract import object_store, signature
+from contract.errors import MissingFile, ModelRefused
 from contract.manifest import (
     MANIFEST_FILE,
     METADATA_KEY,
@@ -26,12 +24,12 @@ from contract.manifest import (
     check_manifest,
     embedded_manifest,
 )
+from runtime import download
 from runtime.onnx_wire import OnnxFacts, WireError, read_facts
 from runtime.settings import Settings
 
 ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
-_MAX_REDIRECTS = 5
-_MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,7 @@ class Artifact:
     manifest_source: str  # "manifest.json" location or "metadata_props"
     sha256_checked_against: tuple[str, ...]  # "manifest", "MODEL_SHA256"
     facts: OnnxFacts
+    signed_by: str | None = None  # key id of a verified manifest.sig (TABSHIP_TRUSTED_KEYS)
 
     @property
     def name(self) -> str:
@@ -76,86 +75,17 @@ def _local_path(uri: str) -> Path:
     return Path(uri)
 
 
-def _read_local(path: Path, max_bytes: int) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ModelRefused(f"{path}: {size} bytes is over the cap of {max_bytes}")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ModelRefused(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ModelRefused(f"{path}: is a directory") from None
-    except OSError as error:
-        raise ModelRefused(f"{path}: cannot read ({error.strerror or error})") from None
-
-
 def fetch_url(url: str, settings: Settings, max_bytes: int | None = None) -> bytes:
-    """GET with connect/read timeouts, a byte cap and an overall time limit; follows redirects."""
-    cap = settings.fetch_max_bytes if max_bytes is None else max_bytes
-    started = time.monotonic()
-    overall = settings.fetch_connect_timeout_s + 10 * settings.fetch_read_timeout_s
-    shown = url.split("?", 1)[0]  # never log a presigned URL's signature
-    for _ in range(_MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        connection: http.client.HTTPConnection
-        if parts.scheme.lower() == "https":
-            connection = http.client.HTTPSConnection(
-                host,
-                parts.port,
-                timeout=settings.fetch_connect_timeout_s,
-                context=ssl.create_default_context(),
-            )
-        else:
-            connection = http.client.HTTPConnection(
-                host, parts.port, timeout=settings.fetch_connect_timeout_s
-            )
-        response: http.client.HTTPResponse | None = None
-        try:
-            connection.connect()
-            if connection.sock is not None:
-                connection.sock.settimeout(settings.fetch_read_timeout_s)
-            target = parts.path or "/"
-            if parts.query:
-                target += "?" + parts.query
-            connection.request("GET", target, headers={"User-Agent": "tabship-serve"})
-            response = connection.getresponse()
-            if response.status in (301, 302, 303, 307, 308):
-                location = response.getheader("Location")
-                if not location:
-                    raise ModelRefused(f"{shown}: redirect without Location")
-                url = urljoin(url, location)
-                continue
-            if response.status != 200:
-                raise ModelRefused(f"{shown}: HTTP {response.status} {response.reason}")
-            declared = response.getheader("Content-Length")
-            if declared is not None and declared.isdigit() and int(declared) > cap:
-                raise ModelRefused(f"{shown}: {declared} bytes is over the cap of {cap}")
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                chunk = response.read(1 << 20)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > cap:
-                    raise ModelRefused(f"{shown}: more than the cap of {cap} bytes")
-                if time.monotonic() - started > overall:
-                    raise ModelRefused(f"{shown}: download took longer than {overall:.0f} s")
-                chunks.append(chunk)
-            return b"".join(chunks)
-        except ModelRefused:
-            raise
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            raise ModelRefused(
-                f"{shown}: download failed ({type(error).__name__}: {error})"
-            ) from None
-        finally:
-            if response is not None:
-                response.close()
-            connection.close()
-    raise ModelRefused(f"{shown}: more than {_MAX_REDIRECTS} redirects")
+    """GET under the settings' caps, time limits and redirect rule (runtime.download)."""
+    return download.fetch_url(
+        url,
+        settings.fetch_max_bytes if max_bytes is None else max_bytes,
+        connect_timeout_s=settings.fetch_connect_timeout_s,
+        read_timeout_s=settings.fetch_read_timeout_s,
+        timeout_s=settings.fetch_timeout_s,
+        min_bytes_per_s=settings.fetch_min_bytes_per_s,
+        redirect_hosts=settings.fetch_redirect_hosts,
+    )
 
 
 def _fetch(uri: str, settings: Settings, max_bytes: int | None = None) -> bytes:
@@ -165,10 +95,11 @@ def _fetch(uri: str, settings: Settings, max_bytes: int | None = None) -> bytes:
             settings.fetch_max_bytes if max_bytes is None else max_bytes,
             connect_timeout_s=settings.fetch_connect_timeout_s,
             read_timeout_s=settings.fetch_read_timeout_s,
+            timeout_s=settings.fetch_timeout_s,
         )
     if _is_remote(uri):
         return fetch_url(uri, settings, max_bytes)
-    return _read_local(
+    return download.read_local(
         _local_path(uri), settings.fetch_max_bytes if max_bytes is None else max_bytes
     )
 
@@ -177,6 +108,22 @@ def fetch(uri: str, settings: Settings, max_bytes: int | None = None) -> bytes:
     """The bytes at a path, file://, http(s):// or object-store URI, under the same caps and
     refusals as the model itself (files beside it, such as the report's plots, use this)."""
     return _fetch(uri, settings, max_bytes)
+
+
+def _check_signature(
+    manifest: bytes, manifest_location: str, trusted: dict[str, Any], settings: Settings
+) -> str:
+    """The key id that signed these manifest bytes; refuses a missing or invalid signature."""
+    location = settings.signature_uri or signature.sibling(manifest_location)
+    shown = location.split("?", 1)[0]
+    try:
+        data = _fetch(location, settings, signature.MAX_SIGNATURE_BYTES)
+    except MissingFile:
+        raise ModelRefused(
+            f"no signature: {shown} does not exist, and TABSHIP_TRUSTED_KEYS requires a valid "
+            "one (sign the version with `tabship sign`)"
+        ) from None
+    return signature.verify(manifest, data, trusted, shown)
 
 
 def _parse_manifest(data: bytes, where: str) -> dict[str, Any]:
@@ -204,7 +151,7 @@ def _resolve(uri: str, settings: Settings) -> tuple[str, str | None]:
     path = _local_path(uri)
     if path.is_dir():
         manifest_path = path / MANIFEST_FILE
-        if manifest_uri is None and not manifest_path.is_file():
+        if manifest_uri is None and not os.path.lexists(manifest_path):
             raise ModelRefused(f"{path}: a version directory needs {MANIFEST_FILE}")
         return str(path / MODEL_FILE), manifest_uri or str(manifest_path)
     if not path.exists():
@@ -212,8 +159,12 @@ def _resolve(uri: str, settings: Settings) -> tuple[str, str | None]:
     beside = path.with_name(MANIFEST_FILE)
     if manifest_uri is None and beside.is_file():
         try:
-            described = json.loads(beside.read_bytes()).get("onnx", {}).get("file")
-        except (ValueError, AttributeError, OSError):
+            described = (
+                json.loads(download.read_local(beside, MAX_MANIFEST_BYTES))
+                .get("onnx", {})
+                .get("file")
+            )
+        except (ValueError, AttributeError, ModelRefused):
             described = None
         if described == path.name:
             return str(path), str(beside)
@@ -263,7 +214,7 @@ def _check_structure(facts: OnnxFacts, where: str) -> None:
 def _same_contract(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [
         key
-        for key in ("name", "version", "inputs", "outputs", "threshold")
+        for key in ("name", "version", "inputs", "outputs", "threshold", "target")
         if a.get(key) != b.get(key)
     ]
 
@@ -276,22 +227,33 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
     against, external data, operator domains other than ai.onnx / ai.onnx.ml, model-local
     functions, an embedded manifest that disagrees with manifest.json, an onnxruntime older than
     manifest.onnx.min_onnxruntime, and parity.status != "passed" unless settings.allow_ungated.
+    With settings.trusted_keys, also a manifest without a valid signature by one of them
+    (contract.signature), checked before anything in the manifest is used.
     Graph-vs-manifest inputs/outputs are checked when the session exists (runtime.model).
     """
     uri = uri or settings.model_uri
     if not uri:
         raise ModelRefused("no model: set MODEL_URI (or pass --model)")
+    # keys first: a configuration error shows before any download
+    trusted = signature.load_trusted_keys(settings.trusted_keys) if settings.trusted_keys else {}
     model_location, manifest_location = _resolve(uri, settings)
     manifest_file = None
+    signed_by = None
     if manifest_location is not None:
-        manifest_file = _parse_manifest(
-            _fetch(manifest_location, settings, _MAX_MANIFEST_BYTES),
-            manifest_location.split("?")[0],
-        )
+        manifest_bytes = _fetch(manifest_location, settings, MAX_MANIFEST_BYTES)
+        if trusted:
+            # before the manifest is believed: it is what vouches for the model's hash
+            signed_by = _check_signature(manifest_bytes, manifest_location, trusted, settings)
+        manifest_file = _parse_manifest(manifest_bytes, manifest_location.split("?")[0])
         if manifest_file.get("onnx", {}).get("file", MODEL_FILE) != MODEL_FILE:
             raise ModelRefused(f"{manifest_location}: onnx.file must be {MODEL_FILE!r}")
-    data = _fetch(model_location, settings)
     shown = model_location.split("?", 1)[0]
+    if trusted and manifest_file is None:
+        raise ModelRefused(
+            f"{shown}: TABSHIP_TRUSTED_KEYS is set and this model has no manifest.json to carry "
+            "a signature (serve the signed version directory, or set TABSHIP_MANIFEST_URI)"
+        )
+    data = _fetch(model_location, settings)
     if not data:
         raise ModelRefused(f"{shown}: empty file")
     sha256 = hashlib.sha256(data).hexdigest()
@@ -369,4 +331,5 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
         else "metadata_props",
         sha256_checked_against=tuple(checked),
         facts=facts,
+        signed_by=signed_by,
     )

@@ -28,11 +28,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from contract.progress import Progress
+from contract.target import probability_columns
 from runtime.batch_schema import ChunkValidator, from_numpy, strings
 from runtime.model import Model
 
 DEFAULT_CHUNK_ROWS = 65_536
 DEFAULT_WORKERS = 2
+MULTICLASS_FIXED_COLUMNS = ("label", "label_index", "model_name", "model_version")
 FORMATS = ("parquet", "csv")
 _CSV_BYTES_PER_ROW_GUESS = 160
 
@@ -73,7 +75,9 @@ class Summary:
 # --- one chunk ---------------------------------------------------------------------------------
 
 
-def output_schema(keys: pa.Schema) -> pa.Schema:
+def output_schema(keys: pa.Schema, classes: list[str] | None = None) -> pa.Schema:
+    if classes:
+        return multiclass_output_schema(keys, classes)
     return pa.schema(
         [
             *keys,
@@ -109,6 +113,14 @@ def score_chunk(
     key_columns = [batch.column(k) for k in keys]
     key_schema = pa.schema([batch.schema.field(k) for k in keys])
     n_good = result.n_good
+    if n_good == result.n_rows:
+        kept = key_columns
+    else:
+        where = from_numpy(np.flatnonzero(result.good).astype(np.int64), pa.int64())
+        kept = [column.take(where) for column in key_columns]
+    if model.classes:
+        scored = multiclass_scored(model, result.feeds if n_good else None, kept, key_schema)
+        return scored, *_rejects_and_counts(result, key_columns, key_schema, first_row)
     if n_good:
         scores = model.score(result.feeds)
         probability = scores.probabilities[:, 1].astype(np.float64)
@@ -116,11 +128,6 @@ def score_chunk(
     else:
         probability = np.empty(0, dtype=np.float64)
         labels = decisions = np.empty(0, dtype=np.int64)
-    if n_good == result.n_rows:
-        kept = key_columns
-    else:
-        where = from_numpy(np.flatnonzero(result.good).astype(np.int64), pa.int64())
-        kept = [column.take(where) for column in key_columns]
     scored = pa.Table.from_arrays(
         [
             *kept,
@@ -132,6 +139,12 @@ def score_chunk(
         ],
         schema=output_schema(key_schema),
     )
+    return scored, *_rejects_and_counts(result, key_columns, key_schema, first_row)
+
+
+def _rejects_and_counts(
+    result: Any, key_columns: list[Any], key_schema: pa.Schema, first_row: int
+) -> tuple[pa.Table, Summary]:
     problem_rows = from_numpy(result.problem_rows, pa.int64())
     rejects = pa.Table.from_arrays(
         [
@@ -144,12 +157,54 @@ def score_chunk(
     )
     counts = Summary(
         rows=result.n_rows,
-        scored=n_good,
-        rejected=result.n_rows - n_good,
+        scored=result.n_good,
+        rejected=result.n_rows - result.n_good,
         problems=len(result.problem_reasons),
         unseen=dict(result.unseen),
     )
-    return scored, rejects, counts
+    return rejects, counts
+
+
+def multiclass_output_schema(keys: pa.Schema, classes: list[str]) -> pa.Schema:
+    """keys, one probability column per class (contract.target.probability_columns), the
+    class name of highest probability (`label`) and its index (`label_index`)."""
+    names = probability_columns(classes, [*keys.names, *MULTICLASS_FIXED_COLUMNS])
+    return pa.schema(
+        [
+            *keys,
+            *(pa.field(name, pa.float64()) for name in names),
+            pa.field("label", pa.string()),
+            pa.field("label_index", pa.int64()),
+            pa.field("model_name", pa.string()),
+            pa.field("model_version", pa.string()),
+        ]
+    )
+
+
+def multiclass_scored(model: Model, feeds: Any, kept: list[Any], key_schema: pa.Schema) -> pa.Table:
+    classes = model.classes or []
+    if feeds is not None:
+        scores = model.score(feeds)
+        probabilities = scores.probabilities.astype(np.float64)
+        labels, decisions = scores.labels.astype(np.int64), scores.decisions.tolist()
+    else:
+        probabilities = np.empty((0, len(classes)), dtype=np.float64)
+        labels, decisions = np.empty(0, dtype=np.int64), []
+    n = len(labels)
+    return pa.Table.from_arrays(
+        [
+            *kept,
+            *(
+                from_numpy(np.ascontiguousarray(probabilities[:, i]), pa.float64())
+                for i in range(len(classes))
+            ),
+            strings(decisions),
+            from_numpy(labels, pa.int64()),
+            strings(model.name, n),
+            strings(model.version, n),
+        ],
+        schema=multiclass_output_schema(key_schema, classes),
+    )
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -382,7 +437,7 @@ def score_file(
     check_columns(validator, source.columns, str(input_path), allow_absent)
     summary = Summary(absent_columns=tuple(n for n in validator.names if n not in source.columns))
     key_schema = _key_schema(source, keys)
-    sink = Sink(output_path, output_schema(key_schema), fmt, overwrite=overwrite)
+    sink = Sink(output_path, output_schema(key_schema, model.classes), fmt, overwrite=overwrite)
     reject_sink = None
     try:
         if rejects_path is not None:
@@ -406,7 +461,7 @@ def score_file(
                 summary.add(counts)
                 bar.advance(counts.rows)
 
-            sink_schema = output_schema(key_schema)
+            sink_schema = output_schema(key_schema, model.classes)
             reject_schema = rejects_schema(key_schema)
             first_row = 0
             for batch in source.batches:

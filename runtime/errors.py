@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from contract.errors import ModelRefused as ModelRefused  # raised by the loader, re-exported
+from contract.errors import MissingFile as MissingFile  # raised by the loader, re-exported
+from contract.errors import ModelRefused as ModelRefused
 
 
 @dataclass(frozen=True, slots=True)

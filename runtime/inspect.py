@@ -1,15 +1,19 @@
 """`tabship inspect PATH [--json]`: what a model version or a lone .onnx file is, without
-creating a session. Exit code 1 when the file is unreadable or its SHA-256 does not match."""
+creating a session. Exit code 1 when the file is unreadable, its SHA-256 does not match, or its
+signature is invalid (or, with trusted keys, not verified)."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from contract import signature
 from contract.errors import ModelRefused
 from contract.manifest import (
     MANIFEST_FILE,
@@ -18,7 +22,10 @@ from contract.manifest import (
     check_manifest,
     embedded_manifest,
 )
+from runtime.artifact import MAX_MANIFEST_BYTES
+from runtime.download import read_local
 from runtime.onnx_wire import WireError, read_facts
+from runtime.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,18 +34,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--sha256", help="expected SHA-256 of the .onnx file (like MODEL_SHA256)")
+    parser.add_argument(
+        "--trusted-keys",
+        default=os.environ.get("TABSHIP_TRUSTED_KEYS", ""),
+        help="comma-separated public key files: verify manifest.sig against them (default "
+        "$TABSHIP_TRUSTED_KEYS; without keys the signer's key id is shown, unverified)",
+    )
 
 
-def describe(path: Path, pin: str | None = None) -> dict[str, Any]:
+def describe_signature(
+    manifest_path: Path | None, trusted_keys: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Whether manifest.sig is there, whose key id it names, and (given trusted keys) whether
+    it verifies; "check": absent | unverified | verified | INVALID | CHANGED."""
+    if manifest_path is None or not manifest_path.is_file():
+        return {"check": "absent", "reason": "no manifest.json to sign"}
+    where = manifest_path.with_name(signature.SIGNATURE_FILE)
+    if not os.path.lexists(where):
+        return {"check": "absent"}
+    manifest = read_local(manifest_path, MAX_MANIFEST_BYTES)
+    try:
+        data = read_local(where, signature.MAX_SIGNATURE_BYTES)
+        signed = signature.parse(data, str(where))
+    except ModelRefused as error:
+        return {"file": str(where), "check": "INVALID", "reason": str(error)}
+    info: dict[str, Any] = {
+        "file": str(where),
+        "key_id": signed.key_id,
+        "signed_at": signed.signed_at,
+    }
+    if not trusted_keys:
+        changed = signed.manifest_sha256 != hashlib.sha256(manifest).hexdigest()
+        return {
+            **info,
+            "check": "CHANGED" if changed else "unverified",
+            "reason": "manifest.json changed after signing"
+            if changed
+            else "no trusted keys given (--trusted-keys)",
+        }
+    try:
+        signature.verify(manifest, data, signature.load_trusted_keys(trusted_keys), str(where))
+    except ModelRefused as error:
+        return {**info, "check": "INVALID", "reason": str(error)}
+    return {**info, "check": "verified"}
+
+
+def describe(
+    path: Path, pin: str | None = None, trusted_keys: Sequence[str] = ()
+) -> dict[str, Any]:
     """Raises ModelRefused when the path cannot be read as a tabship model."""
     onnx_path = path / MODEL_FILE if path.is_dir() else path
     manifest_path: Path | None = (
         path / MANIFEST_FILE if path.is_dir() else path.with_name(MANIFEST_FILE)
     )
-    try:
-        data = onnx_path.read_bytes()
-    except OSError as error:
-        raise ModelRefused(f"{onnx_path}: cannot read ({error.strerror or error})") from None
+    data = read_local(onnx_path, Settings().fetch_max_bytes)
     try:
         facts = read_facts(data)
     except WireError as error:
@@ -47,8 +96,8 @@ def describe(path: Path, pin: str | None = None) -> dict[str, Any]:
     source = "metadata_props"
     if manifest_path is not None and manifest_path.is_file():
         try:
-            candidate = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
+            candidate = json.loads(read_local(manifest_path, MAX_MANIFEST_BYTES))
+        except ValueError as error:
             raise ModelRefused(f"{manifest_path}: not JSON ({error})") from None
         if path.is_dir() or candidate.get("onnx", {}).get("file") == onnx_path.name:
             manifest, source = check_manifest(candidate, str(manifest_path)), str(manifest_path)
@@ -88,7 +137,8 @@ def describe(path: Path, pin: str | None = None) -> dict[str, Any]:
         ],
         "outputs": manifest["outputs"],
         "metrics": manifest.get("metrics", {}),
-        "threshold": manifest["threshold"],
+        **({"target": manifest["target"]} if "target" in manifest else {}),
+        "threshold": manifest.get("threshold"),
         "parity": manifest["parity"],
         "onnx": {
             "bytes": len(data),
@@ -98,7 +148,19 @@ def describe(path: Path, pin: str | None = None) -> dict[str, Any]:
             "node_domains": sorted(facts.node_domains),
         },
         "sha256": {"actual": sha256, "expected": expected, "check": check},
+        "signature": describe_signature(
+            manifest_path if source != "metadata_props" else None, trusted_keys
+        ),
     }
+
+
+def _signature_text(described: dict[str, Any]) -> str:
+    if described["check"] == "absent":
+        return "none (unsigned)"
+    text = f"{described.get('key_id', '?')} [{described['check']}]"
+    if described.get("signed_at"):
+        text += f" signed {described['signed_at']}"
+    return text + (f": {described['reason']}" if described.get("reason") else "")
 
 
 def _text(info: dict[str, Any]) -> str:
@@ -107,8 +169,11 @@ def _text(info: dict[str, Any]) -> str:
         f"  file        {info['path']} ({info['onnx']['bytes']} bytes, IR {info['onnx']['ir_version']}, opsets {info['onnx']['opsets']})",
         f"  manifest    {info['manifest_source']}",
         f"  sha256      {info['sha256']['actual']} [{info['sha256']['check']}]",
+        f"  signature   {_signature_text(info['signature'])}",
         f"  parity      {info['parity'].get('status')}",
-        f"  threshold   {info['threshold'].get('value')} ({info['threshold'].get('rule')})",
+        f"  classes     {info['target']['classes']} (label: the arg-max)"
+        if info.get("target")
+        else f"  threshold   {info['threshold'].get('value')} ({info['threshold'].get('rule')})",
         "  metrics     "
         + ", ".join(
             f"{k}={v:.4g}" for k, v in sorted(info["metrics"].items()) if isinstance(v, int | float)
@@ -133,9 +198,13 @@ def _text(info: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        info = describe(Path(args.path), args.sha256)
+        keys = [k.strip() for k in args.trusted_keys.split(",") if k.strip()]
+        info = describe(Path(args.path), args.sha256, keys)
     except ModelRefused as error:
         print(f"tabship inspect: {error}", file=sys.stderr)
         return 1
     print(json.dumps(info, indent=2, sort_keys=True) if args.json else _text(info))
-    return 1 if info["sha256"]["check"] == "MISMATCH" else 0
+    bad_signature = info["signature"]["check"] in ("INVALID", "CHANGED") or (
+        bool(keys) and info["signature"]["check"] != "verified"
+    )
+    return 1 if info["sha256"]["check"] == "MISMATCH" or bad_signature else 0

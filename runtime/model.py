@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from contract.manifest import DECISION, KIND_ONNX_TYPES, LABEL, OUTPUT_TYPES, PROBABILITIES
+from contract.target import classes_of, decision_type
 from runtime.artifact import Artifact, load_artifact
 from runtime.errors import ModelRefused
 from runtime.settings import Settings
@@ -20,9 +21,10 @@ OUTPUT_NAMES = (PROBABILITIES, LABEL, DECISION)  # the order Scores unpacks them
 
 
 class Scores(NamedTuple):
-    probabilities: np.ndarray  # float32 [N, 2]: P(negative), P(positive)
-    labels: np.ndarray  # int64 [N]: the graph's `label` (class at 0.5)
-    decisions: np.ndarray  # int64 [N]: the graph's `decision` (at manifest.threshold.value)
+    probabilities: np.ndarray  # float32 [N, 2]: P(negative), P(positive); multiclass [N, K]
+    labels: np.ndarray  # int64 [N]: the graph's `label` (class at 0.5; multiclass: arg-max index)
+    # int64 [N]: the graph's `decision` (at manifest.threshold.value); multiclass: class names
+    decisions: np.ndarray
 
     def slice(self, start: int, stop: int) -> Scores:
         return Scores(
@@ -53,7 +55,8 @@ class Model:
         self.name = artifact.name
         self.version = artifact.version
         self.sha256 = artifact.sha256
-        self.threshold = float(self.manifest["threshold"]["value"])
+        self.classes = classes_of(self.manifest)
+        self.threshold = None if self.classes else float(self.manifest["threshold"]["value"])
         self.inputs: list[dict[str, Any]] = list(self.manifest["inputs"])
         self._delay_s = testonly_delay_s
         started = time.monotonic()
@@ -111,7 +114,8 @@ class Model:
             if not (second == 1 or second is None or isinstance(second, str)):
                 raise ModelRefused(f"{where}: input {name!r} has shape {shape}, expected [N, 1]")
         graph_outputs = {o.name: o.type for o in self._session.get_outputs()}
-        for name, onnx_type in OUTPUT_TYPES.items():
+        required = {**OUTPUT_TYPES, DECISION: decision_type(self.manifest)}
+        for name, onnx_type in required.items():
             if graph_outputs.get(name) != onnx_type:
                 raise ModelRefused(
                     f"{where}: output {name!r} should be {onnx_type}, graph has {graph_outputs.get(name)}"
@@ -146,13 +150,24 @@ class Model:
         except Exception as error:
             raise ModelRefused(f"{where}: warm-up inference failed: {error}") from None
         p, labels, decisions = scores
-        if p.shape != (2, 2) or labels.shape != (2,) or decisions.shape != (2,):
+        width = len(self.classes) if self.classes else 2
+        if p.shape != (2, width) or labels.shape != (2,) or decisions.shape != (2,):
             raise ModelRefused(
                 f"{where}: warm-up outputs have shapes {p.shape}, {labels.shape}, {decisions.shape}; "
-                "expected [N, 2], [N], [N]"
+                f"expected [N, {width}], [N], [N]"
             )
         if not np.all(np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
             raise ModelRefused(f"{where}: warm-up probabilities are not in [0, 1]: {p.tolist()}")
+        if self.classes:
+            expected = [self.classes[i] for i in np.argmax(p, axis=1)]
+            if labels.tolist() != np.argmax(p, axis=1).tolist() or decisions.tolist() != expected:
+                raise ModelRefused(
+                    f"{where}: the graph's label/decision ({labels.tolist()}, "
+                    f"{decisions.tolist()}) are not the arg-max of its probabilities over the "
+                    f"manifest's classes {self.classes}"
+                )
+            return scores
+        assert self.threshold is not None
         for p1, decision in zip(p[:, 1].tolist(), decisions.tolist(), strict=True):
             if abs(p1 - self.threshold) > 1e-6 and int(p1 >= self.threshold) != decision:
                 raise ModelRefused(

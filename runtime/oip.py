@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from runtime import oip_body
 from runtime.offload import OFFLOAD_BYTES
-from runtime.oip_infer import DATATYPES, INPUT_DATATYPES, OUTPUTS, Inference
+from runtime.oip_infer import DATATYPES, INPUT_DATATYPES, OUTPUTS, Inference, outputs_for
 from runtime.responses import JSONResponse
 from runtime.service import Service
 
@@ -43,7 +43,7 @@ def model_metadata(service: Service) -> dict[str, Any]:
         ],
         "outputs": [
             {"name": name, "datatype": datatype, "shape": shape}
-            for name, (datatype, shape) in OUTPUTS.items()
+            for name, (datatype, shape) in outputs_for(model.classes).items()
         ],
     }
 

@@ -26,6 +26,20 @@ OUTPUTS = {
     "label": ("INT64", [-1]),
     "decision": ("INT64", [-1]),
 }
+
+
+def outputs_for(classes: list[str] | None) -> dict[str, tuple[str, list[int]]]:
+    """The output tensors of a model: OUTPUTS for a binary one; a multiclass one has K
+    probability columns and its decision is the class name."""
+    if not classes:
+        return OUTPUTS
+    return {
+        "probabilities": ("FP32", [-1, len(classes)]),
+        "label": ("INT64", [-1]),
+        "decision": ("BYTES", [-1]),
+    }
+
+
 _MAX_NESTING = 8
 
 
@@ -112,6 +126,7 @@ class Inference:
         self.name = service.model.name
         self.version = service.model.version
         self.kinds = {entry["name"]: entry["kind"] for entry in service.model.inputs}
+        self.outputs = outputs_for(service.model.classes)
 
     def check_model(self, name: str, version: str | None) -> None:
         if name != self.name:
@@ -164,8 +179,7 @@ class Inference:
             raise BadRequest(f"missing inputs: {', '.join(missing)}")
         return columns, n_rows or 0
 
-    @staticmethod
-    def wanted(request: InferRequest) -> list[tuple[str, bool]]:
+    def wanted(self, request: InferRequest) -> list[tuple[str, bool]]:
         if request.outputs is None:
             return [(name, request.binary_output) for name in OUTPUTS]
         unknown = [o.name for o in request.outputs if o.name not in OUTPUTS]
@@ -194,11 +208,11 @@ class Inference:
         return InferResponse(self.name, self.version, outputs, request.id)
 
     def _output(self, name: str, binary: bool, scores: Scores, n_rows: int) -> InferOutput:
-        datatype, _ = OUTPUTS[name]
+        datatype, shape = self.outputs[name]
         if name == "probabilities":
             array = scores.probabilities
             if not np.isfinite(array).all():
                 self.service.metrics.nonfinite_outputs += 1
-            return InferOutput(name, datatype, [n_rows, 2], array, binary)
+            return InferOutput(name, datatype, [n_rows, shape[1]], array, binary)
         array = scores.labels if name == "label" else scores.decisions
         return InferOutput(name, datatype, [n_rows], array, binary)

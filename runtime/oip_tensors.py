@@ -165,4 +165,7 @@ def bytes_from_raw(name: str, raw: memoryview | bytes, n: int) -> list[str]:
 
 
 def raw_output(datatype: str, array: np.ndarray) -> bytes:
+    if datatype == "BYTES":  # each element: 4-byte little-endian length, then UTF-8
+        encoded = [str(value).encode("utf-8") for value in array.reshape(-1).tolist()]
+        return b"".join(len(e).to_bytes(4, "little") + e for e in encoded)
     return np.ascontiguousarray(array, dtype=RAW_DTYPES[datatype]).tobytes()

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 from contract.rules import BLANK_TEXT, NUMERIC_TEXT
+from contract.target import classes_of
+from runtime import openapi_multiclass
 from runtime.oip import OUTPUTS, server_version
 from runtime.oip_tensors import EXACT_INTEGER, NUMERIC_DATATYPES
 from runtime.schema import Column, InputSchema
@@ -159,6 +161,9 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
             },
         ]
     }
+    classes = classes_of(manifest)
+    if classes:
+        predict_response = openapi_multiclass.predict_response(classes, common)
     shape = {
         "type": "array",
         "items": {"type": "integer", "minimum": 0, "maximum": max_rows},
@@ -186,7 +191,7 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
             },
         },
     }
-    infer_response = {
+    infer_response: dict[str, Any] = {
         "type": "object",
         "required": ["model_name", "outputs"],
         "properties": {
@@ -208,6 +213,10 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
             },
         },
     }
+    if classes:
+        infer_response["properties"]["outputs"]["description"] = (
+            openapi_multiclass.outputs_description(classes)
+        )
     model_metadata = {
         "type": "object",
         "required": ["name", "platform", "inputs", "outputs"],
@@ -335,7 +344,9 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
         "info": {
             "title": f"tabship: {name}",
             "version": server_version(),
-            "description": f"Scores {name} {version}; threshold {manifest['threshold']['value']}.",
+            "description": openapi_multiclass.summary(name, version, classes)
+            if classes
+            else f"Scores {name} {version}; threshold {manifest['threshold']['value']}.",
         },
         "paths": paths,
     }

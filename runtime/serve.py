@@ -190,12 +190,15 @@ def run(args: argparse.Namespace) -> int:
         log.error("tabship serve: refusing to serve the model: %s", error)
         return EXIT_REFUSED
     log.info(
-        "loaded %s %s in %.3f s (sha256 %s checked against %s)",
+        "loaded %s %s in %.3f s (sha256 %s checked against %s; %s)",
         model.name,
         model.version,
         model.load_seconds,
         model.sha256,
         " and ".join(model.artifact.sha256_checked_against),
+        f"manifest signed by {model.artifact.signed_by}"
+        if model.artifact.signed_by
+        else "signature not checked: TABSHIP_TRUSTED_KEYS unset",
     )
     if settings.allow_ungated and model.manifest["parity"]["status"] != "passed":
         log.warning(

@@ -245,6 +245,20 @@ class Service:
         self.metrics.scored(validated.n_rows)
         return scores
 
+    def by_class(self, scores: Scores, classes: list[str]) -> list[dict[str, float | None]]:
+        """Multiclass: each row's probabilities keyed by class name (non-finite -> None)."""
+        rows: list[list[float]] = scores.probabilities.tolist()
+        out: list[dict[str, float | None]] = []
+        for row in rows:
+            if not all(map(math.isfinite, row)):
+                self.metrics.nonfinite_outputs += sum(1 for v in row if not math.isfinite(v))
+                out.append(
+                    {c: v if math.isfinite(v) else None for c, v in zip(classes, row, strict=True)}
+                )
+            else:
+                out.append(dict(zip(classes, row, strict=True)))
+        return out
+
     def positive(self, scores: Scores) -> list[float | None]:
         values: list[float | None] = scores.probabilities[:, 1].tolist()
         if not all(map(math.isfinite, values)):  # type: ignore[arg-type]

@@ -73,6 +73,20 @@ def _optional(text: str) -> str | None:
     return text.strip() or None
 
 
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _hosts(text: str) -> tuple[str, ...]:
+    hosts = _list(text)
+    for host in hosts:
+        name = host.rsplit(":", 1)[0] if host.rsplit(":", 1)[-1].isdigit() else host
+        bare = name.removeprefix("*.").strip("[]")
+        if not bare or "/" in host or "@" in host or "*" in bare or " " in host:
+            raise ValueError(f"{host!r} is not a host name (name, name:port or *.domain)")
+    return hosts
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -143,6 +157,33 @@ class Settings:
     fetch_connect_timeout_s: float = _setting(5.0, "model download: connect timeout")
     fetch_read_timeout_s: float = _setting(30.0, "model download: timeout of each read")
     fetch_max_bytes: int = _setting(536_870_912, "model download (and local file) byte cap")
+    fetch_timeout_s: float = _setting(
+        300.0,
+        "model download: deadline of each whole download (connection, redirects, headers, "
+        "body), however the server trickles",
+    )
+    fetch_min_bytes_per_s: int = _setting(
+        10240,
+        "model download: refused when fewer bytes per second arrive over a "
+        "`TABSHIP_FETCH_READ_TIMEOUT_S` stretch (0: off)",
+    )
+    fetch_redirect_hosts: tuple[str, ...] = _setting(
+        (),
+        "comma-separated hosts a redirect may lead to besides the same scheme + host + port: "
+        "`name` (any port), `name:port`, `*.domain`, `[v6]`",
+        shown="unset",
+    )
+    trusted_keys: tuple[str, ...] = _setting(
+        (),
+        "comma-separated files of Ed25519 public keys: every version must carry a valid "
+        "`manifest.sig` by one of them (sign extra)",
+        shown="unset",
+    )
+    signature_uri: str | None = _setting(
+        None,
+        "`manifest.sig` location when it is not beside the manifest (e.g. a presigned URL to go "
+        "with `TABSHIP_MANIFEST_URI`)",
+    )
     log_level: str = _setting(
         "info", "uvicorn / tabship log level (no access log: metrics count requests)"
     )
@@ -204,6 +245,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "fetch_connect_timeout_s": _positive_float,
     "fetch_read_timeout_s": _positive_float,
     "fetch_max_bytes": _positive_int,
+    "fetch_timeout_s": _positive_float,
+    "fetch_min_bytes_per_s": _non_negative_int,
+    "fetch_redirect_hosts": _hosts,
+    "trusted_keys": _list,
+    "signature_uri": _optional,
     "log_level": lambda t: t.strip().lower(),
     "testonly_score_delay_ms": _non_negative_float,
 }

@@ -13,3 +13,23 @@ for model in "$work"/models/*/; do
   "$venv/bin/tabship" parity "$version" --generated-rows 500 --fixture "$work/fixture.json" > /dev/null
   node clients/node/bin/parity.js "$work/fixture.json" "$version"
 done
+# Multiclass (issue 12): the Palmer penguins (3 classes, real missing values) and a generated
+# six-class table with a rare class, trained with the default search, gated, and reproduced by
+# the Node consumer.
+"$venv/bin/python" - "$work" <<'PY'
+import sys
+from pathlib import Path
+
+sys.path.insert(0, "tests")
+from multiclass_models import failures_frame, penguins_frame
+
+penguins_frame().to_csv(Path(sys.argv[1]) / "penguins.csv", index=False)
+failures_frame().to_csv(Path(sys.argv[1]) / "failures.csv", index=False)
+PY
+for table in penguins failures; do
+  "$venv/bin/tabship" train --data "$work/$table.csv" --declaration "tests/data/$table.toml" \
+    --registry "$work/multiclass"
+  version=$(ls -d "$work"/multiclass/"$table"-full/*/ | sort | tail -n 1)
+  "$venv/bin/tabship" parity "$version" --generated-rows 500 --fixture "$work/fixture.json" > /dev/null
+  node clients/node/bin/parity.js "$work/fixture.json" "$version"
+done

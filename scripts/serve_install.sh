@@ -5,7 +5,9 @@
 #                                           create VENV (python -m venv) if needed, install
 #                                           locks/ROLE.txt (serve; grpc = serve + grpcio for
 #                                           --grpc-port; s3 = serve + obstore for s3:// model
-#                                           URIs), then tabship itself with --no-deps
+#                                           URIs; sign = serve + cryptography for
+#                                           TABSHIP_TRUSTED_KEYS), then tabship itself with
+#                                           --no-deps
 #   scripts/serve_install.sh start VENV [tabship serve options...]
 #                                           exec `tabship serve` from VENV (MODEL_URI and the
 #                                           TABSHIP_* variables come from the environment)
@@ -16,7 +18,7 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-usage() { echo "usage: $0 install VENV [serve|grpc|s3] | start VENV [tabship serve options]" >&2; exit 2; }
+usage() { echo "usage: $0 install VENV [serve|grpc|s3|sign] | start VENV [tabship serve options]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 action="$1"
 venv="$2"
@@ -25,7 +27,7 @@ shift 2
 case "$action" in
     install)
         role="${1:-serve}"
-        case "$role" in serve|grpc|s3) ;; *) usage ;; esac
+        case "$role" in serve|grpc|s3|sign) ;; *) usage ;; esac
         if [ ! -x "$venv/bin/python" ]; then
             "${PYTHON:-python3}" -m venv "$venv"
         fi

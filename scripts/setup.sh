@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Creates the virtual environment ($TABSHIP_VENV, default .venv) with one role's pinned
 # dependencies (locks/<role>.txt) and tabship itself. Roles: serve, grpc, batch, dask, train, s3,
-# dev.
+# sign, dev.
 set -euo pipefail
-role=${1:?usage: scripts/setup.sh serve|grpc|batch|dask|train|s3|dev}
+role=${1:?usage: scripts/setup.sh serve|grpc|batch|dask|train|s3|sign|dev}
 cd "$(dirname "$0")/.."
 lock="locks/$role.txt"
 [ -f "$lock" ] || { echo "setup: no lock file $lock" >&2; exit 2; }

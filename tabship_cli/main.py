@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "parity": ("parity_tests.gate", "run the parity release gate on a model version"),
     "models": ("export.models_cli", "list the registry's models and versions (latest last)"),
     "inspect": ("runtime.inspect", "describe a .onnx file or a model version directory"),
+    "sign": ("runtime.sign_cli", "sign a released version with an Ed25519 key (sign extra)"),
+    "keygen": ("runtime.keygen_cli", "create an Ed25519 key pair for tabship sign (sign extra)"),
     "serve": ("runtime.serve", "serve a model over HTTP"),
     "report": ("runtime.page.report_cli", "write a version's model page as one HTML file"),
     "score": ("runtime.batch_cli", "score a CSV/Parquet file in bounded memory"),

@@ -112,3 +112,19 @@ def exported(
         test_frame=x_test.reset_index(drop=True),
         candidate=candidate,
     )
+
+
+@pytest.fixture(scope="session")
+def penguins_version(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The Palmer penguins, species as the target: trained, exported and gated (3 classes)."""
+    from multiclass_models import PENGUINS, build_version, penguins_frame
+
+    return build_version(tmp_path_factory.mktemp("penguins"), penguins_frame(), PENGUINS)
+
+
+@pytest.fixture(scope="session")
+def failures_version(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A generated six-class table with one rare class: trained, exported and gated."""
+    from multiclass_models import FAILURES, build_version, failures_frame
+
+    return build_version(tmp_path_factory.mktemp("failures"), failures_frame(), FAILURES)

@@ -20,6 +20,7 @@ from contract.errors import ModelRefused
 from contract.manifest import (
     KIND_ONNX_TYPES,
     MANIFEST_VERSION,
+    MANIFEST_VERSIONS,
     METADATA_KEY,
     MODEL_FILE,
     OUTPUT_NAMES,
@@ -101,7 +102,8 @@ def test_the_schema_speaks_the_contracts_vocabulary() -> None:
         for o in SCHEMA["$defs"]["input"]["oneOf"]
     ]
     assert dict(pairs) == KIND_ONNX_TYPES
-    assert SCHEMA["properties"]["manifest_version"]["const"] == MANIFEST_VERSION
+    assert SCHEMA["properties"]["manifest_version"]["enum"] == list(MANIFEST_VERSIONS)
+    assert MANIFEST_VERSION == MANIFEST_VERSIONS[0]  # a binary manifest stays version 1
     assert SCHEMA["properties"]["onnx"]["properties"]["file"]["const"] == MODEL_FILE
     assert METADATA_KEY in SCHEMA["description"]
     assert [o["name"] for o in _good()["outputs"]] == list(OUTPUT_NAMES)

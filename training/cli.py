@@ -62,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "servers refuse it)",
     )
     parser.add_argument("--reports", default="reports", help="report folder with --no-export")
+    parser.add_argument(
+        "--sign-key",
+        help="Ed25519 private key (sign extra): each version that passes the gate is signed "
+        "(manifest.sig, as `tabship sign` writes it) before it is published",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,9 +144,33 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     else:
         declaration = load_declaration(args.declaration)
         read = None
+    if declaration.multiclass and args.threshold_rule != "max_f1":
+        print(
+            "tabship train: --threshold-rule applies to a binary target; a multiclass target "
+            f"({declaration.target!r}) is decided by the arg-max",
+            file=sys.stderr,
+        )
+        return 2
     variants = args.variants.split(",") if args.variants else list(declaration.variants)
     for variant in variants:
         declaration.for_variant(variant)  # unknown names fail before any work
+    sign_key = None
+    if args.sign_key is not None:
+        if args.no_export or args.no_gate:
+            print(
+                "tabship train: --sign-key signs released versions; it cannot go with "
+                "--no-export or --no-gate",
+                file=sys.stderr,
+            )
+            return 2
+        from contract.errors import ModelRefused
+        from contract.signature import load_private_key
+
+        try:
+            sign_key = load_private_key(Path(args.sign_key))  # before any work
+        except ModelRefused as error:
+            print(f"tabship train: --sign-key: {error}", file=sys.stderr)
+            return 2
     registry = None
     if not args.no_export:
         from export.registry import open_registry
@@ -153,6 +182,9 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
         read = read_source(args, default_table=declaration.default_table)
     frame, description = read.frame, read.description
     prepared = prepare(frame, declaration, description)
+    if declaration.multiclass and not declaration.classes:
+        declaration = declaration.with_classes(prepared.classes)
+        print(f"classes: inferred from the data (sorted): {list(prepared.classes)}")
     data_info = {"source": description, "sha256": table_sha256(frame)}
     empty = empty_columns(prepared.features, declaration)
     if empty:
@@ -187,6 +219,16 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     if registry is None:
         return 0
     status = 0 if args.no_gate else _gate([where for _, where, _ in results])
+    if sign_key is not None and status == 0:
+        from contract.errors import ModelRefused
+        from contract.signature import sign_folder
+
+        for _, where, _ in results:
+            try:
+                print(sign_folder(where, sign_key))
+            except ModelRefused as error:
+                print(f"tabship train: not signed: {error}", file=sys.stderr)
+                return 1
     # Local versions are in place already; an object store gets each gated folder now, its
     # manifest recording the verdict (servers refuse any version that did not pass).
     for _, where, _ in results:
@@ -249,6 +291,15 @@ def _publish(
 
 
 def training_record(trained: Any, data_info: dict[str, Any], declaration: Any) -> dict[str, Any]:
+    if trained.multiclass:
+        return {
+            "declaration": declaration.path.name,
+            "data": {**data_info, "rows": trained.rows},
+            "metrics": trained.metrics,
+            "metrics_per_class": trained.per_class,
+            "target": {"kind": "multiclass", "classes": list(trained.classes)},
+            "best_params": trained.best_params,
+        }
     return {
         "declaration": declaration.path.name,
         "data": {**data_info, "rows": trained.rows},
@@ -259,6 +310,9 @@ def training_record(trained: Any, data_info: dict[str, Any], declaration: Any) -
 
 
 def _print_summary(results: list[tuple[Any, Path, float]]) -> None:
+    if results and results[0][0].multiclass:
+        _print_multiclass_summary(results)
+        return
     keys = ["roc_auc", "pr_auc", "f1", "precision", "recall", "log_loss", "brier"]
     print()
     print(f"{'variant':<16}" + "".join(f"{k:>10}" for k in keys) + f"{'threshold':>11}{'time':>8}")
@@ -268,3 +322,21 @@ def _print_summary(results: list[tuple[Any, Path, float]]) -> None:
     print()
     for trained, where, _ in results:
         print(f"{trained.variant}: {where}")
+
+
+def _print_multiclass_summary(results: list[tuple[Any, Path, float]]) -> None:
+    keys = ["log_loss", "accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro"]
+    print()
+    print(f"{'variant':<16}" + "".join(f"{k:>19}" for k in keys) + f"{'time':>8}")
+    for trained, _, seconds in results:
+        row = "".join(f"{trained.metrics[k]:>19.4f}" for k in keys)
+        print(f"{trained.variant:<16}{row}{seconds:>7.0f}s")
+    for trained, where, _ in results:
+        print(f"\n{trained.variant}: {where}")
+        print(f"{'class':<24}{'precision':>10}{'recall':>10}{'f1':>10}{'roc_auc':>10}{'rows':>7}")
+        for name, m in trained.per_class.items():
+            auc = "-" if m["roc_auc_ovr"] is None else f"{m['roc_auc_ovr']:.4f}"
+            print(
+                f"{name[:23]:<24}{m['precision']:>10.4f}{m['recall']:>10.4f}{m['f1']:>10.4f}"
+                f"{auc:>10}{int(m['support']):>7}"
+            )

@@ -91,6 +91,10 @@ class Declaration:
     variants: dict[str, tuple[str, ...]]
     # What training does with a declared column that has no value in the data.
     empty_columns: EmptyColumnPolicy = "drop"
+    # A multiclass target: the class names in output order; empty while still to be inferred
+    # from the data (prepare() fills them, sorted by folded spelling).
+    multiclass: bool = False
+    classes: tuple[str, ...] = ()
 
     @property
     def sha256(self) -> str:
@@ -119,7 +123,13 @@ class Declaration:
             features=tuple(f for f in self.features if not excluded & set(f.inputs)),
             variants={variant: self.variants[variant]},
             empty_columns=self.empty_columns,
+            multiclass=self.multiclass,
+            classes=self.classes,
         )
+
+    def with_classes(self, classes: tuple[str, ...]) -> Declaration:
+        """The multiclass declaration with its classes fixed (inferred from the data)."""
+        return replace(self, classes=classes)
 
     def dropping(self, columns: list[str]) -> Declaration:
         """Every variant also excludes `columns` (empty in the training data)."""
@@ -222,6 +232,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> Declaration:
     empty_columns = dataset.get("empty_columns", "drop")
     if empty_columns not in ("drop", "keep"):
         raise fail("dataset.empty_columns", f"must be 'drop' or 'keep', got {empty_columns!r}")
+    multiclass, classes = _parse_classes(dataset, fail)
 
     return Declaration(
         path=path,
@@ -234,7 +245,48 @@ def _parse(path: Path, raw: dict[str, Any]) -> Declaration:
         features=tuple(features),
         variants=variants,
         empty_columns=empty_columns,
+        multiclass=multiclass,
+        classes=classes,
     )
+
+
+def _parse_classes(dataset: dict[str, Any], fail: Any) -> tuple[bool, tuple[str, ...]]:
+    """`task = "multiclass"` (classes inferred from the data) or `classes = [...]`."""
+    task = dataset.get("task", "multiclass" if "classes" in dataset else "binary")
+    if task not in ("binary", "multiclass"):
+        raise fail("dataset.task", f"must be 'binary' or 'multiclass', got {task!r}")
+    if task == "binary":
+        if "classes" in dataset:
+            raise fail("dataset.classes", "a binary target takes positive_values, not classes")
+        return False, ()
+    clash = sorted({"positive_values", "negative_values"} & set(dataset))
+    if clash:
+        raise fail(f"dataset.{clash[0]}", "a multiclass target takes classes, not positive values")
+    declared = dataset.get("classes", [])
+    if not isinstance(declared, list) or not all(isinstance(x, str) for x in declared):
+        raise fail("dataset.classes", "must be a list of class names")
+    names = tuple(x.strip(spelling.WHITESPACE) for x in declared)
+    if "classes" in dataset and len(names) < 2:
+        raise fail(
+            "dataset.classes", f"a multiclass target needs at least two classes, got {names}"
+        )
+    if "" in names:
+        raise fail("dataset.classes", "a class name must not be empty")
+    folded: dict[str, str] = {}
+    for name in names:
+        if _fold(name) in folded:
+            raise fail(
+                "dataset.classes",
+                f"{folded[_fold(name)]!r} and {name!r} are the same class "
+                "(case and surrounding whitespace are ignored)",
+            )
+        folded[_fold(name)] = name
+    return True, names
+
+
+def fold_class(text: str) -> str:
+    """How a target value is matched to a class name: like a category label."""
+    return _fold(text)
 
 
 def _parse_column(entry: Any, where: str, fail: Any) -> Column:

@@ -26,6 +26,7 @@ NUMERIC_SHARE = 0.95
 # system 1..8, region 1..9); counts start at 0 and stay numeric.
 MAX_INTEGER_CODES = 32
 MAX_LISTED_LABELS = 12
+MAX_CLASSES = 100  # more distinct target values than this is not a class target
 # Spellings of yes and no that real extracts mix in one column ("TRUE", "1", " false ").
 POSITIVE_WORDS = frozenset({"1", "true", "yes", "y", "t", "positive"})
 NEGATIVE_WORDS = frozenset({"0", "false", "no", "n", "f", "negative"})
@@ -87,7 +88,7 @@ def target_values(
         shown = seen[:MAX_LISTED_LABELS]
         raise InferenceError(
             f"target column {column!r} has {len(seen)} distinct values ({shown}...); "
-            "tabship trains binary targets only: choose a two-valued column"
+            "a binary target needs two"
         )
     if positive is not None:
         wanted = _folded(positive)
@@ -99,6 +100,30 @@ def target_values(
     raise InferenceError(
         f"target column {column!r} has the values {seen}: say which one is positive with --positive"
     )
+
+
+def target_classes(values: pd.Series, column: str) -> dict[str, int] | None:
+    """Class name -> rows when `values` make a multiclass target (3+ distinct values, folded
+    like category labels), None when they are binary; an error when they cannot be classes."""
+    from training.prepare import MIN_ROWS_PER_CLASS, class_counts
+
+    seen = _seen_values(values)
+    if len(seen) < 3 or _yes_no(seen) is not None:
+        return None
+    counts = class_counts(values)
+    if len(counts) > MAX_CLASSES:
+        raise InferenceError(
+            f"target column {column!r} has {len(counts)} distinct values; a class target takes "
+            f"at most {MAX_CLASSES} (is it an identifier or a measurement?)"
+        )
+    few = [f"{name!r} ({n})" for name, n in counts.items() if n < MIN_ROWS_PER_CLASS]
+    if few:
+        raise InferenceError(
+            f"target column {column!r} has {len(counts)} distinct values, a multiclass target, "
+            f"but class(es) {', '.join(few[:MAX_LISTED_LABELS])} have fewer than "
+            f"{MIN_ROWS_PER_CLASS} rows each: merge or drop them first"
+        )
+    return counts
 
 
 def _binary(values: pd.Series) -> bool:
@@ -290,6 +315,16 @@ def dataset_name(stem: str) -> str:
     return name or "dataset"
 
 
+def _class_lines(classes: dict[str, int]) -> list[str]:
+    rows = ", ".join(f"{name} {n}" for name, n in classes.items())
+    return [
+        f"# A multiclass target: {len(classes)} classes seen ({rows} rows). Their order here is",
+        "# the order of the model's probability columns; cells are matched to them after",
+        "# stripping spaces and lower-casing, and any other value is an error.",
+        f"classes = {_toml_value(list(classes))}",
+    ]
+
+
 def infer_declaration(
     frame: pd.DataFrame,
     *,
@@ -311,7 +346,13 @@ def infer_declaration(
         if target not in columns:
             raise InferenceError(f"--target {target!r} is not a column; columns: {columns}")
         target_note = "given with --target"
-    yes, no = target_values(frame[target], target, positive)
+    classes = target_classes(frame[target], target)
+    if classes is not None and positive is not None:
+        raise InferenceError(
+            f"--positive: target column {target!r} has {len(classes)} classes "
+            f"({list(classes)[:MAX_LISTED_LABELS]}); --positive applies to a binary target"
+        )
+    yes, no = ([], []) if classes is not None else target_values(frame[target], target, positive)
     guesses = [_guess_column(c, frame[c]) for c in columns if c != target]
     if not any(g.kind != "skip" for g in guesses):
         raise InferenceError(f"no column besides the target {target!r} can be a model input")
@@ -324,9 +365,15 @@ def infer_declaration(
         "[dataset]",
         f"name = {_toml_str(name)}",
         f"target = {_toml_str(target)}  # {target_note}",
-        "# Target cells are compared after stripping spaces and lower-casing.",
-        f"positive_values = {_toml_value(yes)}",
-        f"negative_values = {_toml_value(no)}",
+        *(
+            _class_lines(classes)
+            if classes is not None
+            else [
+                "# Target cells are compared after stripping spaces and lower-casing.",
+                f"positive_values = {_toml_value(yes)}",
+                f"negative_values = {_toml_value(no)}",
+            ]
+        ),
     ]
     if default_table is not None:
         lines.append(f"default_table = {_toml_str(default_table)}")

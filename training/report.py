@@ -20,6 +20,10 @@ PLOTS = ("pr_curve.png", "roc_curve.png", "calibration.png", "feature_importance
 
 def write_report(trained: TrainedVariant, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
+    if trained.multiclass:
+        from training.multiclass_report import write_multiclass_report
+
+        return write_multiclass_report(trained, directory, _plot_importance)
     summary = {
         "variant": trained.variant,
         "metrics": trained.metrics,

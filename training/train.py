@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from contract.progress import Progress
 from training.declaration import Declaration
 from training.evaluation import Threshold, choose_threshold, held_out_metrics
+from training.multiclass_metrics import multiclass_metrics
 from training.pipeline import RANDOM_STATE, build_pipeline
 from training.prepare import PreparedData
 
@@ -43,7 +44,7 @@ class TrainedVariant:
     variant: str
     declaration: Declaration
     pipeline: Pipeline
-    threshold: Threshold
+    threshold: Threshold | None  # None for multiclass: the decision is the arg-max
     metrics: dict[str, float]
     best_params: dict[str, Any]
     search_results: list[dict[str, Any]]
@@ -54,6 +55,12 @@ class TrainedVariant:
     test_target: np.ndarray
     test_probability: np.ndarray
     extras: dict[str, Any] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()  # multiclass: names in probability-column order
+    per_class: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    @property
+    def multiclass(self) -> bool:
+        return bool(self.classes)
 
 
 def train_variant(
@@ -63,6 +70,7 @@ def train_variant(
     *,
     search_iterations: int,
     threshold_rule: str = "max_f1",
+    search_space: dict[str, Any] | None = None,
 ) -> TrainedVariant:
     contract = declaration.for_variant(variant)
     frame = prepared.features[contract.raw_columns]
@@ -74,12 +82,25 @@ def train_variant(
         random_state=RANDOM_STATE,
     )
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=RANDOM_STATE)
-    base = build_pipeline(contract)
+    multiclass = declaration.multiclass
+    # multi:softprob gives the [N, K] probabilities the graph exports; log loss ranks them.
+    # Two declared classes keep XGBoost's binary objective (softprob refuses K = 2): the
+    # probabilities are still one column per class and the decision the arg-max.
+    base = (
+        build_pipeline(contract, objective="multi:softprob", eval_metric="mlogloss")
+        if multiclass and len(prepared.classes) > 2
+        else build_pipeline(contract)
+    )
+    scoring, key = (
+        ("neg_log_loss", "neg_log_loss") if multiclass else ("average_precision", "pr_auc")
+    )
 
     # A hand-rolled loop over the sampled candidates rather than RandomizedSearchCV, only so
     # the search can report progress; scoring and folds are the standard ones.
     results = []
-    candidates = list(ParameterSampler(SEARCH_SPACE, search_iterations, random_state=RANDOM_STATE))
+    candidates = list(
+        ParameterSampler(search_space or SEARCH_SPACE, search_iterations, random_state=RANDOM_STATE)
+    )
     with Progress(f"[{variant}] search", total=len(candidates)) as progress:
         for params in candidates:
             params = {k: _plain(v) for k, v in params.items()}
@@ -88,18 +109,47 @@ def train_variant(
                 x_train,
                 y_train,
                 cv=folds,
-                scoring="average_precision",
+                scoring=scoring,
             )
             results.append(
                 {
                     "params": params,
-                    "pr_auc_mean": float(scores.mean()),
-                    "pr_auc_std": float(scores.std()),
+                    f"{key}_mean": float(scores.mean()),
+                    f"{key}_std": float(scores.std()),
                 }
             )
             progress.advance()
-    best = max(results, key=lambda r: r["pr_auc_mean"])["params"] if results else {}
+    best = max(results, key=lambda r: r[f"{key}_mean"])["params"] if results else {}
     chosen = clone(base).set_params(**best)
+    rows = {
+        "raw": prepared.raw_rows,
+        "clean": len(frame),
+        "train": len(x_train),
+        "test": len(x_test),
+    }
+    if multiclass:
+        with Progress(f"[{variant}] final fit", total=1) as progress:
+            pipeline = chosen.fit(x_train, y_train)
+            progress.advance()
+        probabilities = pipeline.predict_proba(x_test)
+        metrics, per_class = multiclass_metrics(y_test, probabilities, prepared.classes)
+        return TrainedVariant(
+            variant=variant,
+            declaration=contract,
+            pipeline=pipeline,
+            threshold=None,
+            metrics=metrics,
+            best_params=best,
+            search_results=results,
+            rows=rows,
+            train_frame=x_train.reset_index(drop=True),
+            train_target=np.asarray(y_train),
+            test_frame=x_test.reset_index(drop=True),
+            test_target=np.asarray(y_test),
+            test_probability=probabilities,
+            classes=prepared.classes,
+            per_class=per_class,
+        )
 
     with Progress(f"[{variant}] threshold + final fit", total=2) as progress:
         # The threshold is chosen on out-of-fold predictions: validation data the model
@@ -121,12 +171,7 @@ def train_variant(
         metrics=held_out_metrics(y_test, probability, threshold.value),
         best_params=best,
         search_results=results,
-        rows={
-            "raw": prepared.raw_rows,
-            "clean": len(frame),
-            "train": len(x_train),
-            "test": len(x_test),
-        },
+        rows=rows,
         train_frame=x_train.reset_index(drop=True),
         train_target=np.asarray(y_train),
         test_frame=x_test.reset_index(drop=True),

@@ -35,7 +35,8 @@ def shape_xgboost_classifier(operator: Any) -> None:
     in float32 whatever the pipeline's input type, and declaring double fails the checker."""
     calculate_linear_classifier_output_shapes(operator)
     rows = operator.inputs[0].get_first_dimension()
-    operator.outputs[1].type = FloatTensorType([rows, 2])
+    # one column per class: 2 for a binary target, K for multi:softprob
+    operator.outputs[1].type = FloatTensorType([rows, len(operator.raw_operator.classes_)])
 
 
 def register_all() -> None:

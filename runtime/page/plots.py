@@ -19,6 +19,12 @@ PLOTS = {
     "calibration.png": "Calibration (test set)",
     "feature_importance.png": "Feature importance (gain)",
 }
+# a multiclass report (training/multiclass_report.py)
+MULTICLASS_PLOTS = {
+    "confusion_matrix.png": "Confusion matrix (test set)",
+    "pr_curves.png": "Precision-recall curve per class, one-vs-rest (test set)",
+    "feature_importance.png": "Feature importance (gain)",
+}
 REPORT_FOLDER = "report"
 MAX_PLOT_BYTES = 8 * 1024 * 1024
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -42,7 +48,7 @@ def load_plots(manifest: dict[str, Any], model_location: str, settings: Settings
     if not isinstance(recorded, dict):
         recorded = {}
     plots = []
-    for file, caption in PLOTS.items():
+    for file, caption in (MULTICLASS_PLOTS if "target" in manifest else PLOTS).items():
         entry = recorded.get(file)
         expected = entry.get("sha256") if isinstance(entry, dict) else None
         if not isinstance(expected, str):

@@ -15,6 +15,7 @@ from typing import Any
 from runtime.page.plots import Plot
 
 METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "log_loss", "brier")
+MULTICLASS_METRICS = ("log_loss", "accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro")
 PREDICT_PATH = "/v1/predict"
 
 
@@ -50,13 +51,24 @@ def _card(key: str, value: str) -> str:
     return f'<div class="card"><div class="k">{escape(key)}</div><div class="v">{value}</div></div>'
 
 
+def _classes_row(classes: list[str]) -> str:
+    names = ", ".join(f"<code>{escape(str(c))}</code>" for c in classes)
+    return (
+        f'<tr><th>classes</th><td id="classes">{names}: the label is the class of highest '
+        "probability (ties: the first listed)</td></tr>"
+    )
+
+
 def _summary(manifest: dict[str, Any]) -> str:
     metrics = manifest.get("metrics", {})
     threshold = manifest.get("threshold", {})
     dataset = manifest.get("dataset", {})
     rows = manifest.get("data", {}).get("rows", {})
+    classes = manifest.get("target", {}).get("classes")
     metric_cards = "".join(
-        _card(name, _number(metrics[name])) for name in METRICS if name in metrics
+        _card(name, _number(metrics[name]))
+        for name in (MULTICLASS_METRICS if classes else METRICS)
+        if name in metrics
     )
     row_cards = "".join(
         _card(f"{part} rows", _number(rows[part]))
@@ -74,10 +86,14 @@ def _summary(manifest: dict[str, Any]) -> str:
 <tr><th>data source</th><td>{escape(str(manifest.get("data", {}).get("source", "-")))}</td></tr>
 <tr><th>variant</th><td>{escape(str(variant.get("name", "-")))} (excluded columns:
   {escape(excluded)})</td></tr>
-<tr><th>threshold</th><td id="threshold"><strong>{_number(threshold.get("value"), 6)}</strong>,
+{
+        _classes_row(classes)
+        if classes
+        else f'''<tr><th>threshold</th><td id="threshold"><strong>{_number(threshold.get("value"), 6)}</strong>,
   rule <code>{escape(str(threshold.get("rule", "-")))}</code>, chosen on
   {escape(str(threshold.get("chosen_on", "-")))}: {escape(str(threshold.get("applies_to", "")))}
-  </td></tr>
+  </td></tr>'''
+    }
 <tr><th>created</th><td>{escape(str(manifest.get("created_at", "-")))}</td></tr>
 </table>
 <h3>Rows</h3><div class="cards" id="rows">{row_cards}</div>
@@ -110,8 +126,13 @@ def _parity(manifest: dict[str, Any]) -> str:
             f"<td>{escape(str(detail))}</td></tr>"
         )
     table = (
-        "<table><tr><th>set</th><th>rows</th><th>max |dP|</th><th>flips at 0.5</th>"
-        "<th>flips at threshold</th><th>verdict</th><th>note</th></tr>"
+        "<table><tr><th>set</th><th>rows</th><th>max |dP|</th>"
+        + (
+            "<th>arg-max label flips</th><th>class name flips</th>"
+            if "target" in manifest
+            else "<th>flips at 0.5</th><th>flips at threshold</th>"
+        )
+        + "<th>verdict</th><th>note</th></tr>"
         + "".join(lines)
         + "</table>"
         if lines

@@ -187,7 +187,8 @@ def test_train_target_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFix
     data = tmp_path / "t.csv"
     pd.DataFrame({"x": [1.0, 2.0, 3.0], "kind": ["a", "b", "c"]}).to_csv(data, index=False)
     assert _train(tmp_path / "r", "--data", str(data), "--target", "kind") == 2
-    assert "tabship trains binary targets only" in capsys.readouterr().err
+    # three values are a multiclass target now (issue 12); one row per class is too few
+    assert "a multiclass target, but class(es) 'a' (1)" in capsys.readouterr().err
     assert _train(tmp_path / "r", "--target", "kind") == 2
     assert "--target needs --data" in capsys.readouterr().err
     toml = tmp_path / "d.toml"

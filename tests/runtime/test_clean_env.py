@@ -1,6 +1,7 @@
 """A fresh virtual environment built by scripts/serve_install.sh (the Dockerfile's install and
 start steps) serves a model over HTTP without any training library in the process; the plain
-serve install holds no grpcio, and the serve+grpc install (`install VENV grpc`) also serves
+serve install holds no grpcio nor cryptography (TABSHIP_TRUSTED_KEYS then refuses clearly), and
+the serve+grpc install (`install VENV grpc`) also serves
 the Open Inference Protocol over gRPC, still without any training library."""
 
 from __future__ import annotations
@@ -163,6 +164,25 @@ def test_plain_serve_install_has_no_grpc(
     )
     assert server.wait_exit() == 2
     assert "needs the grpc extra" in server.log
+    assert "Traceback" not in server.log
+
+
+def test_plain_serve_install_refuses_trusted_keys_without_the_sign_extra(
+    serve_venv: Path, version_a: Path, start_server: Any, tmp_path: Path
+) -> None:
+    assert "cryptography" not in installed(serve_venv)
+    keys = tmp_path / "trusted.pub"
+    keys.write_text("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n")
+    server = start_server(
+        version_a,
+        {"TABSHIP_TRUSTED_KEYS": str(keys)},
+        ready=False,
+        command=[str(SCRIPT), "start", str(serve_venv)],
+    )
+    assert server.wait_exit() == 1
+    errors = [line for line in server.log.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, server.log
+    assert "need the optional sign extra (cryptography is not installed)" in errors[0]
     assert "Traceback" not in server.log
 
 

@@ -61,4 +61,4 @@ def test_inspect_lone_onnx_and_tampered(version_a: Path, tmp_path: Path) -> None
     assert "MISMATCH" in tampered.stdout
     missing = inspect(str(tmp_path / "nothing.onnx"))
     assert missing.returncode == 1
-    assert "cannot read" in missing.stderr
+    assert "no such file" in missing.stderr

@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-import { FeedError, loadModel, ONNXRUNTIME_NODE_VERSION, score } from '../src/tabship.js';
+import { classesOf, FeedError, loadModel, ONNXRUNTIME_NODE_VERSION, score } from '../src/tabship.js';
 
 const USAGE = 'usage: node bin/parity.js FIXTURE.json MODEL_DIR [--json] [--allow-unpassed-parity]';
 
@@ -37,12 +37,21 @@ function fixtureProblems(fixture) {
       problems.push(`${where}: rows must be a non-empty array`);
       return;
     }
-    for (const key of ['probability', 'label', 'decision']) {
-      const values = set.expected?.[key];
+    const classes = fixture.classes;
+    // multiclass: probabilities are rows of K numbers and decision is the class name
+    const checks = Array.isArray(classes)
+      ? [['probabilities', (/** @type {any} */ v) => Array.isArray(v) && v.length === classes.length && v.every((x) => typeof x === 'number'), `${classes.length} numbers`],
+        ['label', (/** @type {any} */ v) => typeof v === 'number', 'a number'],
+        ['decision', (/** @type {any} */ v) => classes.includes(v), 'a class name']]
+      : [['probability', (/** @type {any} */ v) => typeof v === 'number', 'a number'],
+        ['label', (/** @type {any} */ v) => typeof v === 'number', 'a number'],
+        ['decision', (/** @type {any} */ v) => typeof v === 'number', 'a number']];
+    for (const [key, ok, what] of checks) {
+      const values = set.expected?.[/** @type {string} */ (key)];
       if (!Array.isArray(values) || values.length !== set.rows.length) {
-        problems.push(`${where}: expected.${key} must be an array of ${set.rows.length} numbers`);
-      } else if (!values.every((v) => typeof v === 'number')) {
-        problems.push(`${where}: expected.${key} holds a non-number`);
+        problems.push(`${where}: expected.${key} must be an array of ${set.rows.length} values`);
+      } else if (!values.every(/** @type {(v: any) => boolean} */ (ok))) {
+        problems.push(`${where}: expected.${key} holds a value that is not ${what}`);
       }
     }
   });
@@ -91,6 +100,12 @@ async function main() {
     const actual = key === 'sha256' ? model.sha256 : manifest[key];
     if (fixture.model[key] !== actual) failures.push(`fixture is for model ${key} ${fixture.model[key]}, loaded ${actual}`);
   }
+  const classes = classesOf(manifest);
+  if (JSON.stringify(fixture.classes ?? null) !== JSON.stringify(classes)) {
+    // nothing to compare: the fixture is for another kind of target
+    console.error(`parity FAILED: fixture classes ${JSON.stringify(fixture.classes ?? null)}, model classes ${JSON.stringify(classes)}`);
+    return 1;
+  }
   const tolerance = fixture.tolerance;
   const sets = [];
   for (const set of fixture.sets) {
@@ -101,8 +116,11 @@ async function main() {
     try {
       const results = await score(model, set.rows);
       let max = 0;
-      results.forEach((res, i) => {
-        const dp = Math.abs(res.probability - set.expected.probability[i]);
+      results.forEach((/** @type {any} */ res, i) => {
+        // multiclass: the largest difference over the K class columns of the row
+        const dp = classes
+          ? Math.max(...classes.map((c, k) => Math.abs(res.probabilities[c] - set.expected.probabilities[i][k])))
+          : Math.abs(res.probability - set.expected.probability[i]);
         // NaN (never expected) counts as the worst possible difference
         const d = Number.isNaN(dp) ? Infinity : dp;
         if (entry.worst_row < 0 || d > max) {

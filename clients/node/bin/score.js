@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-import { FeedError, loadModel, score } from '../src/tabship.js';
+import { classesOf, FeedError, loadModel, score } from '../src/tabship.js';
 
 const USAGE = 'usage: node bin/score.js MODEL_DIR_OR_ONNX ROWS.json [--allow-unpassed-parity]';
 
@@ -45,7 +45,7 @@ async function main() {
     const { manifest } = model;
     process.stdout.write(`${JSON.stringify({
       model: { name: manifest.name, version: manifest.version, sha256: model.sha256 },
-      threshold: manifest.threshold.value,
+      ...(classesOf(manifest) ? { classes: classesOf(manifest) } : { threshold: manifest.threshold.value }),
       results,
     }, null, 2)}\n`);
     return 0;

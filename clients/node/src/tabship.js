@@ -42,7 +42,9 @@ const OUTPUTS = Object.keys(OUTPUT_TYPES);
  * @property {string} name
  * @property {string} version
  * @property {ManifestInput[]} inputs
- * @property {{value: number, rule: string, applies_to: string}} threshold
+ * @property {1 | 2} manifest_version
+ * @property {{value: number, rule: string, applies_to: string}} threshold  binary models only
+ * @property {{kind: 'multiclass', classes: string[], decision: string, ties: string}} [target]  multiclass only
  * @property {{file?: string, sha256?: string, bytes?: number, opsets?: Record<string, number>, ir_version?: number, min_onnxruntime?: string}} onnx
  * @property {{status: string, [key: string]: unknown}} parity
  */
@@ -70,6 +72,13 @@ const OUTPUTS = Object.keys(OUTPUT_TYPES);
  * @property {number} probability  probabilities[:, 1] (float32, as the graph returns it)
  * @property {number} label  the graph's `label` output (class at probability 0.5)
  * @property {number} decision  the graph's `decision` output (at manifest.threshold.value)
+ */
+
+/**
+ * @typedef {object} MulticlassScore
+ * @property {Record<string, number>} probabilities  P(class) keyed by class name (float32)
+ * @property {number} label  the graph's `label` output: index of the class of highest probability
+ * @property {string} decision  the graph's `decision` output: that class's name
  */
 
 /** @typedef {{row: number, column: string | null, code?: string, message: string}} Problem */
@@ -201,7 +210,7 @@ export function checkManifest(manifest, where) {
   const isObject = (/** @type {unknown} */ v) => typeof v === 'object' && v !== null && !Array.isArray(v);
   const isText = (/** @type {unknown} */ v) => typeof v === 'string';
   if (!isObject(m)) fail('not an object');
-  if (m.manifest_version !== 1) fail(`manifest_version ${JSON.stringify(m.manifest_version)} is not 1`);
+  if (m.manifest_version !== 1 && m.manifest_version !== 2) fail(`manifest_version ${JSON.stringify(m.manifest_version)} is not 1 or 2`);
   for (const key of ['name', 'version']) if (!isText(m[key]) || m[key] === '') fail(`${key} missing`);
   if (!Array.isArray(m.inputs) || m.inputs.length === 0) fail('inputs missing');
   const seen = new Set();
@@ -225,8 +234,17 @@ export function checkManifest(manifest, where) {
       }
     }
   }
-  const t = isObject(m.threshold) ? m.threshold.value : undefined;
-  if (typeof t !== 'number' || !(t >= 0 && t <= 1)) fail('threshold.value must be a number in [0, 1]');
+  if (m.manifest_version === 1) {
+    const t = isObject(m.threshold) ? m.threshold.value : undefined;
+    if (typeof t !== 'number' || !(t >= 0 && t <= 1)) fail('threshold.value must be a number in [0, 1]');
+  } else {
+    // contract/target.py target_problem
+    const classes = isObject(m.target) ? m.target.classes : undefined;
+    if (!isObject(m.target) || m.target.kind !== 'multiclass' || !Array.isArray(classes) || classes.length < 2
+      || !classes.every((/** @type {unknown} */ c) => isText(c) && c !== '') || new Set(classes).size !== classes.length) {
+      fail('manifest_version 2 needs target.kind multiclass and two or more distinct non-empty target.classes');
+    }
+  }
   if (!Array.isArray(m.outputs) || !m.outputs.every((/** @type {any} */ o) => isObject(o) && isText(o.name))) {
     fail('outputs missing');
   }
@@ -395,17 +413,31 @@ export function buildFeeds(manifest, rows) {
 }
 
 /**
+ * The class names of a multiclass model (manifest_version 2), in the order of the graph's
+ * probability columns; null for a binary model.
+ * @param {Manifest} manifest
+ * @returns {string[] | null}
+ */
+export function classesOf(manifest) {
+  return manifest.manifest_version === 2 && manifest.target ? manifest.target.classes : null;
+}
+
+/**
  * Scores rows: [{probability, label, decision}] in row order. `label` and `decision` are the
  * graph's own outputs (at 0.5 and at manifest.threshold.value), never recomputed here.
+ * A multiclass model (see classesOf) gives [{probabilities, label, decision}]: probabilities
+ * keyed by class name, label the graph's arg-max class index, decision its class name.
  * @param {Model} model
  * @param {unknown[]} rows
- * @returns {Promise<Score[]>}
+ * @returns {Promise<Score[] | MulticlassScore[]>}
  */
 export async function score(model, rows) {
   const feeds = buildFeeds(model.manifest, rows);
   if (rows.length === 0) return [];
   const out = await model.session.run(feeds, OUTPUTS);
   const n = rows.length;
+  const classes = classesOf(model.manifest);
+  if (classes) return multiclassScores(out, classes, n);
   const probabilities = /** @type {Float32Array} */ (out.probabilities.data);
   const label = /** @type {BigInt64Array} */ (out.label.data);
   const decision = /** @type {BigInt64Array} */ (out.decision.data);
@@ -416,6 +448,31 @@ export async function score(model, rows) {
   const results = new Array(n);
   for (let i = 0; i < n; i += 1) {
     results[i] = { probability: probabilities[2 * i + 1], label: Number(label[i]), decision: Number(decision[i]) };
+  }
+  return results;
+}
+
+/**
+ * @param {Record<string, ort.Tensor>} out
+ * @param {string[]} classes
+ * @param {number} n
+ * @returns {MulticlassScore[]}
+ */
+function multiclassScores(out, classes, n) {
+  const k = classes.length;
+  const probabilities = /** @type {Float32Array} */ (out.probabilities.data);
+  const label = /** @type {BigInt64Array} */ (out.label.data);
+  const decision = /** @type {string[]} */ (out.decision.data);
+  if (probabilities.length !== k * n || label.length !== n || decision.length !== n) {
+    throw new Error(`unexpected output shapes: probabilities ${out.probabilities.dims} (expected [${n}, ${k}]), label ${out.label.dims}, decision ${out.decision.dims}`);
+  }
+  /** @type {MulticlassScore[]} */
+  const results = new Array(n);
+  for (let i = 0; i < n; i += 1) {
+    /** @type {Record<string, number>} */
+    const byClass = {};
+    classes.forEach((name, c) => { byClass[name] = probabilities[k * i + c]; });
+    results[i] = { probabilities: byClass, label: Number(label[i]), decision: decision[i] };
   }
   return results;
 }

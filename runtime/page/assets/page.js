@@ -64,7 +64,15 @@
         body: JSON.stringify(collect()),
       });
       const body = await response.json().catch(() => null);
-      if (response.ok && body) {
+      if (response.ok && body && Array.isArray(body.classes)) {
+        const ranked = body.classes.map((c) => `${c} ${Number(body.probabilities[c]).toFixed(6)}`);
+        show([
+          paragraph(`label ${body.label}; probabilities ${ranked.join(", ")}`, "score"),
+          paragraph(`${body.model.name} ${body.model.version}`, "note"),
+        ], "scored");
+        result.dataset.probabilities = JSON.stringify(body.probabilities);
+        result.dataset.label = String(body.label);
+      } else if (response.ok && body) {
         const label = body.label === 1 ? "positive" : "negative";
         show([
           paragraph(`probability ${body.probability.toFixed(6)}, label ${body.label} (${label} at threshold ${body.threshold})`, "score"),
