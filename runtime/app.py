@@ -31,10 +31,11 @@ from runtime.errors import (
     ShuttingDown,
 )
 from runtime.model import Model
+from runtime.offload import OFFLOAD_ROWS
 from runtime.oip import OpenInference
 from runtime.openapi import build_openapi
 from runtime.page.route import page_routes
-from runtime.responses import JSONResponse
+from runtime.responses import JSONResponse, render_json
 from runtime.service import Service
 from runtime.settings import Settings
 
@@ -195,8 +196,9 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
             if not isinstance(rows, list):
                 raise InvalidBody("the body must be a JSON object (one row) or an array of objects")
             service.check_row_count(len(rows))
-            validated = service.validate_rows(rows)
+            validated = await service.validate_rows(rows)
             scores = await service.score(validated)
+        body: dict[str, Any]
         if classes:
             body = multiclass_body(service, scores, classes, single)
         else:
@@ -215,7 +217,11 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
             body["unseen_categories"] = validated.unseen
         if validated.ignored_columns:
             body["ignored_columns"] = [c[:200] for c in validated.ignored_columns[:50]]
-        return JSONResponse(body)
+        if validated.n_rows >= OFFLOAD_ROWS:  # never refused: the scoring is done
+            content = await service.offloaded(render_json, body, bounded=False)
+        else:
+            content = render_json(body)
+        return Response(content, media_type="application/json")
 
     routes = [
         Route("/v1/predict", predict, methods=["POST"]),

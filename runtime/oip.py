@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runtime import oip_body
+from runtime.offload import OFFLOAD_BYTES
 from runtime.oip_infer import DATATYPES, INPUT_DATATYPES, OUTPUTS, Inference, outputs_for
 from runtime.responses import JSONResponse
 from runtime.service import Service
@@ -94,9 +95,15 @@ class OpenInference:
         length = oip_body.header_length(request.headers)
         async with service.admitted():
             body = await service.read_body(request)
-            parsed = oip_body.parse(body, length)
+            if len(body) >= OFFLOAD_BYTES:
+                parsed = await service.offloaded(oip_body.parse, body, length)
+            else:
+                parsed = oip_body.parse(body, length)
             answer = await self.inference.infer(parsed)
-        content, headers = oip_body.encode(answer)
+        if len(body) >= OFFLOAD_BYTES:  # never refused: the scoring is done
+            content, headers = await service.offloaded(oip_body.encode, answer, bounded=False)
+        else:
+            content, headers = oip_body.encode(answer)
         if headers:
             return Response(content, headers=headers, media_type="application/octet-stream")
         return Response(content, media_type="application/json")

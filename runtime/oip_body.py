@@ -22,6 +22,7 @@ import numpy as np
 
 from runtime import oip_tensors
 from runtime.errors import BadRequest, UnsupportedMediaType
+from runtime.json_objects import unique_object
 from runtime.oip_infer import InferInput, InferRequest, InferResponse, RequestedOutput
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -37,7 +38,7 @@ def _constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON (NaN is accepted, as a missing value)")
 
 
-DECODER = json.JSONDecoder(parse_constant=_constant)
+DECODER = json.JSONDecoder(parse_constant=_constant, object_pairs_hook=unique_object)
 _encoder = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from runtime import oip_tensors
 from runtime.errors import BadRequest, InvalidRows, NotFound
 from runtime.model import Scores
+from runtime.offload import OFFLOAD_ROWS
 from runtime.service import Service
 
 DATATYPES = {"numeric": "FP64", "categorical": "BYTES"}  # what the model metadata declares
@@ -92,6 +93,18 @@ def _flatten(data: Any, depth: int = 0) -> list[Any]:
         else:
             out.append(item)
     return out
+
+
+def _declared_rows(request: InferRequest) -> int:
+    """The largest first dimension the inputs declare (0 when none is a plain count)."""
+    return max(
+        (
+            t.shape[0]
+            for t in request.inputs
+            if isinstance(t.shape, list | tuple) and t.shape and type(t.shape[0]) is int
+        ),
+        default=0,
+    )
 
 
 def _rows(name: str, shape: Any) -> int:
@@ -179,10 +192,13 @@ class Inference:
 
     async def infer(self, request: InferRequest) -> InferResponse:
         service = self.service
-        columns, n_rows = self.columns(request)
+        if _declared_rows(request) >= OFFLOAD_ROWS:  # decoding many elements: the prep thread
+            columns, n_rows = await service.offloaded(self.columns, request)
+        else:
+            columns, n_rows = self.columns(request)
         wanted = self.wanted(request)
         try:
-            validated = service.validate_columns(columns, n_rows)
+            validated = await service.validate_columns(columns, n_rows)
         except InvalidRows as error:  # the protocol reports request errors as 400
             raise BadRequest(
                 error.message, problems=error.problems, problem_count=error.problem_count

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from contract.rules import BLANK_TEXT, NUMERIC_TEXT
 from contract.target import classes_of
 from runtime import openapi_multiclass
-from runtime.oip import INPUT_DATATYPES, OUTPUTS, server_version
-from runtime.schema import InputSchema
+from runtime.oip import OUTPUTS, server_version
+from runtime.oip_tensors import EXACT_INTEGER, NUMERIC_DATATYPES
+from runtime.schema import Column, InputSchema
 
 _ERROR = {
     "type": "object",
@@ -53,10 +57,12 @@ def _response(
 def _errors(codes: list[int], schema: dict[str, Any]) -> dict[str, Any]:
     text = {
         400: "malformed request",
+        408: "request body not received within TABSHIP_BODY_TIMEOUT_S (connection closed)",
         404: "unknown model or version",
         413: "body or row count over the limit",
         415: "Content-Type is not application/json",
-        422: "rows that do not fit the model's input schema (every problem listed)",
+        422: "rows that do not fit the model's input schema (every problem listed), or a key "
+        "given twice in one JSON object (named)",
         503: "overloaded (Retry-After) or not ready",
         504: "per-request deadline exceeded",
     }
@@ -64,6 +70,60 @@ def _errors(codes: list[int], schema: dict[str, Any]) -> dict[str, Any]:
     if "503" in out:
         out["503"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
     return out
+
+
+_FP32_MAX = float(np.finfo(np.float32).max)
+
+
+def _element_schemas(column: Column) -> dict[str, dict[str, Any]]:
+    """datatype -> what one element of `data` may be, for this column (runtime.oip_tensors)."""
+    nullable = [{"type": "null"}] if column.nullable else []
+    if column.kind == "categorical":
+        return {"BYTES": {"anyOf": [*column.category_json_schemas(), *nullable]}}
+    text = f"^(?:{NUMERIC_TEXT}|{BLANK_TEXT})$" if column.nullable else f"^(?:{NUMERIC_TEXT})$"
+    out: dict[str, dict[str, Any]] = {
+        "FP64": {"anyOf": [{"type": "number"}, {"type": "string", "pattern": text}, *nullable]},
+        "FP32": {
+            "anyOf": [
+                {"type": "number", "minimum": -_FP32_MAX, "maximum": _FP32_MAX},
+                *nullable,
+            ]
+        },
+        "BOOL": {"type": "boolean"},
+    }
+    for datatype in NUMERIC_DATATYPES:
+        if datatype.startswith(("INT", "UINT")):
+            info = np.iinfo(np.dtype(datatype.lower()))
+            out[datatype] = {
+                "type": "integer",
+                "minimum": max(int(info.min), -EXACT_INTEGER),
+                "maximum": min(int(info.max), EXACT_INTEGER),
+            }
+    return out
+
+
+def tensor_json_schema(column: Column, shape: dict[str, Any]) -> dict[str, Any]:
+    """One input tensor of the Open Inference Protocol: its name, the datatypes its column
+    accepts and, per datatype, its elements (flat, or one row per inner array for [N, 1])."""
+    variants = []
+    for datatype, element in _element_schemas(column).items():
+        variants.append(
+            {
+                "type": "object",
+                "required": ["name", "shape", "datatype", "data"],
+                "properties": {
+                    "name": {"const": column.name},
+                    "shape": shape,
+                    "datatype": {"const": datatype},
+                    "parameters": {"type": ["object", "null"]},
+                    "data": {
+                        "type": "array",
+                        "items": {"anyOf": [element, {"type": "array", "items": element}]},
+                    },
+                },
+            }
+        )
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
 
 def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) -> dict[str, Any]:
@@ -104,35 +164,29 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
     classes = classes_of(manifest)
     if classes:
         predict_response = openapi_multiclass.predict_response(classes, common)
-    tensor = {
-        "type": "object",
-        "required": ["name", "shape", "datatype", "data"],
-        "properties": {
-            "name": {"type": "string", "enum": [i["name"] for i in manifest["inputs"]]},
-            "shape": {
-                "type": "array",
-                "items": {"type": "integer", "minimum": 0, "maximum": max_rows},
-                "minItems": 1,
-                "maxItems": 2,
-            },
-            "datatype": {"type": "string", "enum": list(INPUT_DATATYPES)},
-            "parameters": {"type": "object"},
-            "data": {"type": "array"},
-        },
+    shape = {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 0, "maximum": max_rows},
+        "minItems": 1,
+        "maxItems": 2,
     }
+    tensor = {"anyOf": [tensor_json_schema(column, shape) for column in schema.columns]}
     infer_request = {
         "type": "object",
         "required": ["inputs"],
         "properties": {
-            "id": {"type": "string"},
-            "parameters": {"type": "object"},
+            "id": {"type": ["string", "null"]},
+            "parameters": {"type": ["object", "null"]},
             "inputs": {"type": "array", "items": tensor, "minItems": 1},
             "outputs": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "required": ["name"],
-                    "properties": {"name": {"type": "string", "enum": list(OUTPUTS)}},
+                    "properties": {
+                        "name": {"type": "string", "enum": list(OUTPUTS)},
+                        "parameters": {"type": ["object", "null"]},
+                    },
                 },
             },
         },
@@ -203,7 +257,7 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
                 },
                 "responses": {
                     "200": _response("scores", predict_response),
-                    **_errors([400, 413, 415, 422, 503, 504], _ERROR),
+                    **_errors([400, 408, 413, 415, 422, 503, 504], _ERROR),
                 },
             }
         },
@@ -281,7 +335,7 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
                 "requestBody": {"required": True, "content": {_JSON: {"schema": infer_request}}},
                 "responses": {
                     "200": _response("inference response", infer_response),
-                    **_errors([400, 404, 413, 415, 503, 504], _OIP_ERROR),
+                    **_errors([400, 404, 408, 413, 415, 422, 503, 504], _OIP_ERROR),
                 },
             }
         }

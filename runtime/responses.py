@@ -11,8 +11,12 @@ from starlette.responses import Response
 _encoder = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
 
+def render_json(content: Any) -> bytes:
+    return _encoder.encode(content).encode("ascii")
+
+
 class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return _encoder.encode(content).encode("ascii")
+        return render_json(content)

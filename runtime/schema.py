@@ -26,7 +26,6 @@ from contract.rules import (
     BLANK_TEXT,
     MAX_TEXT_LENGTH,
     MISSING_COLUMN,
-    NOT_BLANK,
     NUMERIC_TEXT,
     REASONS,
     SHOWN_CHARACTERS,
@@ -36,6 +35,10 @@ from contract.rules import (
 from contract.values import category_text, number_value
 from runtime.errors import InvalidRows, Problem
 
+# Category text as the JSON Schema states it: no NUL anywhere (Column.categorical says why),
+# and, unless nullable, at least one character that is not white space.
+CATEGORY_TEXT = "^[^\\x00]*$"
+CATEGORY_TEXT_NOT_BLANK = "^[^\\x00]*[^\\x00 \\t\\n\\r\\f\\v][^\\x00]*$"
 _NUMERIC = re.compile(NUMERIC_TEXT)
 _BLANK = re.compile(BLANK_TEXT)
 _ABSENT = object()
@@ -81,6 +84,12 @@ class Column:
     categories: tuple[str, ...] = ()
     aliases: Mapping[str, str] = field(default_factory=dict)
     dtype: Any = field(default=np.float64)
+
+    def category_json_schemas(self) -> list[dict[str, Any]]:
+        """What a categorical cell may be, as JSON Schema (null added by the caller)."""
+        pattern = CATEGORY_TEXT if self.nullable else CATEGORY_TEXT_NOT_BLANK
+        text = {"type": "string", "maxLength": self.max_length, "pattern": pattern}
+        return [text, {"type": "number"}, {"type": "boolean"}]
 
     def is_unseen(self, text: str) -> bool:
         """The graph's unknown bucket, by the same spelling rules the graph was built from."""
@@ -421,10 +430,7 @@ class InputSchema:
                 options: list[dict[str, Any]] = [{"type": "number"}, text]
                 description = "a finite number, or numeric text"
             else:
-                string: dict[str, Any] = {"type": "string", "maxLength": spec.max_length}
-                if not spec.nullable:
-                    string["pattern"] = NOT_BLANK
-                options = [string, {"type": "number"}, {"type": "boolean"}]
+                options = spec.category_json_schemas()
                 known = ", ".join(spec.categories[:50])
                 description = f"category (known: {known}; others go to the unknown bucket)"
             if spec.nullable:

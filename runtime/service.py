@@ -8,7 +8,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect, Request
 
@@ -22,8 +22,10 @@ from runtime.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+from runtime.json_objects import unique_object
 from runtime.metrics import Metrics
 from runtime.model import Model, Scores
+from runtime.offload import OFFLOAD_BYTES, OFFLOAD_ROWS, Offload, QueueFull
 from runtime.schema import InputSchema, Validated
 from runtime.settings import Settings
 
@@ -40,7 +42,8 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+T = TypeVar("T")
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=unique_object)
 
 
 class Service:
@@ -61,6 +64,7 @@ class Service:
         self._inline = model.call_seconds <= INLINE_MAX_S
         # open client connections, set by the server (runtime.serve); None: unknown, no inline
         self.connections: Callable[[], int] | None = None
+        self.offload = Offload()
         self.batcher: Batcher[Validated] | None = None
         if settings.batching:
             self.batcher = Batcher(
@@ -78,6 +82,7 @@ class Service:
 
     def close(self) -> None:
         self.ready = False
+        self.offload.close()
         if self.batcher is not None:
             self.batcher.close(wait=not self.abandon_inference)
 
@@ -101,12 +106,20 @@ class Service:
 
     async def read_json(self, request: Request) -> Any:
         body = await self.read_body(request)
+        if len(body) >= OFFLOAD_BYTES:
+            return await self.offloaded(decode_json, body)
+        return decode_json(body)
+
+    async def offloaded(self, fn: Callable[..., T], *args: Any, bounded: bool = True) -> T:
+        """fn(*args) in the prep thread (runtime.offload); 503 when its queue is full."""
         try:
-            return _decoder.decode(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise BadRequest("body is not UTF-8 text") from None
-        except (ValueError, RecursionError) as error:
-            raise BadRequest(f"malformed JSON: {str(error)[:200]}") from None
+            return await self.offload.run(fn, *args, bounded=bounded)
+        except QueueFull:
+            self.metrics.reject("overloaded")
+            raise Overloaded(
+                "too many large requests waiting to be parsed; retry later",
+                headers={"Retry-After": str(self.settings.retry_after_s)},
+            ) from None
 
     async def read_body(self, request: Request) -> bytes:
         """The whole body, refused (413) as soon as it is over the limit."""
@@ -162,20 +175,26 @@ class Service:
 
     # -- validation and scoring ---------------------------------------------------------------
 
-    def validate_rows(self, rows: Sequence[Any]) -> Validated:
+    async def validate_rows(self, rows: Sequence[Any]) -> Validated:
         self._take_rows(len(rows))
         try:
-            validated = self.schema.validate_rows(rows)
+            if len(rows) >= OFFLOAD_ROWS:
+                validated = await self.offloaded(self.schema.validate_rows, rows)
+            else:
+                validated = self.schema.validate_rows(rows)
         except InvalidRows as error:
             self.metrics.invalid([p.column for p in error.problems])
             raise
         self._count(validated)
         return validated
 
-    def validate_columns(self, data: dict[str, Any], n_rows: int) -> Validated:
+    async def validate_columns(self, data: dict[str, Any], n_rows: int) -> Validated:
         self._take_rows(n_rows)
         try:
-            validated = self.schema.validate_columns(data, n_rows)
+            if n_rows >= OFFLOAD_ROWS:
+                validated = await self.offloaded(self.schema.validate_columns, data, n_rows)
+            else:
+                validated = self.schema.validate_columns(data, n_rows)
         except InvalidRows as error:
             self.metrics.invalid([p.column for p in error.problems])
             raise
@@ -246,6 +265,15 @@ class Service:
             self.metrics.nonfinite_outputs += sum(1 for v in values if not math.isfinite(v))  # type: ignore[arg-type,misc]
             values = [v if math.isfinite(v) else None for v in values]  # type: ignore[arg-type]
         return values
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        return _decoder.decode(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("body is not UTF-8 text") from None
+    except (ValueError, RecursionError) as error:
+        raise BadRequest(f"malformed JSON: {str(error)[:200]}") from None
 
 
 class _Admitted:

@@ -384,6 +384,7 @@ def test_openapi_is_derived_from_the_manifest(server: Server, version_a: Path) -
     assert set(document["paths"]["/v1/predict"]["post"]["responses"]) == {
         "200",
         "400",
+        "408",
         "413",
         "415",
         "422",
@@ -612,7 +613,7 @@ def test_lone_small_requests_skip_the_inference_thread(version_a: Path) -> None:
 
     async def score(rows: list[dict[str, Any]], *, pause: bool = False) -> np.ndarray:
         async with service.admitted():
-            validated = service.validate_rows(rows)  # admitted: a slot, its rows
+            validated = await service.validate_rows(rows)  # admitted: a slot, its rows
             if pause:
                 await asyncio.sleep(0)  # let the companion be admitted too
             scores = await service.score(validated)
