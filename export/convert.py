@@ -113,12 +113,25 @@ def convert_pipeline(
     return model
 
 
+def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The branches of an If (and any other graph attribute), which read outer tensors by name."""
+    graphs: list[onnx.GraphProto] = []
+    for attribute in node.attribute:
+        if attribute.type == onnx.AttributeProto.GRAPH:
+            graphs.append(attribute.g)
+        elif attribute.type == onnx.AttributeProto.GRAPHS:
+            graphs.extend(attribute.graphs)
+    return graphs
+
+
 def _tensor_names(graph: onnx.GraphProto) -> set[str]:
     names = {i.name for i in graph.input} | {o.name for o in graph.output}
     names |= {t.name for t in graph.initializer} | {v.name for v in graph.value_info}
     for node in graph.node:
         names.update(node.input)
         names.update(node.output)
+        for subgraph in _subgraphs(node):
+            names |= _tensor_names(subgraph)
     return names
 
 
@@ -135,6 +148,8 @@ def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
     for node in graph.node:
         node.input[:] = [new if n == old else n for n in node.input]
         node.output[:] = [new if n == old else n for n in node.output]
+        for subgraph in _subgraphs(node):
+            _rename_tensor(subgraph, old, new)
 
 
 def _restore_input_names(graph: onnx.GraphProto, columns: list[str]) -> None:
