@@ -1,8 +1,9 @@
 """Row-level rejects for batch scoring, on top of the server's columnar validator.
 
-`runtime.schema.InputSchema.validate_columns` is all-or-nothing (one problem refuses the
-request). A batch job instead scores the good rows and reports the bad ones, so this module
-runs the SAME validator one column at a time:
+The server's `runtime.schema.InputSchema.validate_columns` is all-or-nothing (one problem
+refuses the request). A batch job instead scores the good rows and reports the bad ones, so this
+module runs the SAME engine in its masking mode (`mask_columns`: one pass, a good-row mask and
+every problem) one column at a time:
 
 - numeric Arrow columns (ints, floats) go to it as numpy arrays (its vectorised path);
 - every other column (text, booleans, any categorical) is dictionary-encoded by Arrow and only
@@ -25,7 +26,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from runtime.errors import InvalidRows
 from runtime.schema import InputSchema
 
 _UNLIMITED = sys.maxsize
@@ -159,34 +159,18 @@ class ChunkValidator:
 
     @staticmethod
     def _run(schema: InputSchema, values: Any, n: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """The validator on one column: (fed values with placeholders, bad positions, reasons)."""
-        name = schema.names[0]
-        try:
-            validated = schema.validate_columns({name: values}, n)
-            return np.asarray(validated.columns[0]), np.empty(0, dtype=np.int64), []
-        except InvalidRows as error:
-            by_row: dict[int, str] = {}
-            for problem in error.problems:
-                if problem.row is None:
-                    raise
+        """The engine's masking mode on one column, one pass: (fed values with placeholders,
+        bad positions, the first reason of each)."""
+        masked = schema.mask_columns({schema.names[0]: values}, n)
+        fed = masked.validated.columns[0]
+        if not masked.problems:
+            return fed, np.empty(0, dtype=np.int64), []
+        by_row: dict[int, str] = {}
+        for problem in masked.problems:  # all per row: mask_columns raised for a whole column
+            if problem.row is not None:
                 by_row.setdefault(problem.row, problem.reason)
-        bad = np.fromiter(by_row, dtype=np.int64, count=len(by_row))
-        keep = np.ones(n, dtype=bool)
-        keep[bad] = False
-        spec = schema.columns[0]
-        subset = (
-            values[keep]
-            if isinstance(values, np.ndarray)
-            else [v for v, k in zip(values, keep.tolist(), strict=True) if k]
-        )
-        validated = schema.validate_columns({name: subset}, int(keep.sum()))
-        out = np.empty(n, dtype=spec.dtype)
-        if spec.kind == "numeric":
-            out[~keep] = np.nan
-        else:
-            out[~keep] = ""
-        out[keep] = np.asarray(validated.columns[0], dtype=spec.dtype)
-        return out, bad, [by_row[int(r)] for r in bad]
+        bad = np.flatnonzero(~masked.good).astype(np.int64)
+        return fed, bad, [by_row[int(r)] for r in bad]
 
     def _absent(self, schema: InputSchema, n: int) -> tuple[np.ndarray, np.ndarray, list[str], int]:
         validated = schema.validate_columns({}, n)  # nullable: every row missing
