@@ -203,6 +203,8 @@ class Masked:
     good: np.ndarray  # bool [n_rows]
     feeds: dict[str, np.ndarray]  # [n_good, 1] per graph input
     problems: list[Problem]  # every problem, in the order found
+    # categorical column -> bool [n_rows]: the row's category goes to the unknown bucket
+    unseen_rows: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_good(self) -> int:
@@ -257,9 +259,18 @@ class InputSchema:
     def mask_rows(self, rows: Sequence[Any]) -> Masked:
         """JSON-like rows -> Masked: the good rows' feeds, the mask and every problem."""
         problems = _Collector(_UNLIMITED)
-        return self._masked(self._read_rows(rows, problems), problems)
+        flags = self._unseen_flags(len(rows))
+        return self._masked(self._read_rows(rows, problems, flags), problems, flags)
 
-    def _read_rows(self, rows: Sequence[Any], problems: _Collector) -> Validated:
+    def _unseen_flags(self, n: int) -> dict[str, np.ndarray]:
+        return {s.name: np.zeros(n, dtype=bool) for s in self.columns if s.kind == "categorical"}
+
+    def _read_rows(
+        self,
+        rows: Sequence[Any],
+        problems: _Collector,
+        unseen_rows: dict[str, np.ndarray] | None = None,
+    ) -> Validated:
         n = len(rows)
         specs = self.columns
         out: list[list[Any]] = [[] for _ in specs]
@@ -290,6 +301,8 @@ class InputSchema:
                         out[j].append(text)
                         if new:
                             unseen[j] += 1
+                            if unseen_rows is not None:
+                                unseen_rows[spec.name][r] = True
                 except _Reject as reject:
                     problems.add(r, spec.name, reject.reason)
                     out[j].append(spec.placeholder)
@@ -324,10 +337,16 @@ class InputSchema:
         """Columnar input -> Masked. A problem of a whole column (a wrong length, an unknown or
         a missing required column) cannot be masked: it still raises InvalidRows."""
         problems = _Collector(_UNLIMITED)
-        return self._masked(self._read_columns(data, n_rows, problems), problems)
+        unseen_rows: dict[str, np.ndarray] = {}  # filled per categorical column
+        validated = self._read_columns(data, n_rows, problems, unseen_rows)
+        return self._masked(validated, problems, unseen_rows)
 
     def _read_columns(
-        self, data: Mapping[str, Any], n_rows: int | None, problems: _Collector
+        self,
+        data: Mapping[str, Any],
+        n_rows: int | None,
+        problems: _Collector,
+        unseen_rows: dict[str, np.ndarray] | None = None,
     ) -> Validated:
         lengths = {name: len(values) for name, values in data.items()}
         if n_rows is None:
@@ -353,13 +372,18 @@ class InputSchema:
             if spec.kind == "numeric":
                 out.append(self._numeric_column(spec, values, problems))
             else:
-                texts, count = self._categorical_column(spec, values, problems)
+                flags = None
+                if unseen_rows is not None:
+                    flags = unseen_rows[spec.name] = np.zeros(n_rows, dtype=bool)
+                texts, count = self._categorical_column(spec, values, problems, flags)
                 out.append(texts)
                 if count:
                     unseen[spec.name] = count
         return Validated(columns=out, n_rows=n_rows, unseen=unseen, ignored_columns=tuple(extra))
 
-    def _masked(self, validated: Validated, problems: _Collector) -> Masked:
+    def _masked(
+        self, validated: Validated, problems: _Collector, unseen_rows: dict[str, np.ndarray]
+    ) -> Masked:
         n = validated.n_rows
         bad = [problem.row for problem in problems.problems]
         if None in bad:  # a whole column is wrong: no row can be scored
@@ -382,6 +406,7 @@ class InputSchema:
             good=good,
             feeds=feeds,
             problems=problems.problems,
+            unseen_rows=unseen_rows,
         )
 
     @staticmethod
@@ -415,7 +440,7 @@ class InputSchema:
 
     @staticmethod
     def _categorical_column(
-        spec: Column, values: Any, problems: _Collector
+        spec: Column, values: Any, problems: _Collector, flags: np.ndarray | None = None
     ) -> tuple[np.ndarray, int]:
         n = len(values)
         result = np.empty(n, dtype=object)
@@ -444,7 +469,10 @@ class InputSchema:
                 problems.add(r, spec.name, outcome)
                 continue
             result[r] = outcome[0]
-            unseen += outcome[1]
+            if outcome[1]:
+                unseen += 1
+                if flags is not None:  # masking mode: which rows, for batch's distinct values
+                    flags[r] = True
         return result, unseen
 
     # -- feeds --------------------------------------------------------------------------------

@@ -20,15 +20,20 @@ INPUTS = [
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> Counter[Any]:
-    """Counts the engine's column-reader calls per value (an instrumented Column.numeric)."""
+    """Counts the engine's column-reader calls per (column, value): instrumented readers."""
     calls: Counter[Any] = Counter()
-    original = schema.Column.numeric
+    numeric, categorical = schema.Column.numeric, schema.Column.categorical
 
-    def numeric(self: schema.Column, value: Any) -> float:
-        calls[value] += 1
-        return original(self, value)
+    def counted_numeric(self: schema.Column, value: Any) -> float:
+        calls[self.name, value] += 1
+        return numeric(self, value)
 
-    monkeypatch.setattr(schema.Column, "numeric", numeric)
+    def counted_categorical(self: schema.Column, value: Any) -> tuple[str, bool]:
+        calls[self.name, value] += 1
+        return categorical(self, value)
+
+    monkeypatch.setattr(schema.Column, "numeric", counted_numeric)
+    monkeypatch.setattr(schema.Column, "categorical", counted_categorical)
     return calls
 
 
@@ -40,13 +45,17 @@ def test_a_chunk_with_bad_rows_is_validated_in_one_pass(
     amounts = [f"{i}.5" for i in range(n)]
     for r in range(bad_rows):
         amounts[10 * r] = f"oops{r}"
-    table = pa.table({"amount": amounts, "plan": ["a", "b"] * (n // 2)})
+    table = pa.table({"amount": amounts, "plan": ["a", "new"] * (n // 2)})
     calls = _counting(monkeypatch)
 
     result = ChunkValidator(INPUTS).validate(table)
 
-    # each distinct text read once (and the null slot batch adds to the distinct values)
-    assert calls == Counter({**{text: 1 for text in amounts}, None: 1})
+    # each distinct value read once (and the null slot batch adds to the distinct values)
+    assert calls == Counter(
+        {("amount", text): 1 for text in [*amounts, None]}
+        | {("plan", text): 1 for text in ["a", "new", None]}
+    )
+    assert result.unseen == {"plan": n // 2}
     assert result.n_good == n - bad_rows
     assert result.problem_rows.tolist() == [10 * r for r in range(bad_rows)]
     assert result.problem_reasons == [
