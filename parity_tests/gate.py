@@ -23,12 +23,12 @@ import pandas as pd
 
 from contract.errors import ModelRefused
 from contract.manifest import check_manifest
-from contract.rules import MAX_TEXT_LENGTH
 from parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
 from parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
 from parity_tests.generated import generated_rows
 from parity_tests.rows import boundary_rows, hostile_rows, split_counts_per_class
 from runtime.model import session_options
+from runtime.schema import InputSchema
 
 REPORT_FILE = "parity_report.json"
 BOUNDARY_BASE_ROWS = 2
@@ -279,46 +279,37 @@ def run(args: argparse.Namespace) -> int:
     return 0 if gate.passed else 1
 
 
-def _json_value(value: Any, spec: dict[str, Any]) -> tuple[bool, Any]:
-    """A raw value as a JSON client would send it; (False, _) for values no client can send
-    (the server answers 422 for them, so they are not part of the cross-language contract)."""
+def _json_value(value: Any) -> tuple[bool, Any]:
+    """A raw value as a JSON client would send it; (False, _) for values JSON cannot carry.
+    Whether the server accepts it is the validation engine's call (consumer_fixture)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return True, None
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return False, None
-    if spec["kind"] == "numeric":
-        if isinstance(value, bool):
-            return False, None
-        if isinstance(value, str):
-            try:
-                parsed = float(value.strip())
-            except ValueError:
-                return False, None
-            return math.isfinite(parsed), value
-        return True, value
-    if isinstance(value, str) and (
-        len(value) > spec.get("max_length", MAX_TEXT_LENGTH) or "\x00" in value
-    ):
-        return False, None
-    if isinstance(value, str) and not value.strip() and not spec["nullable"]:
-        return False, None
     return True, value
 
 
 def consumer_fixture(gate: GateRun, manifest: dict[str, Any]) -> dict[str, Any]:
-    specs = {spec["name"]: spec for spec in manifest["inputs"]}
+    """The rows the server accepts (by the same engine) with their reference outputs; rows it
+    answers 422 for are not part of the cross-language contract."""
+    schema = InputSchema(manifest["inputs"])
     classes = manifest_classes(manifest)
     threshold = None if classes else float(manifest["threshold"]["value"])
     sets = []
     for name in ("test", "boundary", "hostile"):
         frame, reference = gate.rows[name], gate.references[name]
-        rows, probability = [], []
+        rows, indices, probability = [], [], []
         for index, record in enumerate(frame.to_dict("records")):
-            converted = {k: _json_value(v, specs[k]) for k, v in record.items()}
+            converted = {k: _json_value(v) for k, v in record.items()}
             if all(ok for ok, _ in converted.values()):
                 rows.append({k: v for k, (_, v) in converted.items()})
+                indices.append(index)
+        good = schema.mask_rows(rows).good.tolist()
+        rows = [row for row, ok in zip(rows, good, strict=True) if ok]
+        for index, ok in zip(indices, good, strict=True):
+            if ok:
                 value = reference[index]
                 probability.append(
                     np.asarray(value, dtype=np.float64).tolist() if classes else float(value)

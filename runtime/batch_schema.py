@@ -1,8 +1,9 @@
 """Row-level rejects for batch scoring, on top of the server's columnar validator.
 
-`runtime.schema.InputSchema.validate_columns` is all-or-nothing (one problem refuses the
-request). A batch job instead scores the good rows and reports the bad ones, so this module
-runs the SAME validator one column at a time:
+The server's `runtime.schema.InputSchema.validate_columns` is all-or-nothing (one problem
+refuses the request). A batch job instead scores the good rows and reports the bad ones, so this
+module runs the SAME engine in its masking mode (`mask_columns`: one pass, a good-row mask and
+every problem) one column at a time:
 
 - numeric Arrow columns (ints, floats) go to it as numpy arrays (its vectorised path);
 - every other column (text, booleans, any categorical) is dictionary-encoded by Arrow and only
@@ -25,7 +26,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from runtime.errors import InvalidRows
 from runtime.schema import InputSchema
 
 _UNLIMITED = sys.maxsize
@@ -158,35 +158,23 @@ class ChunkValidator:
     # -- one column ---------------------------------------------------------------------------
 
     @staticmethod
-    def _run(schema: InputSchema, values: Any, n: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """The validator on one column: (fed values with placeholders, bad positions, reasons)."""
+    def _run(
+        schema: InputSchema, values: Any, n: int
+    ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray | None]:
+        """The engine's masking mode on one column, one pass: (fed values with placeholders,
+        bad positions, the first reason of each, unseen flags of a categorical column)."""
         name = schema.names[0]
-        try:
-            validated = schema.validate_columns({name: values}, n)
-            return np.asarray(validated.columns[0]), np.empty(0, dtype=np.int64), []
-        except InvalidRows as error:
-            by_row: dict[int, str] = {}
-            for problem in error.problems:
-                if problem.row is None:
-                    raise
+        masked = schema.mask_columns({name: values}, n)
+        fed = masked.validated.columns[0]
+        unseen = masked.unseen_rows.get(name)
+        if not masked.problems:
+            return fed, np.empty(0, dtype=np.int64), [], unseen
+        by_row: dict[int, str] = {}
+        for problem in masked.problems:  # all per row: mask_columns raised for a whole column
+            if problem.row is not None:
                 by_row.setdefault(problem.row, problem.reason)
-        bad = np.fromiter(by_row, dtype=np.int64, count=len(by_row))
-        keep = np.ones(n, dtype=bool)
-        keep[bad] = False
-        spec = schema.columns[0]
-        subset = (
-            values[keep]
-            if isinstance(values, np.ndarray)
-            else [v for v, k in zip(values, keep.tolist(), strict=True) if k]
-        )
-        validated = schema.validate_columns({name: subset}, int(keep.sum()))
-        out = np.empty(n, dtype=spec.dtype)
-        if spec.kind == "numeric":
-            out[~keep] = np.nan
-        else:
-            out[~keep] = ""
-        out[keep] = np.asarray(validated.columns[0], dtype=spec.dtype)
-        return out, bad, [by_row[int(r)] for r in bad]
+        bad = np.flatnonzero(~masked.good).astype(np.int64)
+        return fed, bad, [by_row[int(r)] for r in bad], unseen
 
     def _absent(self, schema: InputSchema, n: int) -> tuple[np.ndarray, np.ndarray, list[str], int]:
         validated = schema.validate_columns({}, n)  # nullable: every row missing
@@ -207,24 +195,18 @@ class ChunkValidator:
             array = array.cast(pa.float64())
         if spec.kind == "numeric" and _is_plain_number(array.type):
             values = to_numpy(array, math.nan)  # a null is a JSON null: missing
-            fed, bad, why = self._run(schema, values, n)
+            fed, bad, why, _ = self._run(schema, values, n)
             return fed, bad, why, 0
         encoded = pc.dictionary_encode(array)
         distinct: list[Any] = encoded.dictionary.to_pylist()
         null_slot = len(distinct)
         distinct.append(None)
         index = to_numpy(encoded.indices, null_slot)
-        fed_distinct, bad_distinct, why_distinct = self._run(schema, distinct, len(distinct))
+        fed_distinct, bad_distinct, why_distinct, flags = self._run(schema, distinct, len(distinct))
         fed = fed_distinct[index]
         unseen = 0
-        if spec.kind == "categorical":
-            flags = np.zeros(len(distinct), dtype=bool)
-            ok = np.ones(len(distinct), dtype=bool)
-            ok[bad_distinct] = False
-            for u in np.flatnonzero(ok).tolist():
-                flags[u] = spec.categorical(distinct[u])[1]
-            if flags.any():
-                unseen = int(np.bincount(index, minlength=len(distinct))[flags].sum())
+        if flags is not None and flags.any():  # categorical: the engine flagged them
+            unseen = int(np.bincount(index, minlength=len(distinct))[flags].sum())
         if not len(bad_distinct):
             return fed, bad_distinct, [], unseen
         reason_of = dict(zip(bad_distinct.tolist(), why_distinct, strict=True))

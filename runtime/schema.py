@@ -8,15 +8,19 @@ Per-column validators are built once at load. Rules (docs/serving.md has the ful
   contract.values.category_text; null and blank text are missing (""), refused unless
   nullable. Unseen categories are accepted (the graph's unknown bucket) and counted.
 - columns not in the manifest: ignored and counted, or refused (setting `extra_columns`).
-Every problem is collected with its row index and column, then raised at once as InvalidRows.
+Every problem is collected with its row index and column, then raised at once as InvalidRows
+(`validate_rows`, `validate_columns`: the server), or kept with a good-row mask (`mask_rows`,
+`mask_columns`: batch and the gate's consumer fixture, which score or keep the good rows and
+report the rest). Both modes are the same pass over the values.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +46,7 @@ CATEGORY_TEXT_NOT_BLANK = "^[^\\x00]*[^\\x00 \\t\\n\\r\\f\\v][^\\x00]*$"
 _NUMERIC = re.compile(NUMERIC_TEXT)
 _BLANK = re.compile(BLANK_TEXT)
 _ABSENT = object()
+_UNLIMITED = sys.maxsize  # masking mode keeps every problem: each one marks a row
 # An absent key is a problem, not a missing value: a misspelt column name must not silently
 # score as "missing". Clients send null for a missing value (MISSING_COLUMN).
 
@@ -90,6 +95,11 @@ class Column:
         pattern = CATEGORY_TEXT if self.nullable else CATEGORY_TEXT_NOT_BLANK
         text = {"type": "string", "maxLength": self.max_length, "pattern": pattern}
         return [text, {"type": "number"}, {"type": "boolean"}]
+
+    @property
+    def placeholder(self) -> float | str:
+        """What a refused row holds in masking mode (never scored: the mask drops it)."""
+        return math.nan if self.kind == "numeric" else ""
 
     def is_unseen(self, text: str) -> bool:
         """The graph's unknown bucket, by the same spelling rules the graph was built from."""
@@ -193,6 +203,23 @@ class Validated:
     ignored_columns: tuple[str, ...] = ()
 
 
+@dataclass
+class Masked:
+    """Every row validated in one pass: `good` marks the rows without a problem, `feeds` holds
+    the good rows only (in order), `validated.columns` every row (a placeholder where refused)."""
+
+    validated: Validated
+    good: np.ndarray  # bool [n_rows]
+    feeds: dict[str, np.ndarray]  # [n_good, 1] per graph input
+    problems: list[Problem]  # every problem, in the order found
+    # categorical column -> bool [n_rows]: the row's category goes to the unknown bucket
+    unseen_rows: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_good(self) -> int:
+        return int(self.good.sum())
+
+
 class _Collector:
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -233,11 +260,30 @@ class InputSchema:
 
     def validate_rows(self, rows: Sequence[Any]) -> Validated:
         """JSON-like rows (dicts keyed by column name) -> Validated; InvalidRows lists all problems."""
+        problems = _Collector(self.max_problems)
+        validated = self._read_rows(rows, problems)
+        problems.raise_if_any(validated.n_rows)
+        return validated
+
+    def mask_rows(self, rows: Sequence[Any]) -> Masked:
+        """JSON-like rows -> Masked: the good rows' feeds, the mask and every problem."""
+        problems = _Collector(_UNLIMITED)
+        flags = self._unseen_flags(len(rows))
+        return self._masked(self._read_rows(rows, problems, flags), problems, flags)
+
+    def _unseen_flags(self, n: int) -> dict[str, np.ndarray]:
+        return {s.name: np.zeros(n, dtype=bool) for s in self.columns if s.kind == "categorical"}
+
+    def _read_rows(
+        self,
+        rows: Sequence[Any],
+        problems: _Collector,
+        unseen_rows: dict[str, np.ndarray] | None = None,
+    ) -> Validated:
         n = len(rows)
         specs = self.columns
         out: list[list[Any]] = [[] for _ in specs]
         unseen = [0] * len(specs)
-        problems = _Collector(self.max_problems)
         ignored: set[str] = set()
         names = self._name_set
         reject_extra = self.extra_columns == "reject"
@@ -248,6 +294,8 @@ class InputSchema:
                     None,
                     reason("not_an_object", json_type=_json_type(row)),
                 )
+                for j, spec in enumerate(specs):  # keeps every column one entry per row
+                    out[j].append(spec.placeholder)
                 continue
             present = 0
             for j, spec in enumerate(specs):
@@ -262,8 +310,11 @@ class InputSchema:
                         out[j].append(text)
                         if new:
                             unseen[j] += 1
+                            if unseen_rows is not None:
+                                unseen_rows[spec.name][r] = True
                 except _Reject as reject:
                     problems.add(r, spec.name, reject.reason)
+                    out[j].append(spec.placeholder)
             if present < len(row):
                 extra = [k for k in row if k not in names]
                 if reject_extra:
@@ -271,7 +322,6 @@ class InputSchema:
                         problems.add(r, str(key), REASONS["unknown_column"])
                 else:
                     ignored.update(extra)
-        problems.raise_if_any(n)
         return Validated(
             columns=out,
             n_rows=n,
@@ -288,6 +338,25 @@ class InputSchema:
         per distinct value. All columns must have the same length (or `n_rows`).
         """
         problems = _Collector(self.max_problems)
+        validated = self._read_columns(data, n_rows, problems)
+        problems.raise_if_any(validated.n_rows)
+        return validated
+
+    def mask_columns(self, data: Mapping[str, Any], n_rows: int | None = None) -> Masked:
+        """Columnar input -> Masked. A problem of a whole column (a wrong length, an unknown or
+        a missing required column) cannot be masked: it still raises InvalidRows."""
+        problems = _Collector(_UNLIMITED)
+        unseen_rows: dict[str, np.ndarray] = {}  # filled per categorical column
+        validated = self._read_columns(data, n_rows, problems, unseen_rows)
+        return self._masked(validated, problems, unseen_rows)
+
+    def _read_columns(
+        self,
+        data: Mapping[str, Any],
+        n_rows: int | None,
+        problems: _Collector,
+        unseen_rows: dict[str, np.ndarray] | None = None,
+    ) -> Validated:
         lengths = {name: len(values) for name, values in data.items()}
         if n_rows is None:
             n_rows = next(iter(lengths.values()), 0)
@@ -312,12 +381,42 @@ class InputSchema:
             if spec.kind == "numeric":
                 out.append(self._numeric_column(spec, values, problems))
             else:
-                texts, count = self._categorical_column(spec, values, problems)
+                flags = None
+                if unseen_rows is not None:
+                    flags = unseen_rows[spec.name] = np.zeros(n_rows, dtype=bool)
+                texts, count = self._categorical_column(spec, values, problems, flags)
                 out.append(texts)
                 if count:
                     unseen[spec.name] = count
-        problems.raise_if_any(n_rows)
         return Validated(columns=out, n_rows=n_rows, unseen=unseen, ignored_columns=tuple(extra))
+
+    def _masked(
+        self, validated: Validated, problems: _Collector, unseen_rows: dict[str, np.ndarray]
+    ) -> Masked:
+        n = validated.n_rows
+        bad = [problem.row for problem in problems.problems]
+        if None in bad:  # a whole column is wrong: no row can be scored
+            problems.raise_if_any(n)
+        good = np.ones(n, dtype=bool)
+        good[np.fromiter(bad, dtype=np.int64, count=len(bad))] = False
+        all_good = bool(good.all())
+        columns: list[Any] = []
+        feeds: dict[str, np.ndarray] = {}
+        for spec, values in zip(self.columns, validated.columns, strict=True):
+            if all_good:
+                column = np.asarray(values, dtype=spec.dtype)
+            else:
+                column = np.array(values, dtype=spec.dtype)  # a copy: never the caller's array
+                column[~good] = spec.placeholder
+            columns.append(column)
+            feeds[spec.name] = (column if all_good else column[good]).reshape(-1, 1)
+        return Masked(
+            validated=replace(validated, columns=columns),
+            good=good,
+            feeds=feeds,
+            problems=problems.problems,
+            unseen_rows=unseen_rows,
+        )
 
     @staticmethod
     def _numeric_column(spec: Column, values: Any, problems: _Collector) -> np.ndarray:
@@ -350,7 +449,7 @@ class InputSchema:
 
     @staticmethod
     def _categorical_column(
-        spec: Column, values: Any, problems: _Collector
+        spec: Column, values: Any, problems: _Collector, flags: np.ndarray | None = None
     ) -> tuple[np.ndarray, int]:
         n = len(values)
         result = np.empty(n, dtype=object)
@@ -379,7 +478,10 @@ class InputSchema:
                 problems.add(r, spec.name, outcome)
                 continue
             result[r] = outcome[0]
-            unseen += outcome[1]
+            if outcome[1]:
+                unseen += 1
+                if flags is not None:  # masking mode: which rows, for batch's distinct values
+                    flags[r] = True
         return result, unseen
 
     # -- feeds --------------------------------------------------------------------------------
