@@ -77,7 +77,7 @@ def build_version(
 ) -> MulticlassVersion:
     from export.artifact import ReleaseCandidate, export_candidate
     from export.registry import Registry
-    from parity_tests.gate import gate_version
+    from gate.gate import gate_version
     from training.cli import training_record
     from training.data_sources import table_sha256
     from training.prepare import prepare

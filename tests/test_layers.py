@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("contract", "runtime", "training", "export", "parity_tests", "tabship_cli")
+PACKAGES = ("contract", "runtime", "training", "export", "gate", "tabship_cli")
 # Edges that must not exist: contract imports none of ours; training and export never reach
 # into the server (what they share with it lives in contract/).
 FORBIDDEN = {

@@ -240,7 +240,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
 
 def _gate(versions: list[Path]) -> int:
     """Release = gate passed: every exported version is gated; any failure fails the command."""
-    from parity_tests.gate import gate_version, print_outcome
+    from gate.gate import gate_version, print_outcome
 
     failed = []
     for folder in versions:

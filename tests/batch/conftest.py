@@ -32,7 +32,7 @@ def gated_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small version trained, exported and gated by the real code (parity.status passed)."""
     from export.artifact import ReleaseCandidate, export_candidate
     from export.registry import Registry
-    from parity_tests.gate import gate_version
+    from gate.gate import gate_version
     from training.cli import training_record
     from training.data_sources import table_sha256
     from training.declaration import load_declaration

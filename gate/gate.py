@@ -24,10 +24,10 @@ import pandas as pd
 from contract.errors import ModelRefused
 from contract.manifest import check_manifest
 from contract.rules import MAX_TEXT_LENGTH
-from parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
-from parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
-from parity_tests.generated import generated_rows
-from parity_tests.rows import boundary_rows, hostile_rows, split_counts_per_class
+from gate.compare import BAR_MAX_ABS_DP, SetResult, compare
+from gate.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
+from gate.generated import generated_rows
+from gate.rows import boundary_rows, hostile_rows, split_counts_per_class
 from runtime.model import session_options
 
 REPORT_FILE = "parity_report.json"
