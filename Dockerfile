@@ -17,6 +17,7 @@ COPY runtime runtime
 COPY training training
 COPY export export
 COPY gate gate
+COPY release release
 # the same install step the clean-environment test runs
 RUN scripts/serve_install.sh install /opt/tabship "$ROLE"
 
