@@ -16,7 +16,8 @@ COPY contract contract
 COPY runtime runtime
 COPY training training
 COPY export export
-COPY parity_tests parity_tests
+COPY gate gate
+COPY release release
 # the same install step the clean-environment test runs
 RUN scripts/serve_install.sh install /opt/tabship "$ROLE"
 

@@ -24,9 +24,9 @@ def main(argv: list[str]) -> int:
     import numpy as np
     import onnxruntime as ort
 
-    from parity_tests.compare import feeds_for
-    from parity_tests.generated import generated_rows
-    from parity_tests.rows import boundary_rows, hostile_rows
+    from gate.compare import feeds_for
+    from gate.generated import generated_rows
+    from gate.rows import boundary_rows, hostile_rows
     from runtime.model import session_options
 
     if len(argv) != 2:

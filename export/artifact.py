@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import onnx
@@ -24,6 +24,9 @@ from export.convert import (
 )
 from export.registry import ObjectRegistry, Registry
 from training.declaration import Declaration
+
+if TYPE_CHECKING:
+    from training.train import TrainedVariant
 
 REFERENCE_FILE = "reference.joblib"
 REFERENCE_DATA_FILE = "reference_data.joblib"
@@ -42,6 +45,55 @@ class ReleaseCandidate:
     record: dict[str, Any]  # threshold, metrics, rows, data, best_params (JSON-able)
     reference_data: dict[str, Any]  # train/test frames and targets, for the parity gate
     report_dir: Path | None = None
+
+    @classmethod
+    def from_trained(
+        cls,
+        trained: TrainedVariant,
+        data_info: dict[str, Any],
+        declaration: Declaration,
+        *,
+        name: str | None = None,
+        report_dir: Path | None = None,
+    ) -> ReleaseCandidate:
+        """The candidate of a variant this run just trained (`declaration`: the one the run
+        loaded, before the variant's columns were dropped; it names the model)."""
+        return cls(
+            name=name or f"{declaration.name}-{trained.variant}",
+            variant=trained.variant,
+            declaration=trained.declaration,
+            pipeline=trained.pipeline,
+            record=training_record(trained, data_info, declaration),
+            reference_data={
+                "train_frame": trained.train_frame,
+                "train_target": trained.train_target,
+                "test_frame": trained.test_frame,
+                "test_target": trained.test_target,
+            },
+            report_dir=report_dir,
+        )
+
+
+def training_record(
+    trained: TrainedVariant, data_info: dict[str, Any], declaration: Declaration
+) -> dict[str, Any]:
+    if trained.multiclass:
+        return {
+            "declaration": declaration.path.name,
+            "data": {**data_info, "rows": trained.rows},
+            "metrics": trained.metrics,
+            "metrics_per_class": trained.per_class,
+            "target": {"kind": "multiclass", "classes": list(trained.classes)},
+            "best_params": trained.best_params,
+        }
+    assert trained.threshold is not None  # a binary variant always has one
+    return {
+        "declaration": declaration.path.name,
+        "data": {**data_info, "rows": trained.rows},
+        "metrics": trained.metrics,
+        "threshold": trained.threshold.as_dict(),
+        "best_params": trained.best_params,
+    }
 
 
 def graph_bytes(model: onnx.ModelProto) -> bytes:
@@ -138,7 +190,20 @@ def describe_model(
     return manifest
 
 
-def export_candidate(candidate: ReleaseCandidate, registry: Registry | ObjectRegistry) -> Path:
+@dataclass
+class StagedVersion:
+    """A version converted and described but not yet written: its id, graph bytes and
+    manifest (parity pending until a gate records its verdict in it)."""
+
+    candidate: ReleaseCandidate
+    version: str
+    model: bytes
+    manifest: dict[str, Any]
+
+
+def stage_candidate(
+    candidate: ReleaseCandidate, registry: Registry | ObjectRegistry
+) -> StagedVersion:
     created_at = datetime.now(UTC)
     model = convert_candidate(candidate)
     version = registry.new_version_id(
@@ -151,10 +216,21 @@ def export_candidate(candidate: ReleaseCandidate, registry: Registry | ObjectReg
     data = model.SerializeToString(deterministic=True)
     manifest["onnx"]["sha256"] = manifests.sha256_bytes(data)
     manifest["onnx"]["bytes"] = len(data)
+    return StagedVersion(candidate, version, data, manifest)
+
+
+def write_staged(
+    staged: StagedVersion,
+    registry: Registry | ObjectRegistry,
+    extra_files: dict[str, str] | None = None,
+) -> Path:
+    """Writes the version once, atomically (the registry renames a complete folder into
+    place); `extra_files` (name -> text) go beside the graph, e.g. the gate's report."""
+    candidate = staged.candidate
 
     def fill(folder: Path) -> None:
-        (folder / "model.onnx").write_bytes(data)
-        (folder / "manifest.json").write_text(manifests.dumps(manifest))
+        (folder / "model.onnx").write_bytes(staged.model)
+        (folder / "manifest.json").write_text(manifests.dumps(staged.manifest))
         joblib.dump(candidate.pipeline, folder / REFERENCE_FILE)
         joblib.dump(candidate.reference_data, folder / REFERENCE_DATA_FILE)
         (folder / TRAINING_RECORD_FILE).write_text(
@@ -164,8 +240,15 @@ def export_candidate(candidate: ReleaseCandidate, registry: Registry | ObjectReg
         shutil.copyfile(candidate.declaration.path, folder / DECLARATION_FILE)
         if candidate.report_dir is not None:
             shutil.copytree(candidate.report_dir, folder / "report")
+        for name, text in (extra_files or {}).items():
+            (folder / name).write_text(text)
 
-    return registry.write_version(candidate.name, version, fill)
+    return registry.write_version(candidate.name, staged.version, fill)
+
+
+def export_candidate(candidate: ReleaseCandidate, registry: Registry | ObjectRegistry) -> Path:
+    """An ungated export (parity pending: servers refuse it until `tabship parity` passes)."""
+    return write_staged(stage_candidate(candidate, registry), registry)
 
 
 def load_candidate(version_dir: Path, name: str | None = None) -> ReleaseCandidate:

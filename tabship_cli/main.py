@@ -12,9 +12,9 @@ from collections.abc import Sequence
 # run(args) -> int exit code.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "declare": ("training.declare_cli", "print a commented declaration inferred from a table"),
-    "train": ("training.cli", "train the pipeline variants (and export + gate them)"),
+    "train": ("release.cli", "train the pipeline variants (and export + gate them)"),
     "export": ("export.cli", "export a fitted reference pipeline to a versioned ONNX artifact"),
-    "parity": ("parity_tests.gate", "run the parity release gate on a model version"),
+    "parity": ("gate.gate", "run the parity release gate on a model version"),
     "models": ("export.models_cli", "list the registry's models and versions (latest last)"),
     "inspect": ("runtime.inspect", "describe a .onnx file or a model version directory"),
     "sign": ("runtime.sign_cli", "sign a released version with an Ed25519 key (sign extra)"),

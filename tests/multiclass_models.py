@@ -75,10 +75,9 @@ def failures_frame(rows: int = 900, seed: int = 7) -> pd.DataFrame:
 def build_version(
     root: Path, frame: pd.DataFrame, declaration_path: Path, *, generated: int = 300
 ) -> MulticlassVersion:
-    from export.artifact import ReleaseCandidate, export_candidate
+    from export.artifact import ReleaseCandidate
     from export.registry import Registry
-    from parity_tests.gate import gate_version
-    from training.cli import training_record
+    from release.flow import release_candidate
     from training.data_sources import table_sha256
     from training.prepare import prepare
     from training.report import write_report
@@ -93,20 +92,9 @@ def build_version(
     report_dir = root / "report"
     write_report(trained, report_dir)
     data_info = {"source": declaration_path.stem, "sha256": table_sha256(frame)}
-    candidate = ReleaseCandidate(
-        name=f"{declaration.name}-full",
-        variant="full",
-        declaration=trained.declaration,
-        pipeline=trained.pipeline,
-        record=training_record(trained, data_info, declaration),
-        reference_data={
-            "train_frame": trained.train_frame,
-            "train_target": trained.train_target,
-            "test_frame": trained.test_frame,
-            "test_target": trained.test_target,
-        },
-        report_dir=report_dir,
+    candidate = ReleaseCandidate.from_trained(
+        trained, data_info, declaration, report_dir=report_dir
     )
-    version_dir = export_candidate(candidate, Registry(root / "models"))
-    gate, outcome = gate_version(version_dir, generated=generated)
+    released = release_candidate(candidate, Registry(root / "models"), generated=generated)
+    version_dir, gate, outcome = released.folder, released.gate, released.outcome
     return MulticlassVersion(version_dir, declaration, frame, trained, gate, outcome)

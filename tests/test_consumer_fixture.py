@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parity_tests.gate import GateRun, consumer_fixture
+from gate.gate import GateRun, consumer_fixture
 from runtime.errors import InvalidRows
 from runtime.schema import InputSchema
 

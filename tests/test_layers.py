@@ -12,13 +12,20 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("contract", "runtime", "training", "export", "parity_tests", "tabship_cli")
-# Edges that must not exist: contract imports none of ours; training and export never reach
-# into the server (what they share with it lives in contract/).
+PACKAGES = ("contract", "runtime", "training", "export", "gate", "release", "tabship_cli")
+# Edges that must not exist. contract imports none of ours; training and export never reach
+# into the server (what they share with it lives in contract/) nor up into the gate or the
+# release path; the gate checks a graph against its pipeline (whose transformers it reads,
+# in training/) and knows nothing of how the graph was made; only release/ (`tabship train`) strings train -> export -> gate -> publish
+# together, and nothing below it imports it.
+_ABOVE_EXPORT = {"gate", "release", "tabship_cli"}
 FORBIDDEN = {
     "contract": set(PACKAGES) - {"contract"},
-    "training": {"runtime"},
-    "export": {"runtime"},
+    "runtime": {"training", "export", *_ABOVE_EXPORT},
+    "training": {"runtime", "export", *_ABOVE_EXPORT},
+    "export": {"runtime", *_ABOVE_EXPORT},
+    "gate": {"export", "release", "tabship_cli"},
+    "release": {"tabship_cli"},
 }
 
 

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 
 from export.convert import _add_multiclass_decision
 from export.manifest import SCHEMA_PATH
-from parity_tests.gate import check_parity
+from gate.gate import check_parity
 from training.declaration import DeclarationError, _parse, load_declaration
 from training.prepare import PreparationError, prepare
 
@@ -165,7 +165,7 @@ def test_graph_outputs_are_the_pipeline_argmax_and_class_names(
     pipeline = joblib.load(version.version_dir / "reference.joblib")
     session = ort.InferenceSession(str(version.version_dir / "model.onnx"))
     frame = version.trained.test_frame
-    from parity_tests.compare import feeds_for
+    from gate.compare import feeds_for
 
     label, probabilities, decision = session.run(None, feeds_for(session, frame))
     expected = pipeline.predict_proba(frame)
@@ -416,7 +416,7 @@ def test_two_declared_classes_train_as_named_classes(tmp_path: Path) -> None:
     assert manifest["target"]["classes"] == ["Gentoo", "Adelie"]
     assert manifest["outputs"][1]["shape"] == ["N", 2]
     session = ort.InferenceSession(str(version.version_dir / "model.onnx"))
-    from parity_tests.compare import feeds_for
+    from gate.compare import feeds_for
 
     test = version.trained.test_frame
     label, _, decision = session.run(None, feeds_for(session, test))

@@ -16,8 +16,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from parity_tests.compare import feeds_for
-from parity_tests.gate import consumer_fixture
+from gate.compare import feeds_for
+from gate.gate import consumer_fixture
 from runtime.model import session_options
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "clients" / "node"

@@ -30,10 +30,9 @@ class Inputs:
 @pytest.fixture(scope="session")
 def gated_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small version trained, exported and gated by the real code (parity.status passed)."""
-    from export.artifact import ReleaseCandidate, export_candidate
+    from export.artifact import ReleaseCandidate
     from export.registry import Registry
-    from parity_tests.gate import gate_version
-    from training.cli import training_record
+    from release.flow import release_candidate
     from training.data_sources import table_sha256
     from training.declaration import load_declaration
     from training.default_data import generate_sessions
@@ -45,25 +44,11 @@ def gated_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trained = train_variant(
         prepare(frame, declaration, "generated"), declaration, "full", search_iterations=1
     )
-    candidate = ReleaseCandidate(
-        name="shoppers-full",
-        variant="full",
-        declaration=trained.declaration,
-        pipeline=trained.pipeline,
-        record=training_record(
-            trained, {"source": "generated", "sha256": table_sha256(frame)}, declaration
-        ),
-        reference_data={
-            "train_frame": trained.train_frame,
-            "train_target": trained.train_target,
-            "test_frame": trained.test_frame,
-            "test_target": trained.test_target,
-        },
-    )
-    folder = export_candidate(candidate, Registry(tmp_path_factory.mktemp("batch-registry")))
-    _, outcome = gate_version(folder)
-    assert outcome["status"] == "passed"
-    return folder
+    data_info = {"source": "generated", "sha256": table_sha256(frame)}
+    candidate = ReleaseCandidate.from_trained(trained, data_info, declaration)
+    released = release_candidate(candidate, Registry(tmp_path_factory.mktemp("batch-registry")))
+    assert released.passed, released.outcome
+    return released.folder
 
 
 def _number(value: Any) -> float | None:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from contract.target import probability_columns
-from parity_tests.compare import feeds_for
+from gate.compare import feeds_for
 from runtime.model import session_options
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,8 +18,8 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from conftest import Server, free_port
 
-from parity_tests.compare import feeds_for
-from parity_tests.gate import consumer_fixture
+from gate.compare import feeds_for
+from gate.gate import consumer_fixture
 from runtime.model import session_options
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]

@@ -42,7 +42,6 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     from export.artifact import ReleaseCandidate, export_candidate
     from export.registry import Registry
     from tabship_cli.main import main
-    from training.cli import training_record
     from training.data_sources import table_sha256
     from training.declaration import load_declaration
     from training.default_data import generate_sessions
@@ -53,21 +52,8 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     frame = generate_sessions(n_rows=TRAIN_ROWS)
     prepared = prepare(frame, declaration, "generated")
     trained = train_variant(prepared, declaration, "full", search_iterations=1)
-    candidate = ReleaseCandidate(
-        name="shoppers-full",
-        variant="full",
-        declaration=trained.declaration,
-        pipeline=trained.pipeline,
-        record=training_record(
-            trained, {"source": "generated", "sha256": table_sha256(frame)}, declaration
-        ),
-        reference_data={
-            "train_frame": trained.train_frame,
-            "train_target": trained.train_target,
-            "test_frame": trained.test_frame,
-            "test_target": trained.test_target,
-        },
-    )
+    data_info = {"source": "generated", "sha256": table_sha256(frame)}
+    candidate = ReleaseCandidate.from_trained(trained, data_info, declaration)
     folder = tmp_path_factory.mktemp("released")
     version = export_candidate(candidate, Registry(folder / "registry"))
     fixture_file = folder / "fixture.json"

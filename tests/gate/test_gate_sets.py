@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import parity_tests.gate as gate_module
-from parity_tests.generated import generated_rows
-from parity_tests.rows import boundary_rows
+import gate.gate as gate_module
+from gate.generated import generated_rows
+from gate.rows import boundary_rows
 from tabship_cli.main import main
 
 pytestmark = pytest.mark.parity

@@ -1,4 +1,5 @@
-"""`tabship train`: prepare the data, train every variant, write reports, export each version."""
+"""`tabship train`: prepare the data, train every variant, write reports, then release each
+variant through release/flow.py (export, gate in memory, write once), sign and publish."""
 
 from __future__ import annotations
 
@@ -213,42 +214,42 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
             search_iterations=args.search_iterations,
             threshold_rule=args.threshold_rule,
         )
-        where = _publish(trained, declaration, data_info, args, registry)
-        results.append((trained, where, time.monotonic() - started))
-    _print_summary(results)
+        released = _release(trained, declaration, data_info, args, registry)
+        results.append((trained, released, time.monotonic() - started))
+    _print_summary([(trained, released.folder, seconds) for trained, released, seconds in results])
     if registry is None:
         return 0
-    status = 0 if args.no_gate else _gate([where for _, where, _ in results])
+    status = 0 if args.no_gate else _verdicts([released for _, released, _ in results])
     if sign_key is not None and status == 0:
         from contract.errors import ModelRefused
         from contract.signature import sign_folder
 
-        for _, where, _ in results:
+        for _, released, _ in results:
             try:
-                print(sign_folder(where, sign_key))
+                print(sign_folder(released.folder, sign_key))
             except ModelRefused as error:
                 print(f"tabship train: not signed: {error}", file=sys.stderr)
                 return 1
     # Local versions are in place already; an object store gets each gated folder now, its
     # manifest recording the verdict (servers refuse any version that did not pass).
-    for _, where, _ in results:
-        published = registry.publish(where)
-        if published != str(where):
+    for _, released, _ in results:
+        published = registry.publish(released.folder)
+        if published != str(released.folder):
             print(f"published: {published}")
     return status
 
 
-def _gate(versions: list[Path]) -> int:
-    """Release = gate passed: every exported version is gated; any failure fails the command."""
-    from parity_tests.gate import gate_version, print_outcome
+def _verdicts(released: list[Any]) -> int:
+    """Release = gate passed: every version was gated before it was written; any failure
+    fails the command."""
+    from gate.gate import print_outcome
 
     failed = []
-    for folder in versions:
-        gate, outcome = gate_version(folder)
+    for version in released:
         print()
-        print_outcome(folder, gate, outcome)
-        if not gate.passed:
-            failed.append(folder)
+        print_outcome(version.folder, version.gate, version.outcome)
+        if not version.passed:
+            failed.append(version.folder)
     if failed:
         names = ", ".join(str(f) for f in failed)
         print(f"\ntabship train: parity gate FAILED for {names}; not released", file=sys.stderr)
@@ -256,57 +257,29 @@ def _gate(versions: list[Path]) -> int:
     return 0
 
 
-def _publish(
+def _release(
     trained: Any,
     declaration: Any,
     data_info: dict[str, Any],
     args: argparse.Namespace,
     registry: Any,
-) -> Path:
+) -> Any:
+    from release.flow import Released, release_candidate
     from training.report import write_report
 
     if args.no_export:
-        return write_report(trained, Path(args.reports) / trained.variant)[0].parent
+        folder = write_report(trained, Path(args.reports) / trained.variant)[0].parent
+        return Released(folder, None, None)
 
-    from export.artifact import ReleaseCandidate, export_candidate
+    from export.artifact import ReleaseCandidate
 
     with tempfile.TemporaryDirectory() as scratch:
         report_dir = Path(scratch) / "report"
         write_report(trained, report_dir)
-        candidate = ReleaseCandidate(
-            name=f"{declaration.name}-{trained.variant}",
-            variant=trained.variant,
-            declaration=trained.declaration,
-            pipeline=trained.pipeline,
-            record=training_record(trained, data_info, declaration),
-            reference_data={
-                "train_frame": trained.train_frame,
-                "train_target": trained.train_target,
-                "test_frame": trained.test_frame,
-                "test_target": trained.test_target,
-            },
-            report_dir=report_dir,
+        candidate = ReleaseCandidate.from_trained(
+            trained, data_info, declaration, report_dir=report_dir
         )
-        return export_candidate(candidate, registry)
-
-
-def training_record(trained: Any, data_info: dict[str, Any], declaration: Any) -> dict[str, Any]:
-    if trained.multiclass:
-        return {
-            "declaration": declaration.path.name,
-            "data": {**data_info, "rows": trained.rows},
-            "metrics": trained.metrics,
-            "metrics_per_class": trained.per_class,
-            "target": {"kind": "multiclass", "classes": list(trained.classes)},
-            "best_params": trained.best_params,
-        }
-    return {
-        "declaration": declaration.path.name,
-        "data": {**data_info, "rows": trained.rows},
-        "metrics": trained.metrics,
-        "threshold": trained.threshold.as_dict(),
-        "best_params": trained.best_params,
-    }
+        return release_candidate(candidate, registry, gate=not args.no_gate)
 
 
 def _print_summary(results: list[tuple[Any, Path, float]]) -> None:

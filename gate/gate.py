@@ -23,10 +23,10 @@ import pandas as pd
 
 from contract.errors import ModelRefused
 from contract.manifest import check_manifest
-from parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
-from parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
-from parity_tests.generated import generated_rows
-from parity_tests.rows import boundary_rows, hostile_rows, split_counts_per_class
+from gate.compare import BAR_MAX_ABS_DP, SetResult, compare
+from gate.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
+from gate.generated import generated_rows
+from gate.rows import boundary_rows, hostile_rows, split_counts_per_class
 from runtime.model import session_options
 from runtime.schema import InputSchema
 
@@ -238,9 +238,10 @@ def gate_version(
     )
     outcome = report(gate, manifest, sha)
     # The graph is never rewritten (its hash holds); the manifest's parity section records
-    # the result, and the full report sits beside it.
-    _write_atomically(folder / REPORT_FILE, json.dumps(outcome, indent=2) + "\n")
-    manifest["parity"] = {k: outcome[k] for k in ("status", "checked_at", "bar", "sets")}
+    # the result, and the full report sits beside it. (A version `tabship train` gates is
+    # written once with its verdict: release/flow.py.)
+    _write_atomically(folder / REPORT_FILE, report_text(outcome))
+    manifest["parity"] = verdict(outcome)
     _write_atomically(
         folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     )
@@ -248,6 +249,15 @@ def gate_version(
         text = json.dumps(consumer_fixture(gate, manifest), allow_nan=False) + "\n"
         _write_atomically(fixture, text)
     return gate, outcome
+
+
+def verdict(outcome: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's parity section for a gate report."""
+    return {k: outcome[k] for k in ("status", "checked_at", "bar", "sets")}
+
+
+def report_text(outcome: dict[str, Any]) -> str:
+    return json.dumps(outcome, indent=2) + "\n"
 
 
 def print_outcome(folder: Path, gate: GateRun, outcome: dict[str, Any]) -> None:

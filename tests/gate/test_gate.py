@@ -14,7 +14,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from parity_tests.gate import check_parity
+from gate.gate import check_parity
 from tabship_cli.main import main
 
 pytestmark = pytest.mark.parity

@@ -1,0 +1,1 @@
+"""The release path: train -> export -> gate -> publish (`tabship train`)."""
