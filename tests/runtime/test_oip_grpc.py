@@ -218,16 +218,25 @@ def test_grpc_deadline_and_overload(start_server: Any, version_a: Path) -> None:
         start_server,
         version_a,
         {
-            "TABSHIP_TESTONLY_SCORE_DELAY_MS": "1500",
+            "TABSHIP_TESTONLY_SCORE_DELAY_MS": "2500",
             "TABSHIP_MAX_INFLIGHT": "1",
             "TABSHIP_REQUEST_TIMEOUT_S": "30",
         },
     )
     client = triton_grpc.InferenceServerClient(f"127.0.0.1:{port}")
-    # the client's own deadline, shorter than the server's
-    late = grpc_error(lambda: client.infer(NAME, client_inputs(ROWS), client_timeout=0.3))
+    # the client's own deadline, shorter than the server's; long enough that the call reaches
+    # the handler on a loaded machine (a deadline gone before that is cancelled by gRPC itself,
+    # and no handler can count it)
+    late = grpc_error(lambda: client.infer(NAME, client_inputs(ROWS), client_timeout=1.0))
     assert late.status() == "StatusCode.DEADLINE_EXCEEDED"
-    while metric(server.client.get("/metrics").text, "tabship_inflight_requests") > 0:
+    give_up = time.monotonic() + 30
+    while metric(server.client.get("/metrics").text, "tabship_inflight_requests") > 0 or (
+        metric(
+            server.client.get("/metrics").text, "tabship_rejected_requests_total", reason="deadline"
+        )
+        < 1
+    ):
+        assert time.monotonic() < give_up, "the timed-out call was never counted as a deadline"
         time.sleep(0.02)  # the timed-out call has left the data plane
     outcome: dict[str, Any] = {}
     slow = threading.Thread(
