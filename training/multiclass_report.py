@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from training.multiclass_metrics import confusion
+from training.report import save_figure
 from training.train import TrainedVariant
 
 PLOTS = ("confusion_matrix.png", "pr_curves.png", "feature_importance.png")
@@ -86,12 +87,6 @@ def _markdown(trained: TrainedVariant, matrix: np.ndarray) -> str:
     return "\n".join(lines)
 
 
-def _save(figure: plt.Figure, path: Path) -> None:
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
 def _plot_confusion(matrix: np.ndarray, classes: tuple[str, ...], path: Path) -> None:
     k = len(classes)
     figure, axes = plt.subplots(figsize=(1.1 * k + 2.5, 1.0 * k + 2))
@@ -104,7 +99,7 @@ def _plot_confusion(matrix: np.ndarray, classes: tuple[str, ...], path: Path) ->
             color = "white" if matrix[i, j] > high else "black"
             axes.text(j, i, str(int(matrix[i, j])), ha="center", va="center", color=color)
     axes.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix (test set)")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _plot_pr_curves(trained: TrainedVariant, path: Path) -> None:
@@ -119,4 +114,4 @@ def _plot_pr_curves(trained: TrainedVariant, path: Path) -> None:
         axes.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
     axes.set(xlabel="recall", ylabel="precision", title="PR curve per class (one-vs-rest)")
     axes.legend(loc="lower left", fontsize="small")
-    _save(figure, path)
+    save_figure(figure, path)

@@ -61,7 +61,7 @@ def _markdown(trained: TrainedVariant) -> str:
     return "\n".join(lines)
 
 
-def _save(figure: plt.Figure, path: Path) -> None:
+def save_figure(figure: plt.Figure, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -82,7 +82,7 @@ def _plot_pr(y: np.ndarray, p: np.ndarray, trained: TrainedVariant, path: Path) 
         xlabel="recall", ylabel="precision", title=f"PR curve (AP {trained.metrics['pr_auc']:.3f})"
     )
     axes.legend(loc="lower left")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _plot_roc(y: np.ndarray, p: np.ndarray, path: Path) -> None:
@@ -91,7 +91,7 @@ def _plot_roc(y: np.ndarray, p: np.ndarray, path: Path) -> None:
     axes.plot(fpr, tpr)
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey")
     axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _plot_calibration(y: np.ndarray, p: np.ndarray, path: Path) -> None:
@@ -104,7 +104,7 @@ def _plot_calibration(y: np.ndarray, p: np.ndarray, path: Path) -> None:
         ylabel="observed positive rate",
         title="Calibration (test set)",
     )
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _plot_importance(trained: TrainedVariant, path: Path, top: int = 20) -> None:
@@ -114,4 +114,4 @@ def _plot_importance(trained: TrainedVariant, path: Path, top: int = 20) -> None
     figure, axes = plt.subplots(figsize=(6, 0.3 * len(order) + 1))
     axes.barh([str(names[i]) for i in order], gains[order])
     axes.set(xlabel="importance (gain share)", title="Feature importance")
-    _save(figure, path)
+    save_figure(figure, path)
