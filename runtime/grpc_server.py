@@ -11,6 +11,7 @@ grpc itself (RESOURCE_EXHAUSTED) before any of this runs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,7 @@ _CODES = {
     422: grpc.StatusCode.INVALID_ARGUMENT,
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
+_DEADLINE_SLACK_S = 0.01
 # which InferTensorContents field holds each datatype's typed elements
 _CONTENTS = {
     "FP64": "fp64_contents",
@@ -116,6 +118,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         except RequestError as error:
             status = int(error.status)
             await context.abort(status_code(error), error.oip_body()["error"])
+        except asyncio.CancelledError:
+            # gRPC cancels the handler itself when the client's deadline passes; that race
+            # against the Service's own timer (set from the same deadline) must still count
+            # as a deadline, whichever fires first
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= _DEADLINE_SLACK_S:
+                status = 504
+                self.service.metrics.reject("deadline")
+            else:
+                status = 499  # the client cancelled the call
+            raise
         except Exception as error:
             if isinstance(error, grpc.aio.AbortError) or context.cancelled():
                 raise
