@@ -14,10 +14,8 @@ COPY scripts/serve_install.sh scripts/serve_install.sh
 COPY tabship_cli tabship_cli
 COPY contract contract
 COPY runtime runtime
-COPY training training
-COPY export export
-COPY gate gate
-COPY release release
+# nothing of training/, export/, gate/ or release/: the wheel built here holds only the serving
+# packages (tests/runtime/test_clean_env.py installs from this very context)
 # the same install step the clean-environment test runs
 RUN scripts/serve_install.sh install /opt/tabship "$ROLE"
 

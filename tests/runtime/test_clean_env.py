@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import NAME, REPO, VERSION_A, free_port
+from docker_context import build_context
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -29,6 +30,8 @@ FORBIDDEN = (
     "training",
     "export",
 )
+# the packages only the training side needs: the image's build context leaves them out
+TRAINING_PACKAGES = ("training", "export", "gate", "release")
 SCRIPT = REPO / "scripts" / "serve_install.sh"
 PROBE = """
 import json, sys
@@ -45,11 +48,14 @@ print(json.dumps({"p": float(model.score(feeds).probabilities[0, 1]), "modules":
 
 
 def install(tmp_path_factory: pytest.TempPathFactory, *role: str) -> Path:
-    venv = tmp_path_factory.mktemp("clean") / "venv"
+    """serve_install.sh run from a copy of the Docker build context, as the image build runs it."""
+    root = tmp_path_factory.mktemp("clean")
+    context = build_context(root / "context")
+    venv = root / "venv"
     env = {**os.environ, "PYTHON": sys.executable}
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run(
-        [str(SCRIPT), "install", str(venv), *role],
+        [str(context / "scripts" / "serve_install.sh"), "install", str(venv), *role],
         capture_output=True,
         text=True,
         env=env,
@@ -58,6 +64,10 @@ def install(tmp_path_factory: pytest.TempPathFactory, *role: str) -> Path:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no training libraries" in result.stdout
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    shipped = [name for name in TRAINING_PACKAGES if (site / name).exists()]
+    assert not shipped, f"the serving install holds training-side packages {shipped}"
+    assert (site / "runtime" / "app.py").is_file()
     return venv
 
 
