@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates runtime/onnx_proto/ (the ONNX ModelProto message classes the loader parses model
-# files with) from the onnx-ml.proto of the onnx release pinned in locks/dev.txt:
+# files with) and clients/node/src/onnx_ml.proto (the same proto, read by the Node consumer
+# with protobufjs) from the onnx-ml.proto of the onnx release pinned in locks/dev.txt:
 #
 #   locks/onnx_proto.sh [OUT_DIR]      (OUT_DIR defaults to the repository root)
 #
@@ -16,7 +17,7 @@ source_proto="$("$python" -c 'import onnx, pathlib; print(pathlib.Path(onnx.__fi
 onnx_version="$("$python" -c 'import onnx; print(onnx.__version__)')"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/runtime/onnx_proto" "$out/runtime/onnx_proto"
+mkdir -p "$work/runtime/onnx_proto" "$out/runtime/onnx_proto" "$out/clients/node/src"
 {
     echo "// Copied from onnx==$onnx_version onnx/onnx-ml.proto by locks/onnx_proto.sh: do not edit."
     echo "// Only the package is changed (onnx -> tabship.onnx_ml)."
@@ -33,3 +34,4 @@ for name in onnx_ml_pb2.py onnx_ml_pb2.pyi; do
     } > "$out/runtime/onnx_proto/$name"
 done
 cp "$work/runtime/onnx_proto/onnx_ml.proto" "$out/runtime/onnx_proto/onnx_ml.proto"
+cp "$work/runtime/onnx_proto/onnx_ml.proto" "$out/clients/node/src/onnx_ml.proto"

@@ -168,6 +168,11 @@ def test_vendored_onnx_classes_are_what_locks_onnx_proto_generates(tmp_path: Pat
     for name in ("onnx_ml.proto", "onnx_ml_pb2.py", "onnx_ml_pb2.pyi"):
         generated = (tmp_path / "runtime" / "onnx_proto" / name).read_bytes()
         assert generated == (committed / name).read_bytes(), f"{name}: run locks/onnx_proto.sh"
+    node_proto = script.parents[1] / "clients" / "node" / "src" / "onnx_ml.proto"
+    generated = (tmp_path / "clients" / "node" / "src" / "onnx_ml.proto").read_bytes()
+    assert generated == node_proto.read_bytes(), (
+        "the Node consumer's proto: run locks/onnx_proto.sh"
+    )
 
 
 def test_unknown_domain_and_graph_mismatch_are_refused(tmp_path: Path) -> None:

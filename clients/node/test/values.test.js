@@ -1,6 +1,9 @@
 // @ts-check
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import protobuf from 'protobufjs';
 
 import {
   categoricalFeed, categoryText, MISSING_COLUMN, numberValue, numericFeed, parsePythonFloat, pyFloatRepr,
@@ -181,13 +184,19 @@ test('buildFeeds: an absent key is a problem, nullable or not; null is missing',
   assert.deepEqual(feeds.c.data, ['']);
 });
 
-test('readOnnxHeader finds metadata_props in a hand-made ModelProto', () => {
-  const enc = new TextEncoder();
-  /** @param {number} field @param {Uint8Array} body */
-  const ld = (field, body) => Uint8Array.from([(field << 3) | 2, body.length, ...body]);
-  const entry = new Uint8Array([...ld(1, enc.encode('k')), ...ld(2, enc.encode('{"a":1}'))]);
-  const model = new Uint8Array([0x08, 10, ...ld(7, new Uint8Array([1, 2, 3])), ...ld(14, entry)]);
-  assert.deepEqual(readOnnxHeader(model), { irVersion: 10, metadata: { k: '{"a":1}' } });
+test('readOnnxHeader reads ir_version and metadata_props with onnx\'s own proto', () => {
+  const root = protobuf.loadSync(fileURLToPath(new URL('../src/onnx_ml.proto', import.meta.url)));
+  const ModelProto = root.lookupType('tabship.onnx_ml.ModelProto');
+  const model = ModelProto.encode(ModelProto.create({
+    irVersion: 10,
+    producerName: 'test',
+    graph: { name: 'g', node: [{ opType: 'Identity', input: ['x'], output: ['y'] }] },
+    metadataProps: [{ key: 'k', value: '{"a":1}' }, { key: 'other', value: '' }],
+  })).finish();
+  assert.deepEqual(readOnnxHeader(model), { irVersion: 10, metadata: { k: '{"a":1}', other: '' } });
+  assert.deepEqual(readOnnxHeader(new Uint8Array()), { irVersion: null, metadata: {} });
+  assert.throws(() => readOnnxHeader(model.subarray(0, model.length - 3)), /index out of range|invalid/);
+  assert.throws(() => readOnnxHeader(new TextEncoder().encode('{"not": "onnx"}')));
 });
 
 test('categoricalFeed refuses NUL, as the server does', () => {
