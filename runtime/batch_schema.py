@@ -107,10 +107,19 @@ def numeric_text_cells(array: pa.Array) -> np.ndarray:
     return true_mask(pc.match_substring_regex(array, NUMERIC_TEXT_CELL))
 
 
-def parse_numeric_text(array: pa.Array) -> np.ndarray:
-    """float64 of text cells that all match NUMERIC_TEXT_CELL, as contract.values.number_value
-    reads them (ASCII white space stripped, then a correctly rounded decimal parse)."""
-    return to_numpy(pc.cast(pc.utf8_trim(array, WHITESPACE), pa.float64()))
+def parse_numeric_text(array: pa.Array, cells: np.ndarray | None = None) -> np.ndarray:
+    """float64 of the text cells that match NUMERIC_TEXT_CELL (all, or those marked in
+    `cells`; the others NaN), as contract.values.number_value reads them: ASCII white space
+    stripped, then a correctly rounded decimal parse."""
+    trimmed = pc.utf8_trim(array, WHITESPACE)
+    if cells is not None:  # the other cells hidden as nulls: same buffers, no copy of the text
+        bits = np.zeros(trimmed.offset + len(trimmed), dtype=bool)
+        bits[trimmed.offset :] = cells
+        validity = pa.py_buffer(np.packbits(bits, bitorder="little"))
+        trimmed = pa.Array.from_buffers(
+            trimmed.type, len(trimmed), [validity, *trimmed.buffers()[1:]], offset=trimmed.offset
+        )
+    return to_numpy(pc.cast(trimmed, pa.float64()), math.nan)
 
 
 def from_numpy(values: np.ndarray, kind: pa.DataType) -> pa.Array:
@@ -245,11 +254,8 @@ class ChunkValidator:
         try:
             if accepted.all():
                 return parse_numeric_text(array), np.empty(0, dtype=np.int64), [], 0
-            values = np.empty(n, dtype=np.float64)
+            values = parse_numeric_text(array, accepted)  # NaN where not accepted
             rest = np.flatnonzero(~accepted)
-            if len(rest) < n:
-                kept = np.flatnonzero(accepted)
-                values[kept] = parse_numeric_text(array.take(from_numpy(kept, pa.int64())))
         except pa.ArrowInvalid:  # never seen (the tests hold RE2 and the cast to Python's);
             return self._by_distinct(schema, array)  # if it were, the engine decides each cell
         fed, bad, why, _ = self._by_distinct(schema, array.take(from_numpy(rest, pa.int64())))

@@ -187,7 +187,7 @@ def test_if_arrow_ever_refused_a_matched_cell_the_engine_decides(
 ) -> None:
     from runtime import batch_schema
 
-    def refuses(array: pa.Array) -> np.ndarray:
+    def refuses(*_: Any) -> np.ndarray:
         raise pa.ArrowInvalid("Failed to parse string")
 
     monkeypatch.setattr(batch_schema, "parse_numeric_text", refuses)
