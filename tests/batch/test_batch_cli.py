@@ -150,3 +150,16 @@ def test_nested_and_repeated_columns_are_refused_by_name(
         assert done.returncode == 2, done.stderr
         assert expected in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_default_workers_are_one_per_available_cpu() -> None:
+    import argparse
+    import os
+
+    from runtime.batch_cli import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["in.csv", "out.parquet"])
+    assert args.workers == len(os.sched_getaffinity(0))
+    assert args.chunk_rows == 32_768

@@ -1,5 +1,6 @@
 """Batch validates a chunk with bad rows in ONE pass of the engine (issue 11 item 3): every value
-goes through the column reader once, however many rows are refused."""
+goes through the column reader at most once, however many rows are refused; numeric text the
+engine's pattern accepts is parsed by Arrow and never reaches the scalar reader (issue 13)."""
 
 from __future__ import annotations
 
@@ -50,9 +51,11 @@ def test_a_chunk_with_bad_rows_is_validated_in_one_pass(
 
     result = ChunkValidator(INPUTS).validate(table)
 
-    # each distinct value read once (and the null slot batch adds to the distinct values)
+    # each distinct value read once (and the null slot batch adds to the distinct values);
+    # of the numeric text only what the pattern refuses, and the null slot when any is refused
+    refused = [text for text in amounts if text.startswith("oops")]
     assert calls == Counter(
-        {("amount", text): 1 for text in [*amounts, None]}
+        {("amount", text): 1 for text in [*refused, *([None] if refused else [])]}
         | {("plan", text): 1 for text in ["a", "new", None]}
     )
     assert result.unseen == {"plan": n // 2}
