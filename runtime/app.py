@@ -1,8 +1,9 @@
 """The HTTP application: `create_app(settings, model)` with an explicit route list.
 
-tabship API: POST /v1/predict, GET /healthz, /readyz, /v1/metadata, /metrics, /openapi.json;
-the Open Inference Protocol routes come from runtime.oip. Errors are JSON with their status;
-nothing a client sends reaches the catch-all 500 handler, which answers without details.
+The routes are the REST adapters on the data plane (runtime.dataplane): tabship API v1
+(runtime.rest_v1), the Open Inference Protocol (runtime.oip) and the model page. Errors are
+JSON with their status; nothing a client sends reaches the catch-all 500 handler, which
+answers without details.
 """
 
 from __future__ import annotations
@@ -19,43 +20,25 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runtime.dataplane import DataPlane
 from runtime.errors import (
     InternalError,
     MethodNotAllowed,
     NotFound,
-    NotReady,
     RequestError,
     ShuttingDown,
 )
 from runtime.model import Model
-from runtime.offload import OFFLOAD_ROWS
 from runtime.oip import OpenInference
-from runtime.openapi import build_openapi
 from runtime.page.route import page_routes
-from runtime.responses import JSONResponse, render_json
+from runtime.responses import JSONResponse
+from runtime.rest_v1 import TabshipAPI
 from runtime.service import Service
 from runtime.settings import Settings
 
 log = logging.getLogger("tabship.serve")
-PUBLIC_MANIFEST_KEYS = (
-    "name",
-    "version",
-    "created_at",
-    "dataset",
-    "variant",
-    "metrics",
-    "threshold",
-    "target",
-    "metrics_per_class",
-    "inputs",
-    "outputs",
-    "parity",
-)
-
-
 _NO_PARAMS: frozenset[str] = frozenset()
 
 
@@ -137,100 +120,17 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(request, InternalError("internal error"))
 
 
-def create_app(settings: Settings, model: Model, service: Service | None = None) -> Starlette:
-    """A Starlette app serving `model` (already verified and warmed up) with `settings`."""
-    service = service or Service(settings, model)
-    oip = OpenInference(service)
+def create_app(settings: Settings, model: Model, plane: DataPlane | None = None) -> Starlette:
+    """A Starlette app serving `model` (already verified and warmed up) with `settings`: the
+    REST adapters (tabship v1, OIP v2) and the model page over one data plane (`plane`, when
+    another transport shares it)."""
+    plane = plane or DataPlane(Service(settings, model))
+    service = plane.service
     name, version = model.name, model.version
-    threshold = model.threshold
-    classes = model.classes
-
-    def multiclass_body(
-        service: Service, scores: Any, classes: list[str], single: bool
-    ) -> dict[str, Any]:
-        # label: the class name the graph's `decision` carries (arg-max, ties to the lowest index)
-        probabilities = service.by_class(scores, classes)
-        labels = scores.decisions.tolist()
-        body: dict[str, Any] = {"model": model_ref, "classes": classes}
-        if single:
-            body["probabilities"] = probabilities[0]
-            body["label"] = labels[0]
-        else:
-            body["predictions"] = [
-                {"probabilities": p, "label": d} for p, d in zip(probabilities, labels, strict=True)
-            ]
-        return body
-
-    openapi = build_openapi(model.manifest, service.schema, settings.max_rows)
-    public = {key: model.manifest[key] for key in PUBLIC_MANIFEST_KEYS if key in model.manifest}
-    public["sha256"] = model.sha256
-    public["signed_by"] = model.artifact.signed_by  # null: signature not checked (no keys)
-    model_ref = {"name": name, "version": version}
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "alive"})
-
-    async def readyz(request: Request) -> Response:
-        if not service.is_ready:
-            raise NotReady("draining" if service.draining else "not ready")
-        return JSONResponse({"status": "ready", "model": model_ref})
-
-    async def metadata(request: Request) -> Response:
-        return JSONResponse(public)
-
-    async def metrics(request: Request) -> Response:
-        body, content_type = service.metrics.render(
-            ready=service.is_ready, inflight=service.inflight, accept=request.headers.get("accept")
-        )
-        return Response(body, headers={"Content-Type": content_type})
-
-    async def openapi_json(request: Request) -> Response:
-        return JSONResponse(openapi)
-
-    async def predict(request: Request) -> Response:
-        service.check_content_type(request)
-        async with service.admitted():
-            payload = await service.read_json(request)
-            single = isinstance(payload, dict)
-            rows = [payload] if single else payload
-            if not isinstance(rows, list):
-                raise InvalidBody("the body must be a JSON object (one row) or an array of objects")
-            service.check_row_count(len(rows))
-            validated = await service.validate_rows(rows)
-            scores = await service.score(validated)
-        body: dict[str, Any]
-        if classes:
-            body = multiclass_body(service, scores, classes, single)
-        else:
-            probabilities = service.positive(scores)
-            labels = scores.decisions.tolist()
-            body = {"model": model_ref, "threshold": threshold}
-            if single:
-                body["probability"] = probabilities[0]
-                body["label"] = labels[0]
-            else:
-                body["predictions"] = [
-                    {"probability": p, "label": d}
-                    for p, d in zip(probabilities, labels, strict=True)
-                ]
-        if validated.unseen:
-            body["unseen_categories"] = validated.unseen
-        if validated.ignored_columns:
-            body["ignored_columns"] = [c[:200] for c in validated.ignored_columns[:50]]
-        if validated.n_rows >= OFFLOAD_ROWS:  # never refused: the scoring is done
-            content = await service.offloaded(render_json, body, bounded=False)
-        else:
-            content = render_json(body)
-        return Response(content, media_type="application/json")
 
     routes = [
-        Route("/v1/predict", predict, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/v1/metadata", metadata, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
-        *oip.routes(),
+        *TabshipAPI(plane).routes(),
+        *OpenInference(plane).routes(),
         *page_routes(settings, model),
     ]
     templates = {
@@ -262,8 +162,3 @@ def create_app(settings: Settings, model: Model, service: Service | None = None)
     app.router.redirect_slashes = False
     app.state.service = service
     return app
-
-
-class InvalidBody(RequestError):
-    status = 422
-    code = "invalid_body"

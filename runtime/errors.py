@@ -1,4 +1,6 @@
-"""Errors that carry their HTTP status and JSON body; no web framework imported here."""
+"""Every error a client can receive, with its HTTP status, code and JSON bodies (tabship's and
+the Open Inference Protocol's); transports map them (runtime.grpc_server: status -> gRPC code).
+No web framework imported here."""
 
 from __future__ import annotations
 
@@ -90,6 +92,20 @@ class PayloadTooLarge(RequestError):
 class UnsupportedMediaType(RequestError):
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     code = "unsupported_media_type"
+
+
+class InvalidBody(RequestError):
+    """/v1/predict: a body that is neither one row (an object) nor an array of rows."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "invalid_body"
+
+
+class DuplicateKey(RequestError):
+    """A key given twice in one JSON object (runtime.json_codec)."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "duplicate_key"
 
 
 class InvalidRows(RequestError):

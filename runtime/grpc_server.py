@@ -1,6 +1,6 @@
-"""The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`), served by the same
-process and event loop as HTTP and on the same data plane: requests become InferRequests for
-runtime.oip_infer, admitted by the Service (limits, deadline, batching, metrics) like REST ones.
+"""The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`), an adapter on the
+data plane (runtime.dataplane), served by the same process and event loop as HTTP: messages
+become InferRequests, admitted (limits, deadline, batching, metrics) like REST ones.
 
 Needs the optional `grpc` extra (grpcio, protobuf); imported only when a gRPC port is set.
 Status codes: request errors INVALID_ARGUMENT, unknown model NOT_FOUND, overload
@@ -20,12 +20,11 @@ from typing import Any, TypeVar
 import grpc
 
 from runtime import oip_tensors
+from runtime.dataplane import DataPlane
 from runtime.errors import BadRequest, RequestError
 from runtime.grpc_stubs import grpc_predict_v2_pb2 as pb
 from runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pb_grpc
-from runtime.oip import EXTENSIONS, model_metadata, server_version
-from runtime.oip_infer import Inference, InferInput, InferRequest, InferResponse, RequestedOutput
-from runtime.service import Service
+from runtime.oip_infer import InferInput, InferRequest, InferResponse, RequestedOutput
 from runtime.settings import Settings
 
 log = logging.getLogger("tabship.serve")
@@ -102,9 +101,9 @@ def infer_response(answer: InferResponse) -> pb.ModelInferResponse:
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.inference = Inference(service)
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+        self.metrics = plane.service.metrics
 
     async def _answer(
         self, method: str, context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[Reply]]
@@ -125,7 +124,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             remaining = context.time_remaining()
             if remaining is not None and remaining <= _DEADLINE_SLACK_S:
                 status = 504
-                self.service.metrics.reject("deadline")
+                self.metrics.reject("deadline")
             else:
                 status = 499  # the client cancelled the call
             raise
@@ -136,9 +135,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             log.error("unexpected error on gRPC %s", method, exc_info=error)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
-            self.service.metrics.request(
-                SERVICE + method, "GRPC", status, time.perf_counter() - started
-            )
+            self.metrics.request(SERVICE + method, "GRPC", status, time.perf_counter() - started)
         raise AssertionError("unreachable: context.abort raises")
 
     async def ServerLive(
@@ -153,7 +150,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerReadyResponse:
         async def work() -> pb.ServerReadyResponse:
-            return pb.ServerReadyResponse(ready=self.service.is_ready)
+            return pb.ServerReadyResponse(ready=self.plane.ready)
 
         return await self._answer("ServerReady", context, work)
 
@@ -161,8 +158,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelReadyResponse:
         async def work() -> pb.ModelReadyResponse:
-            self.inference.check_model(request.name, request.version or None)
-            return pb.ModelReadyResponse(ready=self.service.is_ready)
+            ready = self.plane.model_ready(request.name, request.version or None)
+            return pb.ModelReadyResponse(ready=ready)
 
         return await self._answer("ModelReady", context, work)
 
@@ -170,9 +167,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ServerMetadataResponse:
         async def work() -> pb.ServerMetadataResponse:
-            return pb.ServerMetadataResponse(
-                name="tabship", version=server_version(), extensions=EXTENSIONS
-            )
+            return pb.ServerMetadataResponse(**self.plane.server_metadata())
 
         return await self._answer("ServerMetadata", context, work)
 
@@ -180,8 +175,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelMetadataResponse:
         async def work() -> pb.ModelMetadataResponse:
-            self.inference.check_model(request.name, request.version or None)
-            meta = model_metadata(self.service)
+            meta = self.plane.model_metadata(request.name, request.version or None)
             return pb.ModelMetadataResponse(
                 name=meta["name"],
                 versions=meta["versions"],
@@ -196,9 +190,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
         async def work() -> pb.ModelInferResponse:
-            self.inference.check_model(request.model_name, request.model_version or None)
-            async with self.service.admitted(context.time_remaining()):
-                answer = await self.inference.infer(infer_request(request))
+            name, version = request.model_name, request.model_version or None
+            self.plane.check_model(name, version)  # before any decoding
+            async with self.plane.admitted(context.time_remaining()):
+                answer = await self.plane.infer(name, version, infer_request(request))
             return infer_response(answer)
 
         return await self._answer("ModelInfer", context, work)
@@ -208,9 +203,9 @@ class GrpcListener:
     """The gRPC server of `tabship serve --grpc-port N`, started and stopped on the HTTP
     server's event loop (runtime.serve)."""
 
-    def __init__(self, settings: Settings, service: Service) -> None:
+    def __init__(self, settings: Settings, plane: DataPlane) -> None:
         self.settings = settings
-        self.service = service
+        self.plane = plane
         self.server: grpc.aio.Server | None = None
         self.port: int | None = None
 
@@ -224,7 +219,7 @@ class GrpcListener:
             ],
             maximum_concurrent_rpcs=None,
         )
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self.service), server)
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self.plane), server)
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         self.port = server.add_insecure_port(address)
         await server.start()

@@ -1,57 +1,29 @@
-"""Open Inference Protocol (KServe V2) REST routes, following kserve/docs/predict-api/v2:
-health (200 = true, 4xx = false, empty body), server and model metadata, inference with one
-input tensor per raw column, as JSON or with the binary tensor data extension
-(runtime.oip_body), scored by the transport-free runtime.oip_infer. Errors: {"error": <string>}.
+"""The Open Inference Protocol (KServe V2) over REST, an adapter on the data plane
+(runtime.dataplane), following kserve/docs/predict-api/v2: health (200 = true, 4xx = false,
+empty body), server and model metadata, inference with one input tensor per raw column, as
+JSON or with the binary tensor data extension (runtime.oip_body). Errors: {"error": <string>}.
 """
 
 from __future__ import annotations
-
-from importlib import metadata
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from runtime import oip_body
+from runtime.dataplane import DataPlane
+from runtime.http_body import read_body
 from runtime.offload import OFFLOAD_BYTES
-from runtime.oip_infer import DATATYPES, INPUT_DATATYPES, OUTPUTS, Inference, outputs_for
 from runtime.responses import JSONResponse
-from runtime.service import Service
-
-__all__ = ["INPUT_DATATYPES", "OUTPUTS", "OpenInference", "server_version"]
-PLATFORM = "onnx_onnxv1"
-EXTENSIONS = ["binary_tensor_data"]
 
 
-def server_version() -> str:
-    try:
-        return metadata.version("tabship")
-    except metadata.PackageNotFoundError:
-        return "0"
-
-
-def model_metadata(service: Service) -> dict[str, Any]:
-    model = service.model
-    return {
-        "name": model.name,
-        "versions": [model.version],
-        "platform": PLATFORM,
-        "inputs": [
-            {"name": entry["name"], "datatype": DATATYPES[entry["kind"]], "shape": [-1, 1]}
-            for entry in model.inputs
-        ],
-        "outputs": [
-            {"name": name, "datatype": datatype, "shape": shape}
-            for name, (datatype, shape) in outputs_for(model.classes).items()
-        ],
-    }
+def _model(request: Request) -> tuple[str, str | None]:
+    return request.path_params["name"], request.path_params.get("version")
 
 
 class OpenInference:
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.inference = Inference(service)
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
 
     def routes(self) -> list[Route]:
         return [
@@ -66,42 +38,36 @@ class OpenInference:
             Route("/v2/models/{name}/versions/{version}/infer", self.infer, methods=["POST"]),
         ]
 
-    def _check_model(self, request: Request) -> None:
-        version = request.path_params.get("version")
-        self.inference.check_model(request.path_params["name"], version)
-
     async def live(self, request: Request) -> Response:
         return Response(status_code=200)
 
     async def ready(self, request: Request) -> Response:
-        return Response(status_code=200 if self.service.is_ready else 400)
+        return Response(status_code=200 if self.plane.ready else 400)
 
     async def model_ready(self, request: Request) -> Response:
-        self._check_model(request)
-        return Response(status_code=200 if self.service.is_ready else 400)
+        return Response(status_code=200 if self.plane.model_ready(*_model(request)) else 400)
 
     async def server_metadata(self, request: Request) -> Response:
-        return JSONResponse(
-            {"name": "tabship", "version": server_version(), "extensions": EXTENSIONS}
-        )
+        return JSONResponse(self.plane.server_metadata())
 
     async def model_metadata(self, request: Request) -> Response:
-        self._check_model(request)
-        return JSONResponse(model_metadata(self.service))
+        return JSONResponse(self.plane.model_metadata(*_model(request)))
 
     async def infer(self, request: Request) -> Response:
-        self._check_model(request)
-        service = self.service
+        plane = self.plane
+        name, version = _model(request)
+        plane.check_model(name, version)  # before the body is read
         length = oip_body.header_length(request.headers)
-        async with service.admitted():
-            body = await service.read_body(request)
-            if len(body) >= OFFLOAD_BYTES:
-                parsed = await service.offloaded(oip_body.parse, body, length)
+        async with plane.admitted():
+            body = await read_body(request, plane)
+            big = len(body) >= OFFLOAD_BYTES  # decoded and encoded in the prep thread
+            if big:
+                parsed = await plane.offloaded(oip_body.parse, body, length)
             else:
                 parsed = oip_body.parse(body, length)
-            answer = await self.inference.infer(parsed)
-        if len(body) >= OFFLOAD_BYTES:  # never refused: the scoring is done
-            content, headers = await service.offloaded(oip_body.encode, answer, bounded=False)
+            answer = await plane.infer(name, version, parsed)
+        if big:  # never refused: the scoring is done
+            content, headers = await plane.offloaded(oip_body.encode, answer, bounded=False)
         else:
             content, headers = oip_body.encode(answer)
         if headers:

@@ -22,7 +22,7 @@ import numpy as np
 
 from runtime import oip_tensors
 from runtime.errors import BadRequest, UnsupportedMediaType
-from runtime.json_objects import unique_object
+from runtime.json_codec import unique_object
 from runtime.oip_infer import InferInput, InferRequest, InferResponse, RequestedOutput
 
 HEADER_LENGTH = "inference-header-content-length"

@@ -9,6 +9,7 @@ The caller holds `service.admitted()` (limits and deadline) around `Inference.in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from runtime.model import Scores
 from runtime.offload import OFFLOAD_ROWS
 from runtime.service import Service
 
+PLATFORM = "onnx_onnxv1"
+EXTENSIONS = ["binary_tensor_data"]
 DATATYPES = {"numeric": "FP64", "categorical": "BYTES"}  # what the model metadata declares
 INPUT_DATATYPES = (*oip_tensors.NUMERIC_DATATYPES, "BYTES")  # what inference accepts
 OUTPUTS = {
@@ -26,6 +29,14 @@ OUTPUTS = {
     "label": ("INT64", [-1]),
     "decision": ("INT64", [-1]),
 }
+
+
+def server_version() -> str:
+    """tabship's version, as server metadata and the OpenAPI document give it."""
+    try:
+        return metadata.version("tabship")
+    except metadata.PackageNotFoundError:
+        return "0"
 
 
 def outputs_for(classes: list[str] | None) -> dict[str, tuple[str, list[int]]]:

@@ -9,7 +9,7 @@ import numpy as np
 from contract.rules import BLANK_TEXT, NUMERIC_TEXT
 from contract.target import classes_of
 from runtime import openapi_multiclass
-from runtime.oip import OUTPUTS, server_version
+from runtime.oip_infer import OUTPUTS, server_version
 from runtime.oip_tensors import EXACT_INTEGER, NUMERIC_DATATYPES
 from runtime.schema import Column, InputSchema
 

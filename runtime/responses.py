@@ -1,18 +1,12 @@
-"""JSON responses that never fail to render: ASCII-escaped (lone surrogates from a request
-cannot break encoding), compact, NaN refused at the source."""
+"""Starlette's response for tabship's JSON (runtime.json_codec.render_json)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.responses import Response
 
-_encoder = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-
-
-def render_json(content: Any) -> bytes:
-    return _encoder.encode(content).encode("ascii")
+from runtime.json_codec import render_json
 
 
 class JSONResponse(Response):

@@ -25,6 +25,7 @@ from typing import Any  # noqa: E402
 import uvicorn  # noqa: E402
 
 from runtime.app import create_app  # noqa: E402
+from runtime.dataplane import DataPlane  # noqa: E402
 from runtime.errors import ModelRefused  # noqa: E402
 from runtime.http_protocol import GuardedProtocol, Limits  # noqa: E402
 from runtime.model import Model  # noqa: E402
@@ -205,9 +206,10 @@ def run(args: argparse.Namespace) -> int:
             "serving an UNGATED model (parity.status=%r) because TABSHIP_ALLOW_UNGATED=1",
             model.manifest["parity"]["status"],
         )
-    service = Service(settings, model)
-    app = create_app(settings, model, service)
-    grpc = grpc_listener(settings, service) if grpc_listener is not None else None
+    plane = DataPlane(Service(settings, model))
+    service = plane.service
+    app = create_app(settings, model, plane)
+    grpc = grpc_listener(settings, plane) if grpc_listener is not None else None
     _raise_file_limit(settings.max_connections)
     limits = Limits(
         header_timeout_s=settings.header_timeout_s,

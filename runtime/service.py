@@ -1,28 +1,24 @@
-"""The data plane shared by the tabship API and the Open Inference Protocol routes: admission,
-body limits, JSON parsing, validation and (batched) scoring. Holds the process-wide state."""
+"""The serving core under the data plane (runtime.dataplane): admission, body limits, JSON
+parsing, validation and (batched) scoring, and the process-wide state. No transport here: a
+body arrives as chunks of bytes, whoever reads them (HTTP, gRPC, a test)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from starlette.requests import ClientDisconnect, Request
-
 from runtime.batching import Batcher
 from runtime.errors import (
-    BadRequest,
     DeadlineExceeded,
     InvalidRows,
     Overloaded,
     PayloadTooLarge,
     RequestTimeout,
-    UnsupportedMediaType,
 )
-from runtime.json_objects import unique_object
+from runtime.json_codec import decode_json
 from runtime.metrics import Metrics
 from runtime.model import Model, Scores
 from runtime.offload import OFFLOAD_BYTES, OFFLOAD_ROWS, Offload, QueueFull
@@ -38,12 +34,7 @@ INLINE_MAX_ROWS = 2
 INLINE_MAX_S = 0.002
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 T = TypeVar("T")
-_decoder = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=unique_object)
 
 
 class Service:
@@ -88,24 +79,15 @@ class Service:
 
     # -- request plumbing ---------------------------------------------------------------------
 
-    @staticmethod
-    def check_content_type(request: Request) -> None:
-        content_type = request.headers.get("content-type", "")
-        media = content_type.split(";", 1)[0].strip().lower()
-        if media != "application/json":
-            raise UnsupportedMediaType(
-                f"Content-Type must be application/json, got {content_type[:100]!r}"
-            )
-
-    def admitted(self, timeout_s: float | None = None) -> _Admitted:
+    def admitted(self, timeout_s: float | None = None) -> Admission:
         """The per-request deadline (504) and admission: `async with service.admitted(): ...`.
-        A request takes a scoring slot only once its body has arrived (`read_body`), so slow
+        A request takes a scoring slot only once its body has arrived (`receive_body`), so slow
         uploads never hold one (503 when full), and its rows once they are counted.
         `timeout_s`: a shorter deadline of the client's own (gRPC), if any."""
-        return _Admitted(self, timeout_s)
+        return Admission(self, timeout_s)
 
-    async def read_json(self, request: Request) -> Any:
-        body = await self.read_body(request)
+    async def decode_json(self, body: bytes) -> Any:
+        """A JSON body (duplicate keys, NaN/Infinity refused); a big one in the prep thread."""
         if len(body) >= OFFLOAD_BYTES:
             return await self.offloaded(decode_json, body)
         return decode_json(body)
@@ -121,42 +103,33 @@ class Service:
                 headers={"Retry-After": str(self.settings.retry_after_s)},
             ) from None
 
-    async def read_body(self, request: Request) -> bytes:
-        """The whole body, refused (413) as soon as it is over the limit."""
+    async def receive_body(self, chunks: AsyncIterable[bytes], declared: str | None) -> bytes:
+        """The whole body from a transport's chunks within TABSHIP_BODY_TIMEOUT_S (408),
+        refused (413) as soon as it is over the limit (`declared`: its Content-Length, if
+        any); then the request takes its scoring slot."""
         limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             self.metrics.reject("body_too_large")
             raise PayloadTooLarge(f"body of {declared} bytes is over the limit of {limit}")
-        body = await self._read_body(request, limit)
-        admission = _current.get()
-        if admission is not None:
-            admission.take_slot()
-        return body
-
-    async def _read_body(self, request: Request, limit: int) -> bytes:
-        """The whole body within TABSHIP_BODY_TIMEOUT_S (408 and the connection closed)."""
-        chunks: list[bytes] = []
+        parts: list[bytes] = []
         size = 0
-        timeout = self.settings.body_timeout_s
         admission = _current.get()
         if admission is not None:  # the request deadline may strike first: still a 408
             admission.reading_body = True
         try:
-            async with asyncio.timeout(timeout):
-                async for chunk in request.stream():
+            async with asyncio.timeout(self.settings.body_timeout_s):
+                async for chunk in chunks:
                     size += len(chunk)
                     if size > limit:
                         self.metrics.reject("body_too_large")
                         raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
-                    chunks.append(chunk)
-        except ClientDisconnect:
-            raise BadRequest("client disconnected before sending the whole body") from None
+                    parts.append(chunk)
         except TimeoutError:
             raise self.body_timeout(size) from None
         if admission is not None:
             admission.reading_body = False
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            admission.take_slot()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def body_timeout(self, size: int | None = None) -> RequestTimeout:
         self.metrics.reject("body_timeout")
@@ -205,7 +178,7 @@ class Service:
     def _take_rows(n: int) -> None:
         admission = _current.get()
         if admission is not None:
-            admission.take_slot()  # already taken when the body was read through read_json
+            admission.take_slot()  # already taken when the body was received
             admission.take_rows(n)
 
     def _count(self, validated: Validated) -> None:
@@ -267,16 +240,7 @@ class Service:
         return values
 
 
-def decode_json(body: bytes) -> Any:
-    try:
-        return _decoder.decode(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadRequest("body is not UTF-8 text") from None
-    except (ValueError, RecursionError) as error:
-        raise BadRequest(f"malformed JSON: {str(error)[:200]}") from None
-
-
-class _Admitted:
+class Admission:
     """`Service.admitted()`: a plain class, cheaper per request than @asynccontextmanager.
     Holds what the request took (a slot, rows) so that leaving gives back exactly that."""
 
@@ -353,4 +317,4 @@ class _Admitted:
             raise DeadlineExceeded(f"not answered within {self._limit:g} s") from None
 
 
-_current: ContextVar[_Admitted | None] = ContextVar("tabship_admission", default=None)
+_current: ContextVar[Admission | None] = ContextVar("tabship_admission", default=None)

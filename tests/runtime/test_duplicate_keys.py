@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import NAME, Server
 
-from runtime.json_objects import DuplicateKey, unique_object
-from runtime.service import _decoder
+from runtime.json_codec import DECODER, DuplicateKey, unique_object
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -20,7 +19,7 @@ ROW = (
 def test_unique_object_names_the_repeated_key() -> None:
     assert unique_object([("a", 1), ("b", 2)]) == {"a": 1, "b": 2}
     with pytest.raises(DuplicateKey, match="'Month' appears twice"):
-        _decoder.decode('[{"x": {"y": 1}}, {"Month": "nov", "b": 1, "Month": "feb"}]')
+        DECODER.decode('[{"x": {"y": 1}}, {"Month": "nov", "b": 1, "Month": "feb"}]')
 
 
 @pytest.mark.parametrize(
