@@ -227,7 +227,12 @@ class Soak:
         raise RuntimeError("no VmRSS")
 
     async def run(self) -> Report:
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=None)
+        # idle connections expire on the client well before the server's 5 s keep-alive: equal
+        # timeouts race (a reused connection closed by the server as the request leaves is a
+        # ReadError, seen once in ~10k requests on a loaded machine; docs/serving.md)
+        limits = httpx.Limits(
+            max_connections=self.concurrency, max_keepalive_connections=None, keepalive_expiry=2.0
+        )
         timeout = httpx.Timeout(30.0)
         async with httpx.AsyncClient(base_url=self.url, limits=limits, timeout=timeout) as client:
             before = parse_requests_total((await client.get("/metrics")).text)
