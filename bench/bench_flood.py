@@ -63,6 +63,17 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _wait_ready(port: int) -> None:
+    for _ in range(600):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+
+
 def _probe(port: int, seconds: float, out: Any) -> None:
     """In its own process: GET /healthz every 50 ms; latencies in seconds (inf: failed)."""
     latencies: list[float] = []
@@ -161,14 +172,7 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            for _ in range(600):
-                try:
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    connection.request("GET", "/readyz")
-                    if connection.getresponse().status == 200:
-                        break
-                except OSError:
-                    time.sleep(0.1)
+            _wait_ready(port)
             rss_start = _rss_mb(server.pid)
             process, pipe = _probes(port, args.baseline)
             baseline = pipe.recv()
