@@ -26,7 +26,7 @@ import uvicorn  # noqa: E402
 
 from runtime.app import create_app  # noqa: E402
 from runtime.dataplane import DataPlane  # noqa: E402
-from runtime.errors import ModelRefused  # noqa: E402
+from runtime.errors import ModelRefused, NotReady  # noqa: E402
 from runtime.health_listener import HealthListener, Heartbeat, bind  # noqa: E402
 from runtime.http_protocol import GuardedProtocol, Limits  # noqa: E402
 from runtime.model import Model  # noqa: E402
@@ -137,11 +137,17 @@ class _Server(uvicorn.Server):
             with contextlib.suppress(RuntimeError):  # the loop is closing
                 loop.call_soon_threadsafe(metrics.request, route, method, status, seconds)
 
+        def readiness() -> dict[str, Any]:
+            # the model is ready a moment before the main port listens: not ready until it does
+            if not self.started:
+                raise NotReady("not ready")
+            return self.readiness()
+
         self.heartbeat.start(loop)
         self.health = HealthListener(
             sock,
             self.heartbeat,
-            self.readiness,
+            readiness,
             stall_s=settings.health_stall_s,
             header_timeout_s=settings.header_timeout_s,
             on_answer=counted,
