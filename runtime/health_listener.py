@@ -185,7 +185,11 @@ class HealthListener:
                 ),
             )
         else:
-            status, response = self._probe(path)
+            try:
+                status, response = self._probe(path)
+            except Exception:  # never a bare close: the prober gets a JSON 500, the log the rest
+                log.exception("health port: unexpected error on %s", path)
+                status, response = 500, _error(500, "internal", "internal error")
             if method == "HEAD":
                 response = response.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
         self.on_answer(path, method, status, time.perf_counter() - started)

@@ -125,6 +125,8 @@ def test_a_stalled_serving_loop_fails_liveness_and_readiness() -> None:
     def readiness() -> dict[str, Any]:
         if ready.get("draining"):
             raise NotReady("draining")
+        if ready.get("broken"):
+            raise RuntimeError("a bug")
         return ready
 
     listener = HealthListener(
@@ -134,6 +136,11 @@ def test_a_stalled_serving_loop_fails_liveness_and_readiness() -> None:
     try:
         url = f"http://127.0.0.1:{listener.port}"
         assert httpx.get(f"{url}/healthz").json() == {"status": "alive"}
+        ready["broken"] = True  # a bug is a JSON 500, never a bare close
+        broken = httpx.get(f"{url}/readyz")
+        assert broken.status_code == 500
+        assert broken.json() == {"error": {"code": "internal", "message": "internal error"}}
+        del ready["broken"]
         ready["draining"] = True
         assert httpx.get(f"{url}/readyz").json()["error"]["code"] == "not_ready"
         heartbeat.last -= 2.0  # the serving loop has not run its heartbeat for 2 s
