@@ -26,9 +26,10 @@ import uvicorn  # noqa: E402
 
 from runtime.app import create_app  # noqa: E402
 from runtime.dataplane import DataPlane  # noqa: E402
-from runtime.errors import ModelRefused, NotReady  # noqa: E402
-from runtime.health_listener import HealthListener, Heartbeat, bind  # noqa: E402
+from runtime.errors import ModelRefused, NotReady, RequestError  # noqa: E402
+from runtime.health_listener import HealthProcess, bind  # noqa: E402
 from runtime.http_protocol import GuardedProtocol, Limits  # noqa: E402
+from runtime.json_codec import render_json  # noqa: E402
 from runtime.model import Model  # noqa: E402
 from runtime.service import Service  # noqa: E402
 from runtime.settings import Settings, SettingsError  # noqa: E402
@@ -76,8 +77,7 @@ class _Server(uvicorn.Server):
         self._gc_enabled = gc_enabled
         self.grpc = grpc  # runtime.grpc_server.GrpcListener, started on this event loop
         self.cut_short = False
-        self.health: HealthListener | None = None  # the probe port's thread, if any
-        self.heartbeat = Heartbeat()
+        self.health: HealthProcess | None = None  # the probe port's process, if any
 
     async def _wait_tasks_to_complete(self) -> None:
         # uvicorn cancels this after TABSHIP_SHUTDOWN_TIMEOUT_S: remember that requests were cut
@@ -92,7 +92,6 @@ class _Server(uvicorn.Server):
         if self.grpc is not None:
             await self.grpc.stop(self.config.timeout_graceful_shutdown)
         await super().shutdown(sockets=sockets)
-        self.heartbeat.stop()
         if self.health is not None:
             self.health.stop()
         if self.cut_short:
@@ -114,45 +113,41 @@ class _Server(uvicorn.Server):
             if not self._start_health():
                 return
             await super().startup(sockets=sockets)
+            if self.health is not None:  # ready now: tell the probe port without waiting a beat
+                self.health.beat()
         finally:
             if self._gc_enabled:  # paused by run() for the start-up
                 gc.enable()
 
     def _start_health(self) -> bool:
-        """The probe port (TABSHIP_HEALTH_PORT) in its own thread; False if it cannot bind."""
+        """The probe port (TABSHIP_HEALTH_PORT), served by a process of its own
+        (runtime/health_listener.py); False if it cannot be bound or started."""
         settings = self.service.settings
         if settings.health_port is None:
             return True
+
+        def readiness() -> tuple[int, bytes]:
+            # what /readyz answers on the main port, except that it waits for that port to listen
+            try:
+                if not self.started:
+                    return 503, render_json(NotReady("not ready").body())
+                return 200, render_json(self.readiness())
+            except RequestError as error:
+                return error.status, render_json(error.body())
+
         try:
-            sock = bind(settings.host, settings.health_port)
+            self.health = HealthProcess(
+                bind(settings.host, settings.health_port),
+                readiness,
+                stall_s=settings.health_stall_s,
+                header_timeout_s=settings.header_timeout_s,
+            )
+            self.health.start(asyncio.get_running_loop())
         except OSError as error:
             log.error("tabship serve: cannot serve the health port: %s", error)
+            self.health = None
             self.should_exit = True
             return False
-        loop = asyncio.get_running_loop()
-        metrics = self.service.metrics
-
-        def counted(route: str, method: str, status: int, seconds: float) -> None:
-            # called in the health thread: the metrics belong to the serving loop
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(metrics.request, route, method, status, seconds)
-
-        def readiness() -> dict[str, Any]:
-            # the model is ready a moment before the main port listens: not ready until it does
-            if not self.started:
-                raise NotReady("not ready")
-            return self.readiness()
-
-        self.heartbeat.start(loop)
-        self.health = HealthListener(
-            sock,
-            self.heartbeat,
-            readiness,
-            stall_s=settings.health_stall_s,
-            header_timeout_s=settings.header_timeout_s,
-            on_answer=counted,
-        )
-        self.health.start()
         log.info("health port %s: /healthz and /readyz", self.health.port)
         return True
 

@@ -118,7 +118,7 @@ class Settings:
     )
     health_port: int | None = _setting(
         None,
-        "also answer `/healthz` and `/readyz` on this port, from a thread of their own: probes "
+        "also answer `/healthz` and `/readyz` on this port, from a process of their own: probes "
         "stay fast however loaded the main port is (point Kubernetes probes here)",
     )
     health_stall_s: float = _setting(

@@ -93,7 +93,7 @@ def test_references_between_the_files_hold() -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    # the probes go to the health port (its own thread: fast under any load on the main one)
+    # the probes go to the health port (its own process: fast under any load on the main one)
     for probe in ("readinessProbe", "startupProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["port"] == "health"
     assert env["TABSHIP_HEALTH_PORT"]["value"] == str(port_names["health"])
@@ -161,7 +161,12 @@ def test_a_server_with_the_pod_settings_answers_its_probes_fits_its_memory_and_d
     server = start_server(version_a, env=env)
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         path = container[probe]["httpGet"]["path"]
-        assert httpx.get(f"http://127.0.0.1:{health}{path}", timeout=10).status_code == 200
+        for _ in range(50):  # the probe port hears of readiness within a heartbeat (0.1 s)
+            status = httpx.get(f"http://127.0.0.1:{health}{path}", timeout=10).status_code
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert status == 200, probe
     row = {
         "PageValues": 10,
         "ExitRates": 0.02,

@@ -127,7 +127,7 @@ def test_the_health_port_answers_fast_under_a_flood_of_batches_at_c400(
     process) for 10 s with the default settings, while /healthz is probed on the health port and,
     for comparison, on the main port. On the main port a probe waits ~4 turns of the serving
     loop, each running one callback per flooding connection: its p95 was 0.6-1.7x the flood's
-    own median latency (bench/flood_trace.py). The health port's thread does not queue behind
+    own median latency (bench/flood_trace.py). The health port's process does not queue behind
     that loop: its p95 must stay under a quarter of the flood's median latency, both measured in
     this run (no wall-clock threshold: the machine is shared)."""
     health = free_port()

@@ -1,25 +1,26 @@
 """The probe port (TABSHIP_HEALTH_PORT, runtime/health_listener.py): the same /healthz and /readyz
-answers as the main port from a thread of its own, JSON refusals, slow clients, a stalled loop,
-draining, and a port that cannot be bound. Its latency under a batch flood is in test_flood.py."""
+answers as the main port from a process of its own, JSON refusals, slow clients, a stalled
+serving loop, draining, the server's exit, and a port that cannot be bound. Its latency under a
+batch flood is in test_flood.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import free_port
+from conftest import REPO, free_port
 from hostile import connect, exchange, read_all, responses
-from test_server import metric
 
-from runtime.errors import NotReady
-from runtime.health_listener import HealthListener, Heartbeat, bind
+from runtime.health_listener import bind
 
 
 def _health(port: int, path: str, method: str = "GET") -> httpx.Response:
@@ -54,13 +55,6 @@ def test_the_health_port_answers_as_the_main_port_does(start_server: Any, versio
     assert status == 400
     assert headers["content-type"] == "application/json"
     assert json.loads(body)["error"]["code"] == "bad_request"
-    # counted with the main port's requests (on the serving loop)
-    text = server.client.get("/metrics").text
-    assert metric(text, "tabship_http_requests_total", route="/readyz", method="GET", status="200")
-    assert (
-        metric(text, "tabship_http_requests_total", route="/readyz", method="HEAD", status="200")
-        == 1
-    )
 
     # draining: readiness false on both ports, liveness still true
     server.process.send_signal(signal.SIGTERM)
@@ -118,41 +112,60 @@ def test_a_health_port_that_cannot_be_bound_stops_the_server(
 
 
 def test_a_stalled_serving_loop_fails_liveness_and_readiness() -> None:
-    """In-process: the heartbeat is what a probe on this port proves about the serving loop."""
-    heartbeat = Heartbeat()
-    ready: dict[str, Any] = {"status": "ready"}
-
-    def readiness() -> dict[str, Any]:
-        if ready.get("draining"):
-            raise NotReady("draining")
-        if ready.get("broken"):
-            raise RuntimeError("a bug")
-        return ready
-
-    listener = HealthListener(
-        bind("127.0.0.1", 0), heartbeat, readiness, stall_s=1.0, header_timeout_s=5
+    """The listener process on its own, fed by this test in place of the server's heartbeat:
+    answers follow the last state line, silence past the stall limit is a 503 `stalled`, and
+    the end of the pipe ends the process."""
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    state_read, state_write = os.pipe()
+    stall_s, header_timeout_s = "1.0", "5"
+    fds = (sock.fileno(), state_read)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runtime.health_listener",
+            *map(str, fds),
+            stall_s,
+            header_timeout_s,
+        ],
+        pass_fds=fds,
+        stdout=subprocess.PIPE,
+        cwd=REPO,
     )
-    listener.start()
+    os.close(state_read)
+    sock.close()
     try:
-        url = f"http://127.0.0.1:{listener.port}"
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"listening\n"
+        url = f"http://127.0.0.1:{port}"
+        starting = httpx.get(f"{url}/readyz")  # no state line yet
+        assert starting.status_code == 503
+        assert starting.json()["error"]["code"] == "not_ready"
+        os.write(state_write, b'200 {"status":"ready","model":"m"}\n')
+        time.sleep(0.2)
+        assert httpx.get(f"{url}/readyz").json() == {"status": "ready", "model": "m"}
         assert httpx.get(f"{url}/healthz").json() == {"status": "alive"}
-        ready["broken"] = True  # a bug is a JSON 500, never a bare close
-        broken = httpx.get(f"{url}/readyz")
-        assert broken.status_code == 500
-        assert broken.json() == {"error": {"code": "internal", "message": "internal error"}}
-        del ready["broken"]
-        ready["draining"] = True
-        assert httpx.get(f"{url}/readyz").json()["error"]["code"] == "not_ready"
-        heartbeat.last -= 2.0  # the serving loop has not run its heartbeat for 2 s
+        time.sleep(1.5)  # no heartbeat for longer than the stall limit (1 s)
         for path in ("/healthz", "/readyz"):
             stalled = httpx.get(url + path)
             assert stalled.status_code == 503
             assert stalled.json()["error"]["code"] == "stalled"
-        loop = asyncio.new_event_loop()  # a running loop beats again: alive again
-        heartbeat.start(loop)
-        loop.run_until_complete(asyncio.sleep(0.25))
-        heartbeat.stop()
-        loop.close()
+        os.write(state_write, b'503 {"error":{"code":"not_ready","message":"draining"}}\n')
+        time.sleep(0.2)
+        assert httpx.get(f"{url}/healthz").status_code == 200  # beating again: alive
+        assert httpx.get(f"{url}/readyz").json()["error"]["message"] == "draining"
+        process.send_signal(signal.SIGTERM)  # ignored: only the server ends it
+        time.sleep(0.2)
         assert httpx.get(f"{url}/healthz").status_code == 200
+        os.close(state_write)
+        state_write = -1
+        assert process.wait(10) == 0  # end of file: the server is gone, and so is it
     finally:
-        listener.stop()
+        if state_write >= 0:
+            os.close(state_write)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
