@@ -193,7 +193,11 @@ class Listener:
             if self._open > MAX_CONNECTIONS:
                 answer = _error(503, "overloaded", "too many connections to the health port")
             else:
-                answer = await self._answer(reader)
+                try:
+                    answer = await self._answer(reader)
+                except Exception:  # never a bare close: the prober gets a JSON 500
+                    log.exception("health port: unexpected error")
+                    answer = _error(500, "internal", "internal error")
             writer.write(answer)
             async with asyncio.timeout(self.header_timeout_s):
                 await writer.drain()

@@ -142,6 +142,11 @@ def test_a_stalled_serving_loop_fails_liveness_and_readiness() -> None:
         starting = httpx.get(f"{url}/readyz")  # no state line yet
         assert starting.status_code == 503
         assert starting.json()["error"]["code"] == "not_ready"
+        os.write(state_write, b"garbled\n")  # a bug: a JSON 500, never a bare close
+        time.sleep(0.2)
+        broken = httpx.get(f"{url}/readyz")
+        assert broken.status_code == 500
+        assert broken.json() == {"error": {"code": "internal", "message": "internal error"}}
         os.write(state_write, b'200 {"status":"ready","model":"m"}\n')
         time.sleep(0.2)
         assert httpx.get(f"{url}/readyz").json() == {"status": "ready", "model": "m"}
