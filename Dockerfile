@@ -31,6 +31,6 @@ ENV PATH="/opt/tabship/bin:$PATH" \
 USER tabship
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('TABSHIP_PORT', '8000')}/healthz\", timeout=2).status == 200 else 1)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('TABSHIP_HEALTH_PORT') or os.environ.get('TABSHIP_PORT', '8000')}/healthz\", timeout=2).status == 200 else 1)"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["serve_install.sh", "start", "/opt/tabship"]

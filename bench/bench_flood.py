@@ -12,7 +12,11 @@ delay it. Prints JSON: /healthz p50/p95/max for baseline and flood (and their ra
 answers by status, the deadline overshoot (slowest 504 minus TABSHIP_REQUEST_TIMEOUT_S, and
 the slowest answer of all minus the deadline) and the server's RSS before, at peak, after.
 
+With --health-port, the server also listens on TABSHIP_HEALTH_PORT and /healthz is probed there
+too, alone and during the flood (alongside the main port's probes).
+
     .venv/bin/python bench/bench_flood.py [--concurrency 400] [--duration 20] [--source /work/main]
+        [--health-port]
 """
 
 from __future__ import annotations
@@ -61,6 +65,26 @@ def _rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+def _wait_ready(port: int) -> None:
+    for _ in range(600):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+
+
+def _wait_listening(port: int) -> None:
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
 
 
 def _probe(port: int, seconds: float, out: Any) -> None:
@@ -145,6 +169,16 @@ def main() -> None:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
     parser.add_argument("--source", type=Path, default=REPO, help="checkout whose runtime/ runs")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also probe a trivial server process (bench/trivial_server.py) during the flood",
+    )
+    parser.add_argument(
+        "--health-port",
+        action="store_true",
+        help="also serve and probe /healthz on TABSHIP_HEALTH_PORT (a checkout that has it)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         version = args.model or write_version(
@@ -154,6 +188,9 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TABSHIP_")}
         env.update(TABSHIP_LOG_LEVEL="warning", TABSHIP_REQUEST_TIMEOUT_S=str(args.deadline))
         env.update(item.split("=", 1) for item in args.env)
+        health = _free_port() if args.health_port else None
+        if health is not None:
+            env["TABSHIP_HEALTH_PORT"] = str(health)
         server = subprocess.Popen(
             [*SERVE, "--model", str(version), "--host", "127.0.0.1", "--port", str(port)],
             env=env,
@@ -161,18 +198,23 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            for _ in range(600):
-                try:
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    connection.request("GET", "/readyz")
-                    if connection.getresponse().status == 200:
-                        break
-                except OSError:
-                    time.sleep(0.1)
+            _wait_ready(port)
             rss_start = _rss_mb(server.pid)
             process, pipe = _probes(port, args.baseline)
             baseline = pipe.recv()
             process.join()
+            if health is not None:  # the probe port, alone, then alongside the main port's
+                process, pipe = _probes(health, args.baseline)
+                health_baseline = pipe.recv()
+                process.join()
+                health_process, health_pipe = _probes(health, args.duration)
+            if args.reference:  # the machine's own cost of a probe, in another process
+                reference_port = _free_port()
+                reference = subprocess.Popen(
+                    [sys.executable, str(REPO / "bench" / "trivial_server.py"), str(reference_port)]
+                )
+                _wait_listening(reference_port)
+                reference_process, reference_pipe = _probes(reference_port, args.duration)
             process, pipe = _probes(port, args.duration)
             peak = [rss_start]
 
@@ -186,6 +228,14 @@ def main() -> None:
             flooded = asyncio.run(flood_and_sample())
             during = pipe.recv()
             process.join()
+            if health is not None:
+                health_during = health_pipe.recv()
+                health_process.join()
+            if args.reference:
+                reference_during = reference_pipe.recv()
+                reference_process.join()
+                reference.terminate()
+                reference.wait(timeout=10)
             rss_flood_end = _rss_mb(server.pid)
             time.sleep(args.idle)
             rss_idle = _rss_mb(server.pid)
@@ -194,6 +244,12 @@ def main() -> None:
             server.wait(timeout=60)
     base, under = _stats(baseline), _stats(during)
     slowest = flooded["slowest_s"]
+    probe_port: dict[str, Any] = {}
+    if args.reference:
+        probe_port["trivial_server_flood"] = _stats(reference_during)
+    if health is not None:
+        probe_port["health_port_baseline"] = _stats(health_baseline)
+        probe_port["health_port_flood"] = _stats(health_during)
     print(
         json.dumps(
             {
@@ -204,6 +260,7 @@ def main() -> None:
                 "healthz_baseline": base,
                 "healthz_flood": under,
                 "healthz_p95_ratio": round(under["p95_ms"] / max(base["p95_ms"], 0.1), 1),
+                **probe_port,
                 "flood": flooded,
                 "deadline_overshoot_504_s": (
                     round(slowest[504] - args.deadline, 2) if 504 in slowest else None

@@ -46,6 +46,11 @@ class _Refused(Exception):
 
 def refusal(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> bytes:
     body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=True).encode()
+    return json_response(status, body, headers)
+
+
+def json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+    """A whole HTTP/1.1 response with a JSON `body`, closing the connection."""
     head = [STATUS_LINE[status]]
     for name, value in {
         "content-type": "application/json",

@@ -18,7 +18,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Generator  # noqa: E402
+from collections.abc import Callable, Generator  # noqa: E402
 from types import FrameType  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -26,8 +26,10 @@ import uvicorn  # noqa: E402
 
 from runtime.app import create_app  # noqa: E402
 from runtime.dataplane import DataPlane  # noqa: E402
-from runtime.errors import ModelRefused  # noqa: E402
+from runtime.errors import ModelRefused, NotReady, RequestError  # noqa: E402
+from runtime.health_listener import HealthProcess, bind  # noqa: E402
 from runtime.http_protocol import GuardedProtocol, Limits  # noqa: E402
+from runtime.json_codec import render_json  # noqa: E402
 from runtime.model import Model  # noqa: E402
 from runtime.service import Service  # noqa: E402
 from runtime.settings import Settings, SettingsError  # noqa: E402
@@ -65,14 +67,17 @@ class _Server(uvicorn.Server):
         drain_s: float,
         gc_enabled: bool = True,
         grpc: Any = None,
+        readiness: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(config)
+        self.readiness = readiness or (lambda: {"status": "ready"})
         self.service = service
         self.drain_s = drain_s
         self._draining = False
         self._gc_enabled = gc_enabled
         self.grpc = grpc  # runtime.grpc_server.GrpcListener, started on this event loop
         self.cut_short = False
+        self.health: HealthProcess | None = None  # the probe port's process, if any
 
     async def _wait_tasks_to_complete(self) -> None:
         # uvicorn cancels this after TABSHIP_SHUTDOWN_TIMEOUT_S: remember that requests were cut
@@ -87,6 +92,8 @@ class _Server(uvicorn.Server):
         if self.grpc is not None:
             await self.grpc.stop(self.config.timeout_graceful_shutdown)
         await super().shutdown(sockets=sockets)
+        if self.health is not None:
+            self.health.stop()
         if self.cut_short:
             # An inference cannot be interrupted and interpreter teardown would wait for its
             # thread: the timeout is the promise, so leave now (the cut requests got a JSON 503).
@@ -103,10 +110,46 @@ class _Server(uvicorn.Server):
                     log.error("tabship serve: cannot serve gRPC: %s", error)
                     self.should_exit = True
                     return
+            if not self._start_health():
+                return
             await super().startup(sockets=sockets)
+            if self.health is not None:  # ready now: tell the probe port without waiting a beat
+                self.health.beat()
         finally:
             if self._gc_enabled:  # paused by run() for the start-up
                 gc.enable()
+
+    def _start_health(self) -> bool:
+        """The probe port (TABSHIP_HEALTH_PORT), served by a process of its own
+        (runtime/health_listener.py); False if it cannot be bound or started."""
+        settings = self.service.settings
+        if settings.health_port is None:
+            return True
+
+        def readiness() -> tuple[int, bytes]:
+            # what /readyz answers on the main port, except that it waits for that port to listen
+            try:
+                if not self.started:
+                    return 503, render_json(NotReady("not ready").body())
+                return 200, render_json(self.readiness())
+            except RequestError as error:
+                return error.status, render_json(error.body())
+
+        try:
+            self.health = HealthProcess(
+                bind(settings.host, settings.health_port),
+                readiness,
+                stall_s=settings.health_stall_s,
+                header_timeout_s=settings.header_timeout_s,
+            )
+            self.health.start(asyncio.get_running_loop())
+        except OSError as error:
+            log.error("tabship serve: cannot serve the health port: %s", error)
+            self.health = None
+            self.should_exit = True
+            return False
+        log.info("health port %s: /healthz and /readyz", self.health.port)
+        return True
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -233,7 +276,14 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=settings.shutdown_timeout_s,  # type: ignore[arg-type]
         server_header=False,
     )
-    server = _Server(config, service, settings.drain_s, gc_enabled=enabled, grpc=grpc)
+    server = _Server(
+        config,
+        service,
+        settings.drain_s,
+        gc_enabled=enabled,
+        grpc=grpc,
+        readiness=plane.readiness,
+    )
     service.connections = lambda: len(server.server_state.connections)
     server.run()
     return 0 if server.started else EXIT_REFUSED

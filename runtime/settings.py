@@ -116,6 +116,16 @@ class Settings:
     grpc_port: int | None = _setting(
         None, "also serve the Open Inference Protocol over gRPC on this port (grpc extra)"
     )
+    health_port: int | None = _setting(
+        None,
+        "also answer `/healthz` and `/readyz` on this port, from a process of their own: probes "
+        "stay fast however loaded the main port is (point Kubernetes probes here)",
+    )
+    health_stall_s: float = _setting(
+        5.0,
+        "health port: `/healthz` and `/readyz` answer 503 `stalled` when the serving event "
+        "loop has not run for this long",
+    )
     max_body_bytes: int = _setting(1_048_576, "larger request bodies get 413")
     max_rows: int = _setting(1000, "more rows in one request get 413")
     max_problems: int = _setting(
@@ -223,6 +233,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "host": str,
     "port": _port,
     "grpc_port": lambda t: _port(t) if t.strip() else None,
+    "health_port": lambda t: _port(t) if t.strip() else None,
+    "health_stall_s": _positive_float,
     "max_body_bytes": _positive_int,
     "max_rows": _positive_int,
     "max_problems": _positive_int,

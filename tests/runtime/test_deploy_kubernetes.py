@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, free_port
 
 from runtime.settings import Settings, variable_of
 
@@ -92,6 +93,11 @@ def test_references_between_the_files_hold() -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # the probes go to the health port (its own process: fast under any load on the main one)
+    for probe in ("readinessProbe", "startupProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == "health"
+    assert env["TABSHIP_HEALTH_PORT"]["value"] == str(port_names["health"])
+    assert service["spec"]["ports"][0]["targetPort"] != "health"
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
@@ -150,9 +156,17 @@ def test_a_server_with_the_pod_settings_answers_its_probes_fits_its_memory_and_d
     env = {
         k: v for k, v in _server_env(resources).items() if k not in ("TABSHIP_HOST", "TABSHIP_PORT")
     }
+    health = free_port()  # the pod's TABSHIP_HEALTH_PORT, on a port free on this machine
+    env["TABSHIP_HEALTH_PORT"] = str(health)
     server = start_server(version_a, env=env)
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert server.client.get(container[probe]["httpGet"]["path"]).status_code == 200
+        path = container[probe]["httpGet"]["path"]
+        for _ in range(50):  # the probe port hears of readiness within a heartbeat (0.1 s)
+            status = httpx.get(f"http://127.0.0.1:{health}{path}", timeout=10).status_code
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert status == 200, probe
     row = {
         "PageValues": 10,
         "ExitRates": 0.02,
@@ -179,5 +193,6 @@ def test_a_server_with_the_pod_settings_answers_its_probes_fits_its_memory_and_d
     server.process.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     assert server.client.get("/readyz").status_code == 503
+    assert httpx.get(f"http://127.0.0.1:{health}/readyz", timeout=10).status_code == 503
     assert server.wait_exit(grace) == 0
     assert time.monotonic() - started < grace
