@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -41,6 +42,8 @@ log = logging.getLogger("tabship.serve")
 
 BEAT_S = 0.1  # the serving loop's heartbeat period
 MAX_HEAD_BYTES = 8192
+# a process that neither comes up nor dies within this fails start-up instead of hanging it
+START_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 64  # probes come one at a time; more is a misbehaving client
 ROUTES = ("/healthz", "/readyz")
 ALIVE = b'{"status":"alive"}'
@@ -122,9 +125,14 @@ class HealthProcess:
         os.set_blocking(state_write, False)
         self._state_fd = state_write
         assert self._process.stdout is not None
-        if self._process.stdout.readline() != b"listening\n":  # it serves from here on
+        started, _, _ = select.select([self._process.stdout], [], [], START_TIMEOUT_S)
+        if not started or self._process.stdout.readline() != b"listening\n":  # serves from here on
             self.stop()
-            raise OSError("the health port's process did not start")
+            raise OSError(
+                f"the health port's process did not start within {START_TIMEOUT_S:g} s"
+                if not started
+                else "the health port's process did not start"
+            )
         self._beat(loop)
 
     def _beat(self, loop: asyncio.AbstractEventLoop) -> None:
