@@ -1,6 +1,6 @@
 """A/B of two checkouts' HTTP path, in turns, in ONE run (issue 13 item 3). By hand only.
 
-    git -C . worktree add /tmp/before main          # or: git archive main | tar -x -C /tmp/before
+    mkdir /tmp/before && git archive main | tar -x -C /tmp/before   # the other checkout
     .venv/bin/python bench/bench_ab_http.py --model "$(ls -d /tmp/benchreg/shoppers-full/*/ | tail -1)" \
         --before /tmp/before [--rounds 3] [--concurrency 1,64] [--duration 5]
 
