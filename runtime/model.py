@@ -18,6 +18,7 @@ from runtime.errors import ModelRefused
 from runtime.settings import Settings
 
 OUTPUT_NAMES = (PROBABILITIES, LABEL, DECISION)  # the order Scores unpacks them in
+_OUTPUTS = list(OUTPUT_NAMES)
 
 
 class Scores(NamedTuple):
@@ -73,6 +74,13 @@ class Model:
             raise ModelRefused(
                 f"{artifact.model_location}: onnxruntime cannot load it: {first}"
             ) from None
+        # onnxruntime's Python `Session.run` checks the feed names and each value's type in
+        # Python before its C++ run (~6 µs of a ~48 µs one-row call with 17 inputs). The feeds
+        # here are the graph's own inputs (InputSchema, checked against the graph below) and
+        # the C++ run refuses a missing or mistyped input itself: call it directly when this
+        # onnxruntime has it (same call, same outputs), else the public method.
+        raw = getattr(self._session, "_sess", None)
+        self._raw_run: Any = getattr(raw, "run", None)
         self._check_graph()
         self.warmup_scores = self._warm_up()
         # One warm call on the warm-up rows, plus any per-call delay: what scoring a small
@@ -177,7 +185,11 @@ class Model:
         return scores
 
     def _run(self, feeds: Mapping[str, np.ndarray]) -> Scores:
-        probabilities, labels, decisions = self._session.run(OUTPUT_NAMES, dict(feeds))
+        feed = feeds if type(feeds) is dict else dict(feeds)
+        if self._raw_run is not None:
+            probabilities, labels, decisions = self._raw_run(_OUTPUTS, feed, None)
+        else:
+            probabilities, labels, decisions = self._session.run(_OUTPUTS, feed)
         return Scores(probabilities, labels, decisions)
 
     def score(self, feeds: Mapping[str, np.ndarray]) -> Scores:

@@ -52,6 +52,27 @@ def test_a_good_version_loads_from_path_file_uri_and_pin(version_a: Path) -> Non
     assert beside.artifact.manifest_source.endswith("manifest.json")
 
 
+def test_score_is_onnxruntimes_public_run_bit_for_bit(version_a: Path) -> None:
+    """Model.score calls the session's C++ run directly: the same outputs as Session.run."""
+    from runtime.model import OUTPUT_NAMES
+    from runtime.schema import InputSchema
+
+    model = Model.load(Settings(model_uri=str(version_a)))
+    assert model._raw_run is not None  # this onnxruntime has it: the direct call is what runs
+    schema = InputSchema(model.inputs)
+    rows = [
+        {"PageValues": 10, "ExitRates": 0.05, "Administrative": 3, "Month": "nov"},
+        {"PageValues": None, "ExitRates": "1e-3", "Administrative": 0, "Month": " FEB "},
+    ]
+    rows = [r | {"VisitorType": "new_visitor", "OperatingSystems": "2"} for r in rows]
+    feeds, _ = schema.rows_to_feeds(rows)
+    public = model._session.run(list(OUTPUT_NAMES), feeds)
+    for ours, theirs in zip(model.score(feeds), public, strict=True):
+        assert ours.dtype == theirs.dtype
+        assert ours.shape == theirs.shape
+        assert ours.tobytes() == theirs.tobytes()
+
+
 def test_tampered_file_is_refused(version_a: Path, tmp_path: Path) -> None:
     folder = copy_version(version_a, tmp_path)
     data = bytearray((folder / "model.onnx").read_bytes())

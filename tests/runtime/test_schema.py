@@ -85,6 +85,21 @@ def test_unseen_categories_normalised_like_the_graph(
     assert schema.validate_rows([row]).unseen == ({column: 1} if unseen else {})
 
 
+def test_unseen_memo_keeps_the_spelling_rules_verdict_and_stays_bounded(
+    schema: InputSchema,
+) -> None:
+    from contract.spelling import canonical_label
+    from runtime.schema import UNSEEN_MEMO_MAX
+
+    column = next(c for c in schema.columns if c.name == "Month")
+    texts = [" NOV\t", "November", "janvier", "nov.", "Nov"] + [f"m{i}" for i in range(3000)]
+    for _ in range(2):  # the second pass answers from the memo
+        for text in texts:
+            expected = canonical_label(text, column.aliases, column.integer_codes)
+            assert column.is_unseen(text) == (expected not in column.known)
+            assert len(column._unseen_memo) <= UNSEEN_MEMO_MAX
+
+
 def test_columnar_equals_rows(schema: InputSchema) -> None:
     rows = [
         {
