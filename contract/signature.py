@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.errors import ModelRefused
+from contract.manifest import MANIFEST_FILE
 
 SIGNATURE_FILE = "manifest.sig"
 FORMAT = "tabship-signature/1"
@@ -305,7 +306,7 @@ def write_new_file(path: Path, data: bytes) -> None:
 def sign_folder(folder: Path, private_key: Any) -> str:
     """Signs the local version `folder` (its manifest.json as it is); one line saying what was
     done. The caller has checked the version (tabship sign loads it; train has just gated it)."""
-    manifest_path = folder / "manifest.json"
+    manifest_path = folder / MANIFEST_FILE
     where = folder / SIGNATURE_FILE
     try:
         manifest = manifest_path.read_bytes()

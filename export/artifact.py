@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import joblib
 import onnx
 
+from contract.manifest import MANIFEST_FILE, MODEL_FILE
 from export import manifest as manifests
 from export.convert import (
     ARGMAX_TIES,
@@ -158,7 +159,7 @@ def describe_model(
         ),
         "outputs": multiclass_outputs(classes) if classes else OUTPUTS,
         "onnx": {
-            "file": "model.onnx",
+            "file": MODEL_FILE,
             "graph_sha256": graph_sha,
             "opsets": dict(OPSETS),
             "ir_version": model.ir_version,
@@ -229,8 +230,8 @@ def write_staged(
     candidate = staged.candidate
 
     def fill(folder: Path) -> None:
-        (folder / "model.onnx").write_bytes(staged.model)
-        (folder / "manifest.json").write_text(manifests.dumps(staged.manifest))
+        (folder / MODEL_FILE).write_bytes(staged.model)
+        (folder / MANIFEST_FILE).write_text(manifests.dumps(staged.manifest))
         joblib.dump(candidate.pipeline, folder / REFERENCE_FILE)
         joblib.dump(candidate.reference_data, folder / REFERENCE_DATA_FILE)
         (folder / TRAINING_RECORD_FILE).write_text(
@@ -261,7 +262,7 @@ def load_candidate(version_dir: Path, name: str | None = None) -> ReleaseCandida
     declaration = (
         load_declaration(version_dir / DECLARATION_FILE).dropping(dropped).for_variant(variant)
     )
-    manifest = json.loads((version_dir / "manifest.json").read_text())
+    manifest = json.loads((version_dir / MANIFEST_FILE).read_text())
     report = version_dir / "report"
     return ReleaseCandidate(
         name=name or manifest["name"],

@@ -53,14 +53,14 @@ def multiclass_outputs(classes: list[str]) -> list[dict[str, object]]:
     return [
         {
             "name": LABEL,
-            "onnx_type": "tensor(int64)",
+            "onnx_type": OUTPUT_TYPES[LABEL],
             "shape": ["N"],
             "description": f"index of the class of highest probability into classes; ties: "
             f"{ARGMAX_TIES}",
         },
         {
             "name": PROBABILITIES,
-            "onnx_type": "tensor(float)",
+            "onnx_type": OUTPUT_TYPES[PROBABILITIES],
             "shape": ["N", k],
             "description": f"P(class) per class, columns in the order of classes {classes}, "
             "as float32",

@@ -17,6 +17,7 @@ from typing import Any
 
 from contract import object_store
 from contract.errors import ModelRefused
+from contract.manifest import MANIFEST_FILE
 
 DEFAULT_ROOT = Path("models")
 VERSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}$")
@@ -53,7 +54,7 @@ class Registry:
 
     def read_manifest(self, name: str, version: str) -> dict[str, Any]:
         """Raises OSError or ValueError when it cannot be read."""
-        value = json.loads((self.root / name / version / "manifest.json").read_text())
+        value = json.loads((self.root / name / version / MANIFEST_FILE).read_text())
         if not isinstance(value, dict):
             raise ValueError("manifest.json is not a JSON object")
         return value
@@ -179,7 +180,7 @@ class ObjectRegistry:
         complete = {
             path[len(base) + 1 :].split("/", 1)[0]
             for path in self._objects(base)
-            if path.endswith("/manifest.json") and path.count("/") == base.count("/") + 2
+            if path.endswith(f"/{MANIFEST_FILE}") and path.count("/") == base.count("/") + 2
         }
         return sorted(v for v in complete if VERSION_PATTERN.match(v))
 
@@ -188,7 +189,7 @@ class ObjectRegistry:
 
     def read_manifest(self, name: str, version: str) -> dict[str, Any]:
         try:
-            data = object_store.read(f"{self.location(name, version)}/manifest.json", 16 << 20)
+            data = object_store.read(f"{self.location(name, version)}/{MANIFEST_FILE}", 16 << 20)
         except ModelRefused as error:
             raise OSError(str(error)) from None
         value = json.loads(data)
@@ -233,7 +234,7 @@ class ObjectRegistry:
             )
         files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
         # manifest.json last: the version exists for readers from that copy on
-        files.sort(key=lambda f: f == "manifest.json")
+        files.sort(key=lambda f: f == MANIFEST_FILE)
         staging = self._key(name, f".staging-{version}-{uuid.uuid4().hex[:12]}")
         copied: list[str] = []
         try:

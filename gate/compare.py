@@ -10,7 +10,14 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from contract.manifest import OUTPUT_NAMES
+from contract.manifest import (
+    CATEGORICAL,
+    DECISION,
+    KIND_ONNX_TYPES,
+    LABEL,
+    OUTPUT_NAMES,
+    PROBABILITIES,
+)
 from contract.values import category_text, number_value
 
 BAR_MAX_ABS_DP = 1e-6
@@ -55,7 +62,7 @@ def feeds_for(session: ort.InferenceSession, frame: pd.DataFrame) -> dict[str, n
     feeds = {}
     for graph_input in session.get_inputs():
         values = frame[graph_input.name].to_numpy(dtype=object)
-        if graph_input.type == "tensor(string)":
+        if graph_input.type == KIND_ONNX_TYPES[CATEGORICAL]:
             column = _text(values).astype(object) if len(values) else values
         else:
             parsed = np.asarray(_number(values) if len(values) else values, dtype=np.float64)
@@ -107,7 +114,7 @@ def compare_multiclass(
     reference = pipeline.predict_proba(frame)
     reference_label = np.asarray(pipeline.predict(frame), dtype=np.int64)
     label, probabilities, decision = session.run(
-        ["label", "probabilities", "decision"], feeds_for(session, frame)
+        [LABEL, PROBABILITIES, DECISION], feeds_for(session, frame)
     )
     if probabilities.shape != reference.shape:
         raise ValueError(f"graph probabilities {probabilities.shape}, reference {reference.shape}")

@@ -22,7 +22,7 @@ import onnxruntime as ort
 import pandas as pd
 
 from contract.errors import ModelRefused
-from contract.manifest import check_manifest
+from contract.manifest import MANIFEST_FILE, MODEL_FILE, check_manifest
 from gate.compare import BAR_MAX_ABS_DP, SetResult, compare
 from gate.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
 from gate.generated import generated_rows
@@ -209,7 +209,7 @@ def gate_version(
     folder: Path, *, generated: int = DEFAULT_GENERATED_ROWS, fixture: Path | None = None
 ) -> tuple[GateRun, dict[str, Any]]:
     """Runs the gate on a version directory and records the result beside the graph."""
-    needed = ["manifest.json", "model.onnx", "reference.joblib", "reference_data.joblib"]
+    needed = [MANIFEST_FILE, MODEL_FILE, "reference.joblib", "reference_data.joblib"]
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         raise NotAVersion(f"{folder} is not a version directory (missing {missing})")
@@ -220,15 +220,15 @@ def gate_version(
             "re-running the gate would change its manifest.json"
         )
     try:
-        where = folder / "manifest.json"
+        where = folder / MANIFEST_FILE
         manifest = check_manifest(json.loads(where.read_text()), str(where))
         recorded = manifest["onnx"]["sha256"]
     except (OSError, ValueError, KeyError, TypeError, ModelRefused) as error:
-        raise NotAVersion(f"{folder / 'manifest.json'}: unreadable manifest ({error})") from None
-    model_bytes = (folder / "model.onnx").read_bytes()
+        raise NotAVersion(f"{folder / MANIFEST_FILE}: unreadable manifest ({error})") from None
+    model_bytes = (folder / MODEL_FILE).read_bytes()
     sha = hashlib.sha256(model_bytes).hexdigest()
     if sha != recorded:
-        raise NotAVersion(f"{folder / 'model.onnx'} does not match the manifest's SHA-256")
+        raise NotAVersion(f"{folder / MODEL_FILE} does not match the manifest's SHA-256")
     gate = check_parity(
         joblib.load(folder / "reference.joblib"),
         model_bytes,
@@ -242,9 +242,7 @@ def gate_version(
     # written once with its verdict: release/flow.py.)
     _write_atomically(folder / REPORT_FILE, report_text(outcome))
     manifest["parity"] = verdict(outcome)
-    _write_atomically(
-        folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    )
+    _write_atomically(folder / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     if fixture is not None:
         text = json.dumps(consumer_fixture(gate, manifest), allow_nan=False) + "\n"
         _write_atomically(fixture, text)

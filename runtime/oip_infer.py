@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.manifest import CATEGORICAL, DECISION, LABEL, NUMERIC, PROBABILITIES
 from runtime import oip_tensors
 from runtime.errors import BadRequest, InvalidRows, NotFound
 from runtime.model import Scores
@@ -22,12 +23,12 @@ from runtime.service import Service
 
 PLATFORM = "onnx_onnxv1"
 EXTENSIONS = ["binary_tensor_data"]
-DATATYPES = {"numeric": "FP64", "categorical": "BYTES"}  # what the model metadata declares
+DATATYPES = {NUMERIC: "FP64", CATEGORICAL: "BYTES"}  # what the model metadata declares
 INPUT_DATATYPES = (*oip_tensors.NUMERIC_DATATYPES, "BYTES")  # what inference accepts
-OUTPUTS = {
-    "probabilities": ("FP32", [-1, 2]),
-    "label": ("INT64", [-1]),
-    "decision": ("INT64", [-1]),
+OUTPUTS = {  # the graph's outputs (contract/manifest.py), in the OIP metadata's order
+    PROBABILITIES: ("FP32", [-1, 2]),
+    LABEL: ("INT64", [-1]),
+    DECISION: ("INT64", [-1]),
 }
 
 
@@ -45,9 +46,9 @@ def outputs_for(classes: list[str] | None) -> dict[str, tuple[str, list[int]]]:
     if not classes:
         return OUTPUTS
     return {
-        "probabilities": ("FP32", [-1, len(classes)]),
-        "label": ("INT64", [-1]),
-        "decision": ("BYTES", [-1]),
+        PROBABILITIES: ("FP32", [-1, len(classes)]),
+        LABEL: ("INT64", [-1]),
+        DECISION: ("BYTES", [-1]),
     }
 
 
@@ -164,7 +165,7 @@ class Inference:
                 raise BadRequest(f"unknown input {name[:100]!r}; see GET /v2/models/{self.name}")
             datatype = oip_tensors.datatype_for(name, kind, tensor.datatype)
             if tensor.raw is not None:
-                if kind == "categorical":
+                if kind == CATEGORICAL:
                     values: Any = oip_tensors.bytes_from_raw(name, tensor.raw, n)
                 else:
                     values = oip_tensors.numeric_from_raw(name, datatype, tensor.raw, n)
@@ -178,7 +179,7 @@ class Inference:
                     )
                 values = (
                     flat
-                    if kind == "categorical"
+                    if kind == CATEGORICAL
                     else oip_tensors.numeric_from_json(name, datatype, flat)
                 )
             if n_rows is not None and n != n_rows:
@@ -220,10 +221,10 @@ class Inference:
 
     def _output(self, name: str, binary: bool, scores: Scores, n_rows: int) -> InferOutput:
         datatype, shape = self.outputs[name]
-        if name == "probabilities":
+        if name == PROBABILITIES:
             array = scores.probabilities
             if not np.isfinite(array).all():
                 self.service.metrics.nonfinite_outputs += 1
             return InferOutput(name, datatype, [n_rows, shape[1]], array, binary)
-        array = scores.labels if name == "label" else scores.decisions
+        array = scores.labels if name == LABEL else scores.decisions
         return InferOutput(name, datatype, [n_rows], array, binary)

@@ -1,20 +1,37 @@
-"""Runtime fixtures: contract-shaped fixture models in a throw-away registry, and real server
-processes on 127.0.0.1 (started with `python -m runtime.serve`, ready when /readyz says so)."""
+"""Runtime fixtures: contract-shaped fixture models in a throw-away registry; the app in this
+process behind Starlette's TestClient (`app_server`, `start_app`) for what a request and its
+answer show; and real server processes on 127.0.0.1 (`server`, `start_server`: started with
+`python -m runtime.serve`, ready when /readyz says so) for what only a process has: signals and
+shutdown, the HTTP connection's limits (runtime/http_protocol.py), a clean environment, the
+model download at start-up, load, gRPC and real clients (tritonclient, schemathesis, a browser).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fixture_model import write_version
+
+from runtime.app import create_app
+from runtime.model import Model
+from runtime.settings import Settings
+
+# Starlette's TestClient would rather run on httpx2; the dev lock has httpx (the same client
+# API), and the suite turns every warning into an error: this one is expected, and only this.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient` is deprecated")
+    from starlette.testclient import TestClient
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "shoppers-full"
@@ -90,6 +107,52 @@ class Server:
         return self.process.returncode
 
 
+class AppServer:
+    """The app runtime.serve builds (runtime/app.py's factory, the model verified and warmed up
+    by Model.load), served in this process through Starlette's TestClient, its lifespan run (so
+    /readyz is ready). `env` is read like the process's environment (TABSHIP_* settings). The
+    same `client` / `log` / `url` as Server: a test moves between the two by its fixture.
+    Nothing of runtime/http_protocol.py or uvicorn is here (no sockets, no connection limits)."""
+
+    def __init__(self, model: str | Path, env: dict[str, str] | None = None) -> None:
+        settings = Settings.from_env(env or {}, model_uri=str(model))
+        self.model = Model.load(settings)
+        self.app = create_app(settings, self.model)
+        self.url = "http://testserver"
+        # the app's log (what runtime.serve would print): an error the app catches (the 500
+        # handler logs its traceback) shows here as it would in a process's log
+        self._lines: list[str] = []
+        self._handler = _ListHandler(self._lines)
+        self._logger = logging.getLogger("tabship.serve")
+        self._level = self._logger.level
+        self._logger.addHandler(self._handler)
+        self._logger.setLevel(logging.INFO)
+        # an exception escaping the app fails the test where it happens
+        self.client = TestClient(self.app, base_url=self.url, raise_server_exceptions=True)
+        self.client.__enter__()  # the lifespan: ready
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self._lines)
+
+    def stop(self) -> None:
+        try:
+            self.client.__exit__(None, None, None)  # the lifespan's end: draining, closed
+        finally:
+            self._logger.removeHandler(self._handler)
+            self._logger.setLevel(self._level)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.INFO)
+        self.lines = lines
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("registry")
@@ -125,5 +188,28 @@ def start_server(tmp_path: Path) -> Iterator[object]:
 def server(version_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One shared server on version A with default settings."""
     running = Server(version_a, tmp_path_factory.mktemp("server") / "server.log").wait_ready()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def start_app() -> Iterator[object]:
+    """start_app(model, env) -> AppServer; each stopped at the end of the test."""
+    started: list[AppServer] = []
+
+    def start(model: str | Path, env: dict[str, str] | None = None) -> AppServer:
+        app = AppServer(model, env)
+        started.append(app)
+        return app
+
+    yield start
+    for app in started:
+        app.stop()
+
+
+@pytest.fixture(scope="session")
+def app_server(version_a: Path) -> Iterator[AppServer]:
+    """One shared in-process app on version A with default settings."""
+    running = AppServer(version_a)
     yield running
     running.stop()

@@ -41,8 +41,8 @@ def _json_row(record: dict[str, Any]) -> dict[str, Any]:
     return {k: plain(v) for k, v in record.items()}
 
 
-def _served_equals_pipeline(version: Path, start_server: Any) -> list[str]:
-    server = start_server(version)
+def _served_equals_pipeline(version: Path, start_app: Any) -> list[str]:
+    server = start_app(version)
     test = joblib.load(version / "reference_data.joblib")["test_frame"].head(50)
     expected = joblib.load(version / "reference.joblib").predict_proba(test)[:, 1]
     rows = [_json_row(r) for r in test.to_dict("records")]
@@ -67,7 +67,7 @@ def awkward_version(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _only_version(folder / "registry", "shop-full")
 
 
-def test_awkward_csv_keeps_the_users_names(awkward_version: Path, start_server: Any) -> None:
+def test_awkward_csv_keeps_the_users_names(awkward_version: Path, start_app: Any) -> None:
     manifest = json.loads((awkward_version / "manifest.json").read_text())
     assert [i["name"] for i in manifest["inputs"]] == [*USER_COLUMNS, "single"]
     assert manifest["parity"]["status"] == "passed"
@@ -79,7 +79,7 @@ def test_awkward_csv_keeps_the_users_names(awkward_version: Path, start_server: 
     parsed = pd.to_numeric(values, errors="coerce")
     assert parsed.notna().all()
     assert (parsed % 1 != 0).mean() > 0.9
-    served_keys = _served_equals_pipeline(awkward_version, start_server)
+    served_keys = _served_equals_pipeline(awkward_version, start_app)
     assert served_keys == [*USER_COLUMNS, "single"]
 
 
@@ -100,7 +100,7 @@ def test_onnx_inputs_carry_the_users_names(awkward_version: Path) -> None:
 def test_train_with_only_a_target_infers_and_saves_the_declaration(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    start_server: Any,
+    start_app: Any,
     target: str,
     values: Any,
     positive: list[str],
@@ -121,7 +121,7 @@ def test_train_with_only_a_target_infers_and_saves_the_declaration(
     assert dataset["positive_values"] == positive
     manifest = json.loads((version / "manifest.json").read_text())
     assert "always empty" not in [i["name"] for i in manifest["inputs"]]
-    _served_equals_pipeline(version, start_server)
+    _served_equals_pipeline(version, start_app)
 
 
 def _declaration_with_empty_column(policy: str | None) -> str:
@@ -139,7 +139,7 @@ def _declaration_with_empty_column(policy: str | None) -> str:
 
 @pytest.mark.parametrize("policy", [None, "keep"])
 def test_a_column_without_values_is_dropped_or_kept_as_declared(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], start_server: Any, policy: str | None
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], start_app: Any, policy: str | None
 ) -> None:
     csv = tmp_path / "shop.csv"
     write_awkward_csv(csv, awkward_frame(rows=400))
@@ -168,7 +168,7 @@ def test_a_column_without_values_is_dropped_or_kept_as_declared(
         )
         assert [i["name"] for i in again["inputs"]] == inputs
     assert manifest["parity"]["status"] == "passed"
-    _served_equals_pipeline(version, start_server)
+    _served_equals_pipeline(version, start_app)
 
 
 def test_a_bad_empty_columns_setting_names_the_field(

@@ -4,11 +4,9 @@ APIs, wherever the object sits: Python's json would silently keep the last value
 from __future__ import annotations
 
 import pytest
-from conftest import NAME, Server
+from conftest import NAME, AppServer
 
 from runtime.json_codec import DECODER, DuplicateKey, unique_object
-
-pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 ROW = (
     '{"PageValues": 10, "ExitRates": 0.05, "Administrative": 3, "Month": "nov", '
@@ -29,8 +27,8 @@ def test_unique_object_names_the_repeated_key() -> None:
         "[" + ROW + "}, " + ROW + ', "Month": "feb"}]',  # the second of two rows
     ],
 )
-def test_v1_duplicate_key_is_422(server: Server, body: str) -> None:
-    response = server.client.post(
+def test_v1_duplicate_key_is_422(app_server: AppServer, body: str) -> None:
+    response = app_server.client.post(
         "/v1/predict", content=body, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422, response.text
@@ -39,9 +37,9 @@ def test_v1_duplicate_key_is_422(server: Server, body: str) -> None:
     assert "'Month'" in error["message"]
 
 
-def test_v1_first_and_last_values_alike_still_refused(server: Server) -> None:
+def test_v1_first_and_last_values_alike_still_refused(app_server: AppServer) -> None:
     body = ROW + ', "Month": "nov"}'
-    response = server.client.post(
+    response = app_server.client.post(
         "/v1/predict", content=body, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422
@@ -63,8 +61,8 @@ def test_v1_first_and_last_values_alike_still_refused(server: Server) -> None:
         ),
     ],
 )
-def test_oip_duplicate_key_is_422(server: Server, body: str, key: str) -> None:
-    response = server.client.post(
+def test_oip_duplicate_key_is_422(app_server: AppServer, body: str, key: str) -> None:
+    response = app_server.client.post(
         f"/v2/models/{NAME}/infer", content=body, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422, response.text

@@ -1,5 +1,5 @@
-"""Property-based fuzzing of a live server from its own /openapi.json (schemathesis, all checks),
-and the same two acceptance checks on chosen requests (the NUL rule, per-input datatypes and
+"""Property-based fuzzing of a live server process from its own /openapi.json (schemathesis, all
+checks), and, on the app in this process, the same two acceptance checks on chosen requests (the NUL rule, per-input datatypes and
 element ranges) that a fuzzing budget may not reach: what the document calls valid is scored,
 what it calls invalid is refused with a 4xx.
 
@@ -20,9 +20,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import NAME, VERSION_A, Server
-
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+from conftest import NAME, VERSION_A, AppServer, Server
 
 CONFIG = f"""
 [checks.negative_data_rejection]
@@ -38,6 +36,8 @@ checks.positive_data_acceptance.expected-statuses = ["200", "400", "413"]
 """
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_schemathesis_finds_nothing(server: Server, tmp_path: Path) -> None:
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
@@ -124,10 +124,10 @@ def _request_schema(document: dict[str, Any], path: str) -> jsonschema.Draft2020
 
 
 @pytest.mark.parametrize(("body", "valid"), V1)
-def test_v1_document_and_server_agree(server: Server, body: Any, valid: bool) -> None:
-    validator = _request_schema(server.client.get("/openapi.json").json(), "/v1/predict")
+def test_v1_document_and_server_agree(app_server: AppServer, body: Any, valid: bool) -> None:
+    validator = _request_schema(app_server.client.get("/openapi.json").json(), "/v1/predict")
     assert validator.is_valid(body) is valid
-    response = server.client.post("/v1/predict", json=body)
+    response = app_server.client.post("/v1/predict", json=body)
     if valid:
         assert response.status_code == 200, response.text
     else:
@@ -135,19 +135,19 @@ def test_v1_document_and_server_agree(server: Server, body: Any, valid: bool) ->
 
 
 @pytest.mark.parametrize(("body", "valid"), OIP)
-def test_oip_document_and_server_agree(server: Server, body: Any, valid: bool) -> None:
+def test_oip_document_and_server_agree(app_server: AppServer, body: Any, valid: bool) -> None:
     path = "/v2/models/{name}/infer"
-    validator = _request_schema(server.client.get("/openapi.json").json(), path)
+    validator = _request_schema(app_server.client.get("/openapi.json").json(), path)
     assert validator.is_valid(body) is valid
-    response = server.client.post(f"/v2/models/{NAME}/infer", json=body)
+    response = app_server.client.post(f"/v2/models/{NAME}/infer", json=body)
     if valid:
         assert response.status_code == 200, response.text
     else:
         assert response.status_code == 400, response.text
 
 
-def test_declared_error_statuses(server: Server) -> None:
-    document = server.client.get("/openapi.json").json()
+def test_declared_error_statuses(app_server: AppServer) -> None:
+    document = app_server.client.get("/openapi.json").json()
     for path, codes in (
         ("/v1/predict", {"408", "413", "415", "422", "503", "504"}),
         ("/v2/models/{name}/infer", {"408", "413", "415", "422", "503", "504"}),

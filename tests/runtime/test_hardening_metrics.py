@@ -1,5 +1,6 @@
-"""/metrics on a real server process: bounded under attacker-chosen methods, paths and columns;
-prometheus_client's collectors, OpenMetrics negotiation and multi-process mode."""
+"""/metrics: bounded under attacker-chosen methods, paths and columns (raw HTTP, a real server
+process); prometheus_client's collectors and OpenMetrics negotiation (the app in this process);
+multi-process mode (a real process: PROMETHEUS_MULTIPROC_DIR is its environment)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import NAME
+from conftest import NAME, AppServer
 from hostile import exchange, request, responses
 from test_server import ROWS, metric
-
-pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
 def _word(rng: random.Random, n: int) -> str:
     return "".join(rng.choices(string.ascii_uppercase, k=n))
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_metrics_size_is_bounded_under_a_label_flood(start_server: Any, version_a: Path) -> None:
     server = start_server(version_a)
     client = server.client
@@ -61,15 +62,15 @@ def test_metrics_size_is_bounded_under_a_label_flood(start_server: Any, version_
     assert len(after) < len(baseline) + 8000
 
 
-def test_prometheus_collectors_and_openmetrics(server: Any) -> None:
-    server.client.post("/v1/predict", json=ROWS[0])
-    text = server.client.get("/metrics")
+def test_prometheus_collectors_and_openmetrics(app_server: AppServer) -> None:
+    app_server.client.post("/v1/predict", json=ROWS[0])
+    text = app_server.client.get("/metrics")
     assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
     for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_info"):
         assert name in text.text
     assert metric(text.text, "tabship_rows_scored_total") >= 1
     assert "_created" not in text.text  # as before prometheus_client: no new series
-    open_metrics = server.client.get(
+    open_metrics = app_server.client.get(
         "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
     )
     assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
@@ -77,6 +78,8 @@ def test_prometheus_collectors_and_openmetrics(server: Any) -> None:
     assert "# TYPE tabship_rows_scored counter" in open_metrics.text
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_multiprocess_mode_aggregates_from_the_directory(
     start_server: Any, version_a: Path, tmp_path: Path
 ) -> None:

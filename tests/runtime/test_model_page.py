@@ -1,7 +1,8 @@
 """The model page in a real headless chromium: GET / on a real server renders the card,
 the parity verdicts, the schema and the verified plots, scores the form's row through
-/v1/predict and lists every problem of a 422; `tabship report` writes the same page as one
-file that fetches nothing. Screenshots land in build/screenshots/ (paths printed)."""
+/v1/predict and lists every problem of a 422; its headers and policy on the app in this
+process; `tabship report` writes the same page as one file that fetches nothing. Screenshots
+land in build/screenshots/ (paths printed)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from fixture_model import write_version
 from playwright.sync_api import Browser
 from report_fixture import PLOTS, add_report
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 VERSION = "20261126T090000000000Z-5c6d7e8f"
 
 
@@ -35,6 +36,7 @@ def _manifest(folder: Path) -> dict[str, Any]:
     return json.loads((folder / "manifest.json").read_text())
 
 
+@pytest.mark.server
 def test_served_page_renders_scores_and_shows_a_422(
     browser: Browser,  # noqa: F811
     reported: Path,
@@ -108,13 +110,13 @@ def test_served_page_renders_scores_and_shows_a_422(
 
 
 def test_page_headers_and_policy_match_the_inline_code(
-    reported: Path, start_server: Callable[..., Any]
+    reported: Path, start_app: Callable[..., Any]
 ) -> None:
     import base64
     import hashlib
 
-    server = start_server(reported)
-    response = server.client.get("/")
+    app_server = start_app(reported)
+    response = app_server.client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     policy = response.headers["content-security-policy"]
@@ -126,10 +128,10 @@ def test_page_headers_and_policy_match_the_inline_code(
         assert body is not None
         digest = base64.b64encode(hashlib.sha256(body.group(1).encode()).digest()).decode()
         assert f"{directive} 'sha256-{digest}'" in policy
-    assert "http://" not in html.replace(server.url, "")
+    assert "http://" not in html.replace(app_server.url, "")
     assert "https://" not in html
     # the page is counted like every route
-    metrics = server.client.get("/metrics").text
+    metrics = app_server.client.get("/metrics").text
     counted = [
         line
         for line in metrics.splitlines()

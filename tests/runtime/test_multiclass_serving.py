@@ -1,8 +1,9 @@
-"""A multiclass model served by a real server process: /v1/predict answers probabilities keyed
-by class name and the label as the class name; /v1/metadata and /openapi.json describe the K
-classes; the Open Inference Protocol (tritonclient over HTTP JSON, HTTP binary and gRPC) returns
-probabilities [N, K], label (class index) and decision (class name). Every answer equals
-onnxruntime run directly on the file and the reference pipeline (max |dP| <= 1e-6)."""
+"""A multiclass model served: /v1/predict answers probabilities keyed by class name and the label
+as the class name; /v1/metadata and /openapi.json describe the K classes (the app in this
+process); the Open Inference Protocol (tritonclient over HTTP JSON, HTTP binary and gRPC) returns
+probabilities [N, K], label (class index) and decision (class name), and concurrent requests
+share batches (a real server process). Every answer equals onnxruntime run directly on the file
+and the reference pipeline (max |dP| <= 1e-6)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,19 @@ import onnxruntime as ort
 import pytest
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
-from conftest import Server, free_port
+from conftest import AppServer, Server, free_port
 
 from gate.compare import feeds_for
 from gate.gate import consumer_fixture
 from runtime.model import session_options
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 TOLERANCE = 1e-6
 CHUNK = 500
 
 
 class Served:
-    def __init__(self, version: Any, server: Server, grpc_port: int) -> None:
+    def __init__(self, version: Any, server: Server | AppServer, grpc_port: int = 0) -> None:
         self.version = version
         self.server = server
         self.grpc_port = grpc_port
@@ -51,10 +52,23 @@ class Served:
         return probabilities, label, decision
 
 
-@pytest.fixture(scope="module", params=["penguins_version", "failures_version"])
-def served(
+MODELS = ["penguins_version", "failures_version"]
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    """The app in this process: what /v1 and the documents answer."""
+    version = request.getfixturevalue(request.param)
+    app = AppServer(version.version_dir)
+    yield Served(version, app)
+    app.stop()
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def served_process(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
+    """A real server process with gRPC: for tritonclient and concurrent connections."""
     version = request.getfixturevalue(request.param)
     port = free_port()
     log = tmp_path_factory.mktemp("multiclass-server") / "server.log"
@@ -156,18 +170,21 @@ def _oip_inputs(
 
 
 @pytest.mark.parametrize("transport", ["http-json", "http-binary", "grpc"])
-def test_tritonclient_reads_k_columns_and_class_names(served: Served, transport: str) -> None:
-    name = served.manifest["name"]
+@pytest.mark.server
+def test_tritonclient_reads_k_columns_and_class_names(
+    served_process: Served, transport: str
+) -> None:
+    name = served_process.manifest["name"]
     binary = transport != "http-json"
     if transport == "grpc":
         module: Any = triton_grpc
-        client: Any = triton_grpc.InferenceServerClient(f"127.0.0.1:{served.grpc_port}")
+        client: Any = triton_grpc.InferenceServerClient(f"127.0.0.1:{served_process.grpc_port}")
         meta = client.get_model_metadata(name, as_json=True)
     else:
         module = triton_http
-        client = triton_http.InferenceServerClient(f"127.0.0.1:{served.server.port}")
+        client = triton_http.InferenceServerClient(f"127.0.0.1:{served_process.server.port}")
         meta = client.get_model_metadata(name)
-    for entry in served.fixture["sets"]:
+    for entry in served_process.fixture["sets"]:
         rows = entry["rows"][:CHUNK]
         if module is triton_http:
             outputs = [
@@ -179,36 +196,37 @@ def test_tritonclient_reads_k_columns_and_class_names(served: Served, transport:
                 module.InferRequestedOutput(o) for o in ("probabilities", "label", "decision")
             ]
         result = client.infer(
-            name, _oip_inputs(module, meta, served, rows, binary), outputs=outputs
+            name, _oip_inputs(module, meta, served_process, rows, binary), outputs=outputs
         )
-        probabilities, label, decision = served.direct(rows)
+        probabilities, label, decision = served_process.direct(rows)
         got = result.as_numpy("probabilities")
-        assert got.shape == (len(rows), len(served.classes))
+        assert got.shape == (len(rows), len(served_process.classes))
         assert np.abs(got.astype(np.float64) - probabilities).max() == 0.0
         assert result.as_numpy("label").tolist() == label.tolist()
         names = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("decision")]
         assert names == decision.tolist()
-        assert set(names) <= set(served.classes)
+        assert set(names) <= set(served_process.classes)
     client.close()
-    assert "Traceback" not in served.server.log
+    assert "Traceback" not in served_process.server.log
 
 
-def test_concurrent_requests_are_batched_and_split_back_by_row(served: Served) -> None:
+@pytest.mark.server
+def test_concurrent_requests_are_batched_and_split_back_by_row(served_process: Served) -> None:
     """The micro-batcher stacks requests and slices the outputs (class names included) back."""
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
 
-    rows = served.fixture["sets"][0]["rows"][:48]
-    _, _, decision = served.direct(rows)
+    rows = served_process.fixture["sets"][0]["rows"][:48]
+    _, _, decision = served_process.direct(rows)
 
     def one(i: int) -> tuple[int, dict[str, Any]]:
-        with httpx.Client(base_url=served.server.url, timeout=30) as client:
+        with httpx.Client(base_url=served_process.server.url, timeout=30) as client:
             return i, client.post("/v1/predict", json=rows[i : i + 3]).json()
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(one, range(0, len(rows), 3)))
     for i, body in answers:
         assert [p["label"] for p in body["predictions"]] == decision[i : i + 3].tolist()
-    metrics = served.server.client.get("/metrics").text
+    metrics = served_process.server.client.get("/metrics").text
     assert "tabship_inference_batch_rows_count" in metrics

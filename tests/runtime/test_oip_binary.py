@@ -1,5 +1,6 @@
-"""The binary tensor data extension against a real server process, with hand-built bodies:
-the same scores as JSON, binary outputs, and every malformed body a 400 (never a 500)."""
+"""The binary tensor data extension with hand-built bodies, against the app in this process:
+the same scores as JSON, binary outputs, and every malformed body a 400 (never a 500); the body
+limit (a chunked upload among them) on a real server process."""
 
 from __future__ import annotations
 
@@ -11,10 +12,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import NAME, Server
+from conftest import NAME, AppServer, Server
 from test_server import ROWS, direct
-
-pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 INFER = f"/v2/models/{NAME}/infer"
 HEADER = "Inference-Header-Content-Length"
@@ -91,7 +90,7 @@ def binary_body(
     return header + b"".join(raws), {HEADER: str(len(header))}
 
 
-def post(server: Server, body: bytes, headers: dict[str, str]) -> httpx.Response:
+def post(server: Server | AppServer, body: bytes, headers: dict[str, str]) -> httpx.Response:
     return server.client.post(INFER, content=body, headers=headers)
 
 
@@ -100,10 +99,10 @@ def split(response: httpx.Response) -> tuple[dict[str, Any], bytes]:
     return json.loads(response.content[:length]), response.content[length:]
 
 
-def test_binary_inputs_score_like_json(server: Server, version_a: Path) -> None:
+def test_binary_inputs_score_like_json(app_server: AppServer, version_a: Path) -> None:
     expected_p, expected_decision = direct(version_a, SIMPLE)
     body, headers = binary_body(SIMPLE)
-    response = post(server, body, headers)
+    response = post(app_server, body, headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"  # outputs asked as JSON
     outputs = {o["name"]: o for o in response.json()["outputs"]}
@@ -112,10 +111,10 @@ def test_binary_inputs_score_like_json(server: Server, version_a: Path) -> None:
     assert response.json()["id"] == "b-1"
 
 
-def test_binary_outputs(server: Server, version_a: Path) -> None:
+def test_binary_outputs(app_server: AppServer, version_a: Path) -> None:
     expected_p, expected_decision = direct(version_a, SIMPLE)
     body, headers = binary_body(SIMPLE, header_extra={"parameters": {"binary_data_output": True}})
-    response = post(server, body, headers)
+    response = post(app_server, body, headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/octet-stream"
     header, raw = split(response)
@@ -134,7 +133,7 @@ def test_binary_outputs(server: Server, version_a: Path) -> None:
             "outputs": [{"name": "decision", "parameters": {"binary_data": False}}],
         },
     )
-    plain = post(server, mixed, headers)
+    plain = post(app_server, mixed, headers)
     assert HEADER.lower() not in plain.headers
     assert plain.json()["outputs"][0]["data"] == expected_decision.tolist()
     json_request = {
@@ -148,7 +147,7 @@ def test_binary_outputs(server: Server, version_a: Path) -> None:
         ],
         "outputs": [{"name": "label", "parameters": {"binary_data": True}}],
     }
-    only = server.client.post(INFER, content=json.dumps(json_request).encode())
+    only = app_server.client.post(INFER, content=json.dumps(json_request).encode())
     header, raw = split(only)
     assert header["outputs"] == [
         {"name": "label", "datatype": "INT64", "shape": [2], "parameters": {"binary_data_size": 16}}
@@ -156,7 +155,9 @@ def test_binary_outputs(server: Server, version_a: Path) -> None:
     assert len(raw) == 16
 
 
-def test_mixed_json_and_binary_inputs_and_other_datatypes(server: Server, version_a: Path) -> None:
+def test_mixed_json_and_binary_inputs_and_other_datatypes(
+    app_server: AppServer, version_a: Path
+) -> None:
     expected_p, _ = direct(version_a, SIMPLE)
 
     def tamper(header: dict[str, Any], raws: list[bytes]) -> None:
@@ -178,7 +179,7 @@ def test_mixed_json_and_binary_inputs_and_other_datatypes(server: Server, versio
         raws[2] = struct.pack("<ii", 3, 0)
 
     body, headers = binary_body(SIMPLE, tamper=tamper)
-    response = post(server, body, headers)
+    response = post(app_server, body, headers)
     assert response.status_code == 200, response.text
     assert response.json()["outputs"][0]["data"][1::2] == [float(p) for p in expected_p]
 
@@ -268,14 +269,14 @@ HOSTILE: list[tuple[str, Any, str]] = [
 @pytest.mark.parametrize(
     ("tamper", "fragment"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE]
 )
-def test_hostile_binary_bodies_are_400(server: Server, tamper: Any, fragment: str) -> None:
+def test_hostile_binary_bodies_are_400(app_server: AppServer, tamper: Any, fragment: str) -> None:
     body, headers = binary_body(SIMPLE, tamper=tamper)
-    response = post(server, body, headers)
+    response = post(app_server, body, headers)
     assert response.status_code in (400, 413), response.text
     assert (response.status_code == 413) == (fragment == "over the limit")
     assert set(response.json()) == {"error"}
     assert fragment in response.json()["error"]
-    assert "Traceback" not in server.log
+    assert "Traceback" not in app_server.log
 
 
 @pytest.mark.parametrize(
@@ -291,30 +292,32 @@ def test_hostile_binary_bodies_are_400(server: Server, tamper: Any, fragment: st
         ("10", "malformed JSON in the inference header"),
     ],
 )
-def test_hostile_header_lengths_are_400(server: Server, header_value: str, fragment: str) -> None:
+def test_hostile_header_lengths_are_400(
+    app_server: AppServer, header_value: str, fragment: str
+) -> None:
     body, _ = binary_body(SIMPLE)
-    response = server.client.post(
+    response = app_server.client.post(
         INFER, content=body, headers={HEADER: header_value.encode("utf-8")}
     )
     assert response.status_code == 400, response.text
     assert fragment in response.json()["error"]
 
 
-def test_other_malformed_bodies(server: Server) -> None:
+def test_other_malformed_bodies(app_server: AppServer) -> None:
     body, headers = binary_body(SIMPLE)
     not_utf8 = b"\xff" + body
-    bad = post(server, not_utf8, {HEADER: str(int(headers[HEADER]) + 1)})
+    bad = post(app_server, not_utf8, {HEADER: str(int(headers[HEADER]) + 1)})
     assert bad.status_code == 400
     assert "inference header is not UTF-8" in bad.json()["error"]
-    no_header = post(server, body, {"content-type": "application/octet-stream"})
+    no_header = post(app_server, body, {"content-type": "application/octet-stream"})
     assert no_header.status_code == 400
     assert "needs the Inference-Header-Content-Length header" in no_header.json()["error"]
-    wrong_type = post(server, body, {**headers, "content-type": "text/csv"})
+    wrong_type = post(app_server, body, {**headers, "content-type": "text/csv"})
     assert wrong_type.status_code == 415
-    octet = post(server, body, {**headers, "content-type": "application/octet-stream"})
+    octet = post(app_server, body, {**headers, "content-type": "application/octet-stream"})
     assert octet.status_code == 200, octet.text
     header_only = json.loads(body[: int(headers[HEADER])])
-    size_without_header = server.client.post(INFER, content=json.dumps(header_only).encode())
+    size_without_header = app_server.client.post(INFER, content=json.dumps(header_only).encode())
     assert size_without_header.status_code == 400
     assert (
         "binary_data_size without the Inference-Header-Content-Length header"
@@ -322,6 +325,7 @@ def test_other_malformed_bodies(server: Server) -> None:
     )
 
 
+@pytest.mark.server
 def test_body_limit_applies_to_the_whole_binary_body(start_server: Any, version_a: Path) -> None:
     server = start_server(version_a, {"TABSHIP_MAX_BODY_BYTES": "2000"})
     body, headers = binary_body(SIMPLE)

@@ -1,5 +1,5 @@
-"""Open Inference Protocol JSON requests as KServe/Triton clients send them, against a real
-server process: no Content-Type, every numeric datatype, NaN for missing, exact errors."""
+"""Open Inference Protocol JSON requests as KServe/Triton clients send them, against the app in
+this process: no Content-Type, every numeric datatype, NaN for missing, exact errors."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import NAME, Server
+from conftest import NAME, AppServer
 from test_server import ROWS, direct, oip_request
-
-pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 INFER = f"/v2/models/{NAME}/infer"
 ROWS_CLEAN = [{k: v for k, v in row.items() if k != "CustomerId"} for row in ROWS]
@@ -22,7 +20,7 @@ def manifest_inputs(version_dir: Path) -> list[dict[str, Any]]:
     return json.loads((version_dir / "manifest.json").read_text())["inputs"]  # type: ignore[no-any-return]
 
 
-def send(server: Server, body: Any, headers: dict[str, str] | None = None) -> Any:
+def send(server: AppServer, body: Any, headers: dict[str, str] | None = None) -> Any:
     text = body if isinstance(body, str) else json.dumps(body)
     return server.client.post(INFER, content=text.encode(), headers=headers or {})
 
@@ -32,21 +30,23 @@ def probabilities(response: Any) -> list[float]:
     return outputs["probabilities"]["data"][1::2]  # type: ignore[no-any-return]
 
 
-def test_no_content_type_is_read_as_json(server: Server, version_a: Path) -> None:
+def test_no_content_type_is_read_as_json(app_server: AppServer, version_a: Path) -> None:
     request = oip_request(ROWS_CLEAN, manifest_inputs(version_a))
     expected, _ = direct(version_a, ROWS_CLEAN)
-    response = send(server, request)  # httpx sends no Content-Type for raw bytes
+    response = send(app_server, request)  # httpx sends no Content-Type for raw bytes
     assert "content-type" not in response.request.headers
     assert response.status_code == 200, response.text
     assert probabilities(response) == [float(p) for p in expected]
-    declared = send(server, request, {"content-type": "application/json; charset=utf-8"})
+    declared = send(app_server, request, {"content-type": "application/json; charset=utf-8"})
     assert probabilities(declared) == probabilities(response)
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
-def test_other_declared_types_stay_415(server: Server, version_a: Path, content_type: str) -> None:
+def test_other_declared_types_stay_415(
+    app_server: AppServer, version_a: Path, content_type: str
+) -> None:
     request = oip_request(ROWS_CLEAN, manifest_inputs(version_a))
-    response = send(server, request, {"content-type": content_type})
+    response = send(app_server, request, {"content-type": content_type})
     assert response.status_code == 415
     assert set(response.json()) == {"error"}
     assert content_type in response.json()["error"]
@@ -109,7 +109,7 @@ def expected_for(version_a: Path, page_values: list[float | None]) -> list[float
 )
 @pytest.mark.parametrize("content_type", [None, "application/json"])
 def test_numeric_datatypes_are_exact_float64(
-    server: Server,
+    app_server: AppServer,
     version_a: Path,
     datatype: str,
     data: list[Any],
@@ -117,20 +117,20 @@ def test_numeric_datatypes_are_exact_float64(
     content_type: str | None,
 ) -> None:
     headers = {"content-type": content_type} if content_type else {}
-    response = send(server, with_page_values(datatype, data), headers)
+    response = send(app_server, with_page_values(datatype, data), headers)
     assert response.status_code == 200, response.text
     assert probabilities(response) == expected_for(version_a, as_float64)
 
 
-def test_nan_literal_is_a_missing_value(server: Server, version_a: Path) -> None:
+def test_nan_literal_is_a_missing_value(app_server: AppServer, version_a: Path) -> None:
     expected = expected_for(version_a, [None, 5.0])
     for datatype in ("FP64", "FP32"):
         text = json.dumps(with_page_values(datatype, [0.0, 5.0])).replace("0.0, 5.0", "NaN, 5.0")
         assert "NaN" in text
-        response = send(server, text)
+        response = send(app_server, text)
         assert response.status_code == 200, response.text
         assert probabilities(response) == expected
-    as_null = send(server, with_page_values("FP64", [None, 5.0]))
+    as_null = send(app_server, with_page_values("FP64", [None, 5.0]))
     assert probabilities(as_null) == expected
 
 
@@ -141,18 +141,18 @@ def test_nan_literal_is_a_missing_value(server: Server, version_a: Path) -> None
         ('"data": [-Infinity, 5.0]', "-Infinity is not valid JSON"),
     ],
 )
-def test_infinity_is_refused(server: Server, text: str, fragment: str) -> None:
+def test_infinity_is_refused(app_server: AppServer, text: str, fragment: str) -> None:
     body = json.dumps(with_page_values("FP64", [0.0, 5.0])).replace('"data": [0.0, 5.0]', text)
-    response = send(server, body)
+    response = send(app_server, body)
     assert response.status_code == 400
     assert fragment in response.json()["error"]
 
 
-def test_nan_in_a_column_that_is_not_nullable(server: Server) -> None:
+def test_nan_in_a_column_that_is_not_nullable(app_server: AppServer) -> None:
     request = change_input(with_page_values("FP64", [1.0, 2.0]), "Administrative", data=[1.5, 7.5])
     text = json.dumps(request)
     assert text.count("[1.5, 7.5]") == 1
-    response = send(server, text.replace("[1.5, 7.5]", "[1.5, NaN]"))
+    response = send(app_server, text.replace("[1.5, 7.5]", "[1.5, NaN]"))
     assert response.status_code == 400
     assert "row 1, column 'Administrative': not a finite number" in response.json()["error"]
 
@@ -177,9 +177,9 @@ def test_nan_in_a_column_that_is_not_nullable(server: Server) -> None:
     ],
 )
 def test_bad_numeric_tensors_are_400_naming_the_input(
-    server: Server, datatype: str, data: list[Any], fragment: str
+    app_server: AppServer, datatype: str, data: list[Any], fragment: str
 ) -> None:
-    response = send(server, with_page_values(datatype, data))
+    response = send(app_server, with_page_values(datatype, data))
     assert response.status_code == 400, response.text
     assert set(response.json()) == {"error"}
     assert fragment in response.json()["error"]
@@ -232,26 +232,26 @@ def test_bad_numeric_tensors_are_400_naming_the_input(
         ),
     ],
 )
-def test_request_errors_name_the_input(server: Server, change: Any, fragment: str) -> None:
+def test_request_errors_name_the_input(app_server: AppServer, change: Any, fragment: str) -> None:
     request = with_page_values("FP64", [1.0, 2.0])
     change(request)
-    response = send(server, request)
+    response = send(app_server, request)
     assert response.status_code == 400, response.text
     assert set(response.json()) == {"error"}
     assert fragment in response.json()["error"]
 
 
-def test_id_outputs_and_unknown_parameters(server: Server, version_a: Path) -> None:
+def test_id_outputs_and_unknown_parameters(app_server: AppServer, version_a: Path) -> None:
     request = with_page_values("FP64", [1.0, 2.0])
     request["id"] = "abc-123"
     request["parameters"] = {"priority": 3, "timeout": 1000, "custom": {"x": [1]}}
     request["inputs"][0]["parameters"] = {"anything": True}
     request["outputs"] = [{"name": "decision", "parameters": {"classification": 2}}]
-    response = send(server, request)
+    response = send(app_server, request)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["id"] == "abc-123"
     assert [o["name"] for o in body["outputs"]] == ["decision"]
     expected = expected_for(version_a, [1.0, 2.0])
     assert body["outputs"][0]["data"] == [int(p >= 0.35) for p in expected]
-    assert "Traceback" not in server.log
+    assert "Traceback" not in app_server.log

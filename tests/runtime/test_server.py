@@ -1,5 +1,6 @@
-"""The HTTP server as a real process on 127.0.0.1: every endpoint, every error path, the Open
-Inference Protocol shapes, equality with onnxruntime called directly, limits and shutdown."""
+"""The HTTP server: every endpoint, every error path, the Open Inference Protocol shapes and
+equality with onnxruntime called directly, on the app in this process (TestClient); concurrency,
+a streamed upload, overload with SIGTERM and a restart on a real process on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -14,11 +15,9 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import NAME, VERSION_A, VERSION_B, Server
+from conftest import NAME, VERSION_A, VERSION_B, AppServer, Server
 
 from contract.values import category_text, number_value
-
-pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 ROWS: list[dict[str, Any]] = [
     {
@@ -83,7 +82,7 @@ def direct(version_dir: Path, rows: list[dict[str, Any]]) -> tuple[np.ndarray, n
     return probabilities[:, 1], decision
 
 
-def post(server: Server, path: str, body: Any, **kw: Any) -> httpx.Response:
+def post(server: Server | AppServer, path: str, body: Any, **kw: Any) -> httpx.Response:
     return server.client.post(path, content=json.dumps(body), headers=JSON, **kw)
 
 
@@ -117,12 +116,12 @@ def metric(text: str, name: str, **labels: str) -> float:
 # --- the tabship API ------------------------------------------------------------------------
 
 
-def test_health_readiness_metadata(server: Server) -> None:
-    assert server.client.get("/healthz").json() == {"status": "alive"}
-    ready = server.client.get("/readyz")
+def test_health_readiness_metadata(app_server: AppServer) -> None:
+    assert app_server.client.get("/healthz").json() == {"status": "alive"}
+    ready = app_server.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["model"] == {"name": NAME, "version": VERSION_A}
-    meta = server.client.get("/v1/metadata").json()
+    meta = app_server.client.get("/v1/metadata").json()
     assert meta["name"] == NAME
     assert meta["version"] == VERSION_A
     assert meta["threshold"]["value"] == 0.35
@@ -134,9 +133,9 @@ def test_health_readiness_metadata(server: Server) -> None:
         assert private not in meta
 
 
-def test_predict_equals_onnxruntime(server: Server, version_a: Path) -> None:
+def test_predict_equals_onnxruntime(app_server: AppServer, version_a: Path) -> None:
     expected_p, expected_decision = direct(version_a, ROWS)
-    batch = post(server, "/v1/predict", ROWS)
+    batch = post(app_server, "/v1/predict", ROWS)
     assert batch.status_code == 200, batch.text
     body = batch.json()
     assert body["model"] == {"name": NAME, "version": VERSION_A}
@@ -146,12 +145,14 @@ def test_predict_equals_onnxruntime(server: Server, version_a: Path) -> None:
     assert body["unseen_categories"] == {"Month": 1, "VisitorType": 1, "OperatingSystems": 1}
     assert body["ignored_columns"] == ["CustomerId"]
     for row, p, d in zip(ROWS, expected_p, expected_decision, strict=True):
-        single = post(server, "/v1/predict", row).json()
+        single = post(app_server, "/v1/predict", row).json()
         assert single["probability"] == float(p)
         assert single["label"] == int(d)
         assert single["model"]["version"] == VERSION_A
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_concurrent_single_rows_are_each_answered_correctly(
     server: Server, version_a: Path
 ) -> None:
@@ -171,7 +172,7 @@ def test_concurrent_single_rows_are_each_answered_correctly(
     assert [results[i] for i in range(len(rows))] == [float(p) for p in expected_p]
 
 
-def test_every_problem_of_a_bad_batch_is_reported(server: Server) -> None:
+def test_every_problem_of_a_bad_batch_is_reported(app_server: AppServer) -> None:
     rows = [
         ROWS[0],
         {
@@ -210,7 +211,7 @@ def test_every_problem_of_a_bad_batch_is_reported(server: Server) -> None:
         )
         + "]"
     )
-    response = server.client.post("/v1/predict", content=body, headers=JSON)
+    response = app_server.client.post("/v1/predict", content=body, headers=JSON)
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_rows"
@@ -233,12 +234,12 @@ def test_every_problem_of_a_bad_batch_is_reported(server: Server) -> None:
     assert error["truncated"] is False
 
 
-def test_absent_key_is_a_problem_not_a_missing_value(server: Server) -> None:
+def test_absent_key_is_a_problem_not_a_missing_value(app_server: AppServer) -> None:
     """A misspelt (or forgotten) column name must never be scored silently as a missing value:
     every absent input key, nullable or not, is a 422 problem naming the row and the column."""
     misspelt = {k: v for k, v in ROWS[0].items() if k != "PageValues"} | {"Pagevalues": 10}
     forgotten = {k: v for k, v in ROWS[2].items() if k not in ("Month", "Administrative")}
-    response = post(server, "/v1/predict", [ROWS[0], misspelt, ROWS[1], forgotten])
+    response = post(app_server, "/v1/predict", [ROWS[0], misspelt, ROWS[1], forgotten])
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_rows"
@@ -249,13 +250,13 @@ def test_absent_key_is_a_problem_not_a_missing_value(server: Server) -> None:
         {"row": 3, "column": "Month", "reason": reason},
     ]
     assert error["problem_count"] == 3
-    single = post(server, "/v1/predict", misspelt)
+    single = post(app_server, "/v1/predict", misspelt)
     assert single.status_code == 422
     assert single.json()["error"]["problems"] == [
         {"row": 0, "column": "PageValues", "reason": reason}
     ]
     # the same row with null sent for the missing value is scored
-    fixed = post(server, "/v1/predict", dict(misspelt, PageValues=None))
+    fixed = post(app_server, "/v1/predict", dict(misspelt, PageValues=None))
     assert fixed.status_code == 200, fixed.text
     assert fixed.json()["ignored_columns"] == ["Pagevalues"]
 
@@ -284,15 +285,17 @@ def test_absent_key_is_a_problem_not_a_missing_value(server: Server) -> None:
     ],
 )
 def test_error_statuses(
-    server: Server, headers: dict[str, str], body: bytes, status: int, code: str
+    app_server: AppServer, headers: dict[str, str], body: bytes, status: int, code: str
 ) -> None:
-    response = server.client.post("/v1/predict", content=body, headers=headers)
+    response = app_server.client.post("/v1/predict", content=body, headers=headers)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.json()["error"]["code"] == code
     assert "Traceback" not in response.text
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_streamed_body_over_the_limit_is_413(server: Server) -> None:
     def chunks():  # no Content-Length: chunked transfer
         for _ in range(20):
@@ -303,17 +306,17 @@ def test_streamed_body_over_the_limit_is_413(server: Server) -> None:
     assert response.json()["error"]["code"] == "payload_too_large"
 
 
-def test_unknown_route_and_method(server: Server) -> None:
-    missing = server.client.get("/v1/nothing")
+def test_unknown_route_and_method(app_server: AppServer) -> None:
+    missing = app_server.client.get("/v1/nothing")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
-    wrong = server.client.get("/v1/predict")
+    wrong = app_server.client.get("/v1/predict")
     assert wrong.status_code == 405
     assert "POST" in wrong.headers["allow"]
     assert wrong.json()["error"]["code"] == "method_not_allowed"
 
 
-def test_odd_but_valid_input_is_scored(server: Server) -> None:
+def test_odd_but_valid_input_is_scored(app_server: AppServer) -> None:
     row = {
         "\ud800bad-key": 1,
         "Administrative": "  7  ",
@@ -323,21 +326,21 @@ def test_odd_but_valid_input_is_scored(server: Server) -> None:
         "ExitRates": "1e-3",
         "PageValues": ".5",
     }
-    response = server.client.post("/v1/predict", content=json.dumps(row), headers=JSON)
+    response = app_server.client.post("/v1/predict", content=json.dumps(row), headers=JSON)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["ignored_columns"] == ["\ud800bad-key"]
     assert "unseen_categories" in body
     assert body["unseen_categories"] == {"Month": 1}
-    empty = post(server, "/v1/predict", [])
+    empty = post(app_server, "/v1/predict", [])
     assert empty.status_code == 200
     assert empty.json()["predictions"] == []
 
 
-def test_metrics(server: Server) -> None:
-    post(server, "/v1/predict", ROWS)
-    post(server, "/v1/predict", [{"Administrative": "x"}])
-    response = server.client.get("/metrics")
+def test_metrics(app_server: AppServer) -> None:
+    post(app_server, "/v1/predict", ROWS)
+    post(app_server, "/v1/predict", [{"Administrative": "x"}])
+    response = app_server.client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -370,8 +373,8 @@ def test_metrics(server: Server) -> None:
     assert metric(text, "tabship_inference_calls_total") >= 1
 
 
-def test_openapi_is_derived_from_the_manifest(server: Server, version_a: Path) -> None:
-    document = server.client.get("/openapi.json").json()
+def test_openapi_is_derived_from_the_manifest(app_server: AppServer, version_a: Path) -> None:
+    document = app_server.client.get("/openapi.json").json()
     assert document["openapi"].startswith("3.1")
     body = document["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"][
         "schema"
@@ -396,21 +399,21 @@ def test_openapi_is_derived_from_the_manifest(server: Server, version_a: Path) -
 # --- Open Inference Protocol ----------------------------------------------------------------
 
 
-def test_oip_health_and_metadata(server: Server) -> None:
+def test_oip_health_and_metadata(app_server: AppServer) -> None:
     for path in (
         "/v2/health/live",
         "/v2/health/ready",
         f"/v2/models/{NAME}/ready",
         f"/v2/models/{NAME}/versions/{VERSION_A}/ready",
     ):
-        response = server.client.get(path)
+        response = app_server.client.get(path)
         assert response.status_code == 200, path
         assert response.content == b"", path
-    server_meta = server.client.get("/v2").json()
+    server_meta = app_server.client.get("/v2").json()
     assert set(server_meta) == {"name", "version", "extensions"}
     assert server_meta["extensions"] == ["binary_tensor_data"]
     for path in (f"/v2/models/{NAME}", f"/v2/models/{NAME}/versions/{VERSION_A}"):
-        meta = server.client.get(path).json()
+        meta = app_server.client.get(path).json()
         assert set(meta) == {"name", "versions", "platform", "inputs", "outputs"}
         assert meta["name"] == NAME
         assert meta["versions"] == [VERSION_A]
@@ -428,18 +431,22 @@ def test_oip_health_and_metadata(server: Server) -> None:
         "/v2/models/other/ready",
         "/v2/models/other/infer",
     ):
-        response = server.client.get(path) if not path.endswith("infer") else post(server, path, {})
+        response = (
+            app_server.client.get(path)
+            if not path.endswith("infer")
+            else post(app_server, path, {})
+        )
         assert response.status_code == 404, path
         assert set(response.json()) == {"error"}
         assert isinstance(response.json()["error"], str)
 
 
-def test_oip_infer_matches_v1_and_onnxruntime(server: Server, version_a: Path) -> None:
+def test_oip_infer_matches_v1_and_onnxruntime(app_server: AppServer, version_a: Path) -> None:
     manifest = json.loads((version_a / "manifest.json").read_text())
     rows = [{k: v for k, v in row.items() if k != "CustomerId"} for row in ROWS]
     expected_p, expected_decision = direct(version_a, rows)
     for path in (f"/v2/models/{NAME}/infer", f"/v2/models/{NAME}/versions/{VERSION_A}/infer"):
-        response = post(server, path, oip_request(rows, manifest["inputs"]))
+        response = post(app_server, path, oip_request(rows, manifest["inputs"]))
         assert response.status_code == 200, response.text
         body = response.json()
         assert set(body) == {"model_name", "model_version", "id", "outputs"}
@@ -459,7 +466,7 @@ def test_oip_infer_matches_v1_and_onnxruntime(server: Server, version_a: Path) -
     request = oip_request(rows[:1], manifest["inputs"])
     request["outputs"] = [{"name": "decision"}]
     del request["id"]
-    only = post(server, f"/v2/models/{NAME}/infer", request).json()
+    only = post(app_server, f"/v2/models/{NAME}/infer", request).json()
     assert "id" not in only
     assert [o["name"] for o in only["outputs"]] == ["decision"]
 
@@ -480,21 +487,23 @@ def test_oip_infer_matches_v1_and_onnxruntime(server: Server, version_a: Path) -
     ],
 )
 def test_oip_errors_are_400_with_a_string(
-    server: Server, version_a: Path, change: Any, fragment: str
+    app_server: AppServer, version_a: Path, change: Any, fragment: str
 ) -> None:
     manifest = json.loads((version_a / "manifest.json").read_text())
     request = oip_request([ROWS[0], ROWS[1]], manifest["inputs"])
     change(request)
-    response = post(server, f"/v2/models/{NAME}/infer", request)
+    response = post(app_server, f"/v2/models/{NAME}/infer", request)
     assert response.status_code == 400, response.text
     body = response.json()
     assert set(body) == {"error"}
     assert fragment in body["error"]
 
 
-# --- processes with their own settings --------------------------------------------------------
+# --- with their own settings ----------------------------------------------------------------
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_slow_request_overload_and_graceful_sigterm(start_server: Any, version_a: Path) -> None:
     server = start_server(
         version_a,
@@ -531,21 +540,21 @@ def test_slow_request_overload_and_graceful_sigterm(start_server: Any, version_a
     assert server.wait_exit() == 0
 
 
-def test_deadline_is_504(start_server: Any, version_a: Path) -> None:
-    server = start_server(
+def test_deadline_is_504(start_app: Any, version_a: Path) -> None:
+    app_server = start_app(
         version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "3000", "TABSHIP_REQUEST_TIMEOUT_S": "0.2"}
     )
-    response = post(server, "/v1/predict", ROWS[0])
+    response = post(app_server, "/v1/predict", ROWS[0])
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "deadline_exceeded"
     manifest = json.loads((version_a / "manifest.json").read_text())
-    oip = post(server, f"/v2/models/{NAME}/infer", oip_request(ROWS[:1], manifest["inputs"]))
+    oip = post(app_server, f"/v2/models/{NAME}/infer", oip_request(ROWS[:1], manifest["inputs"]))
     assert oip.status_code == 504
     assert set(oip.json()) == {"error"}
 
 
-def test_strict_settings_without_batching(start_server: Any, version_a: Path) -> None:
-    server = start_server(
+def test_strict_settings_without_batching(start_app: Any, version_a: Path) -> None:
+    app_server = start_app(
         version_a,
         {
             "TABSHIP_EXTRA_COLUMNS": "reject",
@@ -556,19 +565,19 @@ def test_strict_settings_without_batching(start_server: Any, version_a: Path) ->
     )
     rows = [{k: v for k, v in row.items() if k != "CustomerId"} for row in ROWS[:3]]
     expected_p, _ = direct(version_a, rows)
-    ok = post(server, "/v1/predict", rows)
+    ok = post(app_server, "/v1/predict", rows)
     assert [p["probability"] for p in ok.json()["predictions"]] == [float(p) for p in expected_p]
-    extra = post(server, "/v1/predict", ROWS[4])
+    extra = post(app_server, "/v1/predict", ROWS[4])
     assert extra.status_code == 422
     assert {
         "row": 0,
         "column": "CustomerId",
         "reason": "unknown column (this model does not read it)",
     } in extra.json()["error"]["problems"]
-    assert post(server, "/v1/predict", rows * 2).status_code == 413
+    assert post(app_server, "/v1/predict", rows * 2).status_code == 413
     assert (
         post(
-            server,
+            app_server,
             "/v1/predict",
             [{"Administrative": 1, "VisitorType": "x" * 60}] * 3 + [{}] * 0 + [{"pad": "y" * 3000}],
         ).status_code
@@ -576,6 +585,8 @@ def test_strict_settings_without_batching(start_server: Any, version_a: Path) ->
     )
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_model_swap_by_restart(start_server: Any, version_a: Path, version_b: Path) -> None:
     for version_dir, version, threshold in (
         (version_b, VERSION_B, 0.6),

@@ -71,10 +71,8 @@ def _json_row(record: dict[str, Any]) -> dict[str, Any]:
     return {k: plain(v) for k, v in record.items()}
 
 
-def test_wide_model_serves_what_the_pipeline_computes(
-    wide_version: Path, start_server: Any
-) -> None:
-    server = start_server(wide_version)
+def test_wide_model_serves_what_the_pipeline_computes(wide_version: Path, start_app: Any) -> None:
+    server = start_app(wide_version)
     test = joblib.load(wide_version / "reference_data.joblib")["test_frame"].head(64)
     expected = joblib.load(wide_version / "reference.joblib").predict_proba(test)[:, 1]
     rows = [_json_row(r) for r in test.to_dict("records")]
