@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contract.manifest import NUMERIC
 from contract.rules import NUMERIC_TEXT, WHITESPACE
 from runtime.schema import InputSchema
 
@@ -236,13 +237,13 @@ class ChunkValidator:
         spec = schema.columns[0]
         if pa.types.is_dictionary(array.type):
             array = array.cast(array.type.value_type)
-        if spec.kind == "numeric" and pa.types.is_decimal(array.type):
+        if spec.kind == NUMERIC and pa.types.is_decimal(array.type):
             array = array.cast(pa.float64())
-        if spec.kind == "numeric" and _is_plain_number(array.type):
+        if spec.kind == NUMERIC and _is_plain_number(array.type):
             values = to_numpy(array, math.nan)  # a null is a JSON null: missing
             fed, bad, why, _ = self._run(schema, values, n)
             return fed, bad, why, 0
-        if spec.kind == "numeric" and _is_text(array.type):
+        if spec.kind == NUMERIC and _is_text(array.type):
             return self._numeric_text(schema, array, n)
         return self._by_distinct(schema, array)
 

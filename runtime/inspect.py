@@ -16,6 +16,7 @@ from typing import Any
 from contract import signature
 from contract.errors import ModelRefused
 from contract.manifest import (
+    CATEGORICAL,
     MANIFEST_FILE,
     METADATA_KEY,
     MODEL_FILE,
@@ -182,7 +183,7 @@ def _text(info: dict[str, Any]) -> str:
     ]
     for entry in info["inputs"]:
         extra = ""
-        if entry["kind"] == "categorical":
+        if entry["kind"] == CATEGORICAL:
             extra = f" categories={entry.get('categories', [])}"
             if entry.get("integer_codes"):
                 extra += " integer_codes"

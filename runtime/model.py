@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import onnxruntime as ort
 
-from contract.manifest import DECISION, KIND_ONNX_TYPES, LABEL, OUTPUT_TYPES, PROBABILITIES
+from contract.manifest import DECISION, KIND_ONNX_TYPES, LABEL, NUMERIC, OUTPUT_TYPES, PROBABILITIES
 from contract.target import classes_of, decision_type
 from runtime.artifact import Artifact, load_artifact
 from runtime.errors import ModelRefused
@@ -139,7 +139,7 @@ class Model:
         """Two rows: typical values (range midpoint, first category) and missing values."""
         feeds: dict[str, np.ndarray] = {}
         for entry in self.inputs:
-            if entry["kind"] == "numeric":
+            if entry["kind"] == NUMERIC:
                 bounds = entry.get("range") or {}
                 low, high = bounds.get("min"), bounds.get("max")
                 typical = (low + high) / 2 if low is not None and high is not None else 0.0

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.manifest import CATEGORICAL
 from runtime.errors import BadRequest
 
 # datatype -> little-endian numpy dtype of one element in raw form
@@ -49,7 +50,7 @@ def _name(name: str) -> str:
 
 def datatype_for(name: str, kind: str, datatype: Any) -> str:
     """The tensor's datatype when the column accepts it, else a BadRequest naming the input."""
-    if kind == "categorical":
+    if kind == CATEGORICAL:
         if datatype != "BYTES":
             raise BadRequest(
                 f"input {_name(name)}: datatype must be BYTES (a categorical column), "

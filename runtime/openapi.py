@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.manifest import CATEGORICAL
 from contract.rules import BLANK_TEXT, NUMERIC_TEXT
 from contract.target import classes_of
 from runtime import openapi_multiclass
@@ -78,7 +79,7 @@ _FP32_MAX = float(np.finfo(np.float32).max)
 def _element_schemas(column: Column) -> dict[str, dict[str, Any]]:
     """datatype -> what one element of `data` may be, for this column (runtime.oip_tensors)."""
     nullable = [{"type": "null"}] if column.nullable else []
-    if column.kind == "categorical":
+    if column.kind == CATEGORICAL:
         return {"BYTES": {"anyOf": [*column.category_json_schemas(), *nullable]}}
     text = f"^(?:{NUMERIC_TEXT}|{BLANK_TEXT})$" if column.nullable else f"^(?:{NUMERIC_TEXT})$"
     out: dict[str, dict[str, Any]] = {

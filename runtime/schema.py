@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from contract import spelling
+from contract.manifest import CATEGORICAL, NUMERIC
 from contract.rules import (
     BLANK_TEXT,
     MAX_TEXT_LENGTH,
@@ -107,7 +108,7 @@ class Column:
     @property
     def placeholder(self) -> float | str:
         """What a refused row holds in masking mode (never scored: the mask drops it)."""
-        return math.nan if self.kind == "numeric" else ""
+        return math.nan if self.kind == NUMERIC else ""
 
     def is_unseen(self, text: str) -> bool:
         """The graph's unknown bucket, by the same spelling rules the graph was built from."""
@@ -191,14 +192,14 @@ class Column:
 
 
 def column_from_manifest(entry: Mapping[str, Any]) -> Column:
-    if entry["kind"] == "numeric":
-        return Column(name=entry["name"], kind="numeric", nullable=bool(entry["nullable"]))
+    if entry["kind"] == NUMERIC:
+        return Column(name=entry["name"], kind=NUMERIC, nullable=bool(entry["nullable"]))
     categories = tuple(entry.get("categories") or ())
     aliases = entry.get("aliases") or {}
     integer_codes = bool(entry.get("integer_codes", False))
     return Column(
         name=entry["name"],
-        kind="categorical",
+        kind=CATEGORICAL,
         nullable=bool(entry["nullable"]),
         max_length=int(entry.get("max_length") or MAX_TEXT_LENGTH),
         integer_codes=integer_codes,
@@ -288,7 +289,7 @@ class InputSchema:
         return self._masked(self._read_rows(rows, problems, flags), problems, flags)
 
     def _unseen_flags(self, n: int) -> dict[str, np.ndarray]:
-        return {s.name: np.zeros(n, dtype=bool) for s in self.columns if s.kind == "categorical"}
+        return {s.name: np.zeros(n, dtype=bool) for s in self.columns if s.kind == CATEGORICAL}
 
     def _read_rows(
         self,
@@ -319,7 +320,7 @@ class InputSchema:
                 if value is not _ABSENT:
                     present += 1
                 try:
-                    if spec.kind == "numeric":
+                    if spec.kind == NUMERIC:
                         out[j].append(spec.numeric(value))
                     else:
                         text, new = spec.categorical(value)
@@ -394,7 +395,7 @@ class InputSchema:
                     out.append(None)
                     continue
                 values = [None] * n_rows
-            if spec.kind == "numeric":
+            if spec.kind == NUMERIC:
                 out.append(self._numeric_column(spec, values, problems))
             else:
                 flags = None
@@ -541,7 +542,7 @@ class InputSchema:
     def row_json_schema(self) -> dict[str, Any]:
         properties: dict[str, Any] = {}
         for spec in self.columns:
-            if spec.kind == "numeric":
+            if spec.kind == NUMERIC:
                 text = {"type": "string", "pattern": f"^(?:{NUMERIC_TEXT})$"}
                 if spec.nullable:
                     text["pattern"] = f"^(?:{NUMERIC_TEXT}|{BLANK_TEXT})$"
