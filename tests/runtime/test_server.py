@@ -542,7 +542,7 @@ def test_slow_request_overload_and_graceful_sigterm(start_server: Any, version_a
 
 def test_deadline_is_504(start_app: Any, version_a: Path) -> None:
     app_server = start_app(
-        version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "3000", "TABSHIP_REQUEST_TIMEOUT_S": "0.2"}
+        version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "1000", "TABSHIP_REQUEST_TIMEOUT_S": "0.2"}
     )
     response = post(app_server, "/v1/predict", ROWS[0])
     assert response.status_code == 504
