@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.errors import ModelRefused
-from contract.target import target_problem
+from contract.target import BINARY_DECISION_TYPE, target_problem
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 # Where the graph carries its own manifest (ModelProto.metadata_props).
@@ -33,7 +33,7 @@ LABEL, PROBABILITIES, DECISION = "label", "probabilities", "decision"
 OUTPUT_TYPES = {
     LABEL: "tensor(int64)",
     PROBABILITIES: "tensor(float)",
-    DECISION: "tensor(int64)",
+    DECISION: BINARY_DECISION_TYPE,
 }
 OUTPUT_NAMES = tuple(OUTPUT_TYPES)
 

@@ -8,6 +8,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+# The graph's `decision` output: 0/1 at the threshold (binary) or the class name (multiclass).
+BINARY_DECISION_TYPE = "tensor(int64)"
+MULTICLASS_DECISION_TYPE = "tensor(string)"
+
 
 def classes_of(manifest: dict[str, Any]) -> list[str] | None:
     """The class names of a multiclass model, else None (binary)."""
@@ -19,7 +23,7 @@ def classes_of(manifest: dict[str, Any]) -> list[str] | None:
 
 def decision_type(manifest: dict[str, Any]) -> str:
     """The graph's `decision` output: the class name (multiclass) or 0/1 at the threshold."""
-    return "tensor(string)" if classes_of(manifest) is not None else "tensor(int64)"
+    return MULTICLASS_DECISION_TYPE if classes_of(manifest) is not None else BINARY_DECISION_TYPE
 
 
 def target_problem(value: dict[str, Any]) -> str | None:

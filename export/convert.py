@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
 from contract.manifest import DECISION, LABEL, OUTPUT_TYPES, PROBABILITIES
+from contract.target import MULTICLASS_DECISION_TYPE
 from export.converters import register_all
 from export.fuse import fuse_lookup_guards
 from training.declaration import Declaration
@@ -67,7 +68,7 @@ def multiclass_outputs(classes: list[str]) -> list[dict[str, object]]:
         },
         {
             "name": DECISION,
-            "onnx_type": "tensor(string)",
+            "onnx_type": MULTICLASS_DECISION_TYPE,
             "shape": ["N"],
             "description": "the class name at label (classes[label])",
         },
