@@ -77,7 +77,10 @@ def response(status: int, body: bytes, headers: dict[str, str] | None = None) ->
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> bytes:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> bytes:
+    """A JSON refusal as a whole response (also runtime/http_protocol.py's, on the main port)."""
     body = json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":"))
     return response(status, body.encode("ascii"), headers)
 
@@ -199,13 +202,15 @@ class Listener:
         self._open += 1
         try:
             if self._open > MAX_CONNECTIONS:
-                answer = _error(503, "overloaded", "too many connections to the health port")
+                answer = error_response(
+                    503, "overloaded", "too many connections to the health port"
+                )
             else:
                 try:
                     answer = await self._answer(reader)
                 except Exception:  # never a bare close: the prober gets a JSON 500
                     log.exception("health port: unexpected error")
-                    answer = _error(500, "internal", "internal error")
+                    answer = error_response(500, "internal", "internal error")
             writer.write(answer)
             async with asyncio.timeout(self.header_timeout_s):
                 await writer.drain()
@@ -220,24 +225,28 @@ class Listener:
             async with asyncio.timeout(self.header_timeout_s):
                 head = await reader.readuntil(b"\r\n\r\n")
         except TimeoutError:
-            return _error(
+            return error_response(
                 408,
                 "request_timeout",
                 f"request head not received within {self.header_timeout_s:g} s",
             )
         except asyncio.LimitOverrunError:
-            return _error(431, "bad_request", f"request head over {MAX_HEAD_BYTES} bytes")
+            return error_response(431, "bad_request", f"request head over {MAX_HEAD_BYTES} bytes")
         except asyncio.IncompleteReadError:
-            return _error(400, "bad_request", "connection closed before the request head ended")
+            return error_response(
+                400, "bad_request", "connection closed before the request head ended"
+            )
         parts = head.split(b"\r\n", 1)[0].split(b" ")
         if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-            return _error(400, "bad_request", "malformed HTTP request line")
+            return error_response(400, "bad_request", "malformed HTTP request line")
         method = parts[0].decode("latin-1")
         path = parts[1].split(b"?", 1)[0].decode("latin-1")
         if path not in ROUTES:
-            return _error(404, "not_found", f"no route {path[:200]!r}; this port serves {ROUTES}")
+            return error_response(
+                404, "not_found", f"no route {path[:200]!r}; this port serves {ROUTES}"
+            )
         if method not in ("GET", "HEAD"):
-            return _error(
+            return error_response(
                 405, "method_not_allowed", f"{method[:20]} is not allowed here", {"allow": "GET"}
             )
         answer = self._probe(path)
@@ -246,7 +255,9 @@ class Listener:
     def _probe(self, path: str) -> bytes:
         stuck = time.monotonic() - self.beat
         if stuck > self.stall_s:
-            return _error(503, "stalled", f"the serving event loop has not run for {stuck:.1f} s")
+            return error_response(
+                503, "stalled", f"the serving event loop has not run for {stuck:.1f} s"
+            )
         if path == "/healthz":
             return response(200, ALIVE)
         status, _, body = self.ready.partition(b" ")

@@ -17,13 +17,14 @@ Every refusal is counted through `on_reject(reason)` (tabship_rejected_requests_
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from runtime.health_listener import error_response
 
 # time the app gets past body_timeout_s to send its own 408 before the connection is cut
 BODY_GRACE_S = 1.0
@@ -44,22 +45,7 @@ class _Refused(Exception):
     """Raised from a parser callback to stop parsing: feed_data re-raises it wrapped."""
 
 
-def refusal(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> bytes:
-    body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=True).encode()
-    return json_response(status, body, headers)
-
-
-def json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> bytes:
-    """A whole HTTP/1.1 response with a JSON `body`, closing the connection."""
-    head = [STATUS_LINE[status]]
-    for name, value in {
-        "content-type": "application/json",
-        "content-length": str(len(body)),
-        "connection": "close",
-        **(headers or {}),
-    }.items():
-        head.append(f"{name}: {value}\r\n".encode("latin-1"))
-    return b"".join([*head, b"\r\n", body])
+refusal = error_response  # the probe port's process answers refusals alike
 
 
 class GuardedProtocol(HttpToolsProtocol):

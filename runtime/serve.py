@@ -67,10 +67,11 @@ class _Server(uvicorn.Server):
         drain_s: float,
         gc_enabled: bool = True,
         grpc: Any = None,
-        readiness: Callable[[], dict[str, Any]] | None = None,
+        *,
+        readiness: Callable[[], dict[str, Any]],
     ) -> None:
         super().__init__(config)
-        self.readiness = readiness or (lambda: {"status": "ready"})
+        self.readiness = readiness
         self.service = service
         self.drain_s = drain_s
         self._draining = False

@@ -23,20 +23,13 @@ from typing import Any
 
 import pytest
 from conftest import Server, free_port
+from flood_client import ROW
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 ROWS = 20000
 CLIENTS = 4
 SECONDS = 6.0
-ROW = {
-    "PageValues": 10,
-    "ExitRates": 0.05,
-    "Administrative": 3,
-    "Month": "nov",
-    "VisitorType": "new_visitor",
-    "OperatingSystems": "2",
-}
 
 
 def _get(port: int, path: str) -> float:
