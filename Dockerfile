@@ -11,11 +11,11 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY locks/serve.txt locks/grpc.txt locks/s3.txt locks/sign.txt locks/
 COPY scripts/serve_install.sh scripts/serve_install.sh
-COPY tabship_cli tabship_cli
-COPY contract contract
+# tabship/ is the one import name; its links to training/, export/ and parity_tests/ dangle here
+# (those folders stay out of the context, and tabship/release/ too), so the wheel built here
+# holds only the serving code (tests/runtime/test_clean_env.py installs from this very context)
+COPY tabship tabship
 COPY runtime runtime
-# nothing of training/, export/, gate/ or release/: the wheel built here holds only the serving
-# packages (tests/runtime/test_clean_env.py installs from this very context)
 # the same install step the clean-environment test runs
 RUN scripts/serve_install.sh install /opt/tabship "$ROLE"
 

@@ -35,7 +35,7 @@ from bench_server import (  # noqa: E402
 
 
 def tabship_from(source: Path, model: Path, log: Path) -> Server:
-    command = [sys.executable, "-m", "tabship_cli.main", "serve", "--model", str(model)]
+    command = [sys.executable, "-m", "tabship.cli.main", "serve", "--model", str(model)]
     return Server(f"tabship {source}", command, {"PYTHONPATH": str(source)}, log)
 
 

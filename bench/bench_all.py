@@ -84,7 +84,7 @@ def batch(model_dir: Path, rows: int, repeat: int) -> dict[str, Any]:
     import numpy as np
     import pyarrow.parquet as pq
 
-    from runtime.batch import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS
+    from tabship.runtime.batch.chunks import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = bench_batch.make_input(RESULTS / f"batch_input_{rows}.parquet", rows)

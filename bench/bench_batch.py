@@ -48,7 +48,7 @@ BASE_ROWS = 100_000
 def typed_table(frame: Any) -> pa.Table:
     """Raw generated rows as a typed table: numbers as float64 (text that is not a number becomes
     inf, which the validator refuses, so rejects happen), categories as text, null as null."""
-    from training.default_data import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
+    from tabship.training.default_data import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
 
     def number(value: Any) -> float | None:
         if value is None or isinstance(value, bool):
@@ -78,7 +78,7 @@ def typed_table(frame: Any) -> pa.Table:
 def make_input(path: Path, rows: int) -> Path:
     if path.exists() and pq.ParquetFile(path).metadata.num_rows == rows:
         return path
-    from training.default_data import generate_sessions
+    from tabship.training.default_data import generate_sessions
 
     base = typed_table(generate_sessions(n_rows=min(rows, BASE_ROWS)))
     table = pa.concat_tables([base] * -(-rows // base.num_rows)).slice(0, rows)
@@ -97,7 +97,7 @@ def make_model(registry: Path) -> Path:
         [
             sys.executable,
             "-m",
-            "tabship_cli.main",
+            "tabship.cli.main",
             "train",
             "--registry",
             str(registry),
@@ -126,15 +126,15 @@ def timed(function: Any) -> float:
 
 
 def load_model(model_dir: Path) -> Any:
-    from runtime.artifact import load_artifact
-    from runtime.model import Model
-    from runtime.settings import Settings
+    from tabship.runtime.model.artifact import load_artifact
+    from tabship.runtime.model.session import Model
+    from tabship.runtime.settings import Settings
 
     return Model(load_artifact(Settings(), str(model_dir)), threads=1)
 
 
 def score_file_run(model: Any, data: Path, out: Path, chunk: int, workers: int) -> float:
-    from runtime.batch import score_file
+    from tabship.runtime.batch.chunks import score_file
 
     summary = score_file(
         model,
@@ -151,8 +151,8 @@ def score_file_run(model: Any, data: Path, out: Path, chunk: int, workers: int) 
 
 def in_memory_run(model: Any, table: pa.Table, chunk: int, workers: int) -> float:
     """The whole contract on rows already in memory: score_chunk per chunk, `workers` at once."""
-    from runtime.batch import score_chunk
-    from runtime.batch_schema import ChunkValidator
+    from tabship.runtime.batch.chunks import score_chunk
+    from tabship.runtime.batch.rejects import ChunkValidator
 
     validator = ChunkValidator(model.inputs)
     batches = table.to_batches(max_chunksize=chunk)

@@ -1,4 +1,4 @@
-"""Where runtime/batch.py's defaults come from (issue 13 item 2): chunk rows x parallel chunks,
+"""Where runtime/batch/chunks.py's defaults come from (issue 13 item 2): chunk rows x parallel chunks,
 per input format, and one shared onnxruntime session against one session per worker thread.
 
     .venv/bin/python bench/bench_batch_tuning.py --model MODEL_DIR [--rows 200000] [--repeat 3]
@@ -28,7 +28,7 @@ def sessions(model_dir: Path, data: Path, chunk: int, workers: int, repeat: int)
     """Model.score on validated chunks from `workers` threads: one session or one per thread."""
     import pyarrow.parquet as pq
 
-    from runtime.batch_schema import ChunkValidator
+    from tabship.runtime.batch.rejects import ChunkValidator
 
     models = [load_model(model_dir) for _ in range(workers)]
     validator = ChunkValidator(models[0].inputs)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from runtime.batch_schema import ChunkValidator
+from tabship.runtime.batch.rejects import ChunkValidator
 
 CATEGORIES = [f"category_{i:02d}" for i in range(20)]
 

@@ -32,8 +32,8 @@ def main() -> int:
     args = parser.parse_args()
     from distributed import LocalCluster
 
-    from runtime.dask_engine import score_dask
-    from runtime.settings import Settings
+    from tabship.runtime.batch.dask_engine import score_dask
+    from tabship.runtime.settings import Settings
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     model_dir = args.model or make_model(RESULTS / "registry")

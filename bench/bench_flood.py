@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO / "tests" / "runtime"))
 
 from fixture_model import write_version  # noqa: E402
 
-SERVE = [sys.executable, "-m", "runtime.serve"]
+SERVE = [sys.executable, "-m", "tabship.runtime.serve"]
 ROW: dict[str, Any] = {
     "PageValues": 10,
     "ExitRates": 0.05,

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from wide_table import wide_table
 
-from tabship_cli.main import main
+from tabship.cli.main import main
 
 
 def one_width(columns: int, rows: int, scratch: Path) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""The loader's ONNX reading: protobuf's generated classes (runtime/onnx_wire.py today) against
+"""The loader's ONNX reading: protobuf's generated classes (runtime/model/onnx_wire.py today) against
 the hand-written wire reader it replaced, read from git, on the same model file, in turns.
 
     .venv/bin/python bench/bench_onnx_read.py MODEL.onnx [--baseline 72fc964]
@@ -21,12 +21,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from runtime import onnx_wire  # noqa: E402
+from tabship.runtime.model import onnx_wire  # noqa: E402
 
 
 def _hand_reader(commit: str) -> types.ModuleType:
     source = subprocess.run(
-        ["git", "show", f"{commit}:runtime/onnx_wire.py"],
+        ["git", "show", f"{commit}:runtime/model/onnx_wire.py"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -35,7 +35,7 @@ def _hand_reader(commit: str) -> types.ModuleType:
     module = types.ModuleType("hand_onnx_wire")
     module.__dict__["__name__"] = "hand_onnx_wire"
     sys.modules["hand_onnx_wire"] = module  # dataclasses look their module up
-    exec(compile(source, f"{commit}:runtime/onnx_wire.py", "exec"), module.__dict__)
+    exec(compile(source, f"{commit}:runtime/model/onnx_wire.py", "exec"), module.__dict__)
     return module
 
 

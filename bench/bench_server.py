@@ -216,7 +216,7 @@ def tabship_command() -> list[str]:
     script = Path(sys.executable).parent / "tabship"
     if script.exists():
         return [str(script), "serve"]
-    return [sys.executable, "-m", "tabship_cli.main", "serve"]
+    return [sys.executable, "-m", "tabship.cli.main", "serve"]
 
 
 def hello_command() -> list[str]:
@@ -352,9 +352,9 @@ def bench_in_process(model_dir: Path, calls: int, reference_calls: int) -> dict[
     import numpy as np
     import onnxruntime as ort
 
-    from runtime.model import OUTPUT_NAMES, Model, session_options
-    from runtime.schema import InputSchema
-    from runtime.settings import Settings
+    from tabship.runtime.model.schema import InputSchema
+    from tabship.runtime.model.session import OUTPUT_NAMES, Model, session_options
+    from tabship.runtime.settings import Settings
 
     model = Model.load(Settings.from_env(environ={}, model_uri=str(model_dir)))
     schema = InputSchema(model.inputs)  # as runtime.service.Service builds it (defaults)

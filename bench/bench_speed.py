@@ -12,7 +12,7 @@ docs/serving.md's curl example through:
   - the reference pipeline's predict_proba on a one-row DataFrame (XGBoost at n_jobs=1, the
     steadier of its modes on a shared machine).
 With --batch-rows N (default 1,000,000; 0 skips it): the training rows as stored (odd
-spellings included) tiled to N rows in memory, scored by Model.score in runtime/batch.py's
+spellings included) tiled to N rows in memory, scored by Model.score in runtime/batch/chunks.py's
 chunks (feeds prebuilt: the graph's whole contract, no file reading) against XGBoost's own
 `inplace_predict` on the ready float32 matrix the reference pipeline encodes (its threads as
 trained).
@@ -78,8 +78,8 @@ def trees_only_bytes(pipeline: Any) -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    from export.convert import IR_VERSION, OPSETS
-    from export.converters import register_all
+    from tabship.export.convert import IR_VERSION, OPSETS
+    from tabship.export.converters import register_all
 
     register_all()
     booster = pipeline.steps[-1][1]
@@ -113,9 +113,9 @@ def measure(model_dir: Path, calls: int, reference_calls: int, threads: int) -> 
     import onnxruntime as ort
     import pandas as pd
 
-    from runtime.model import OUTPUT_NAMES, Model, session_options
-    from runtime.schema import InputSchema
-    from runtime.settings import Settings
+    from tabship.runtime.model.schema import InputSchema
+    from tabship.runtime.model.session import OUTPUT_NAMES, Model, session_options
+    from tabship.runtime.settings import Settings
 
     model = Model.load(
         Settings.from_env(environ={"TABSHIP_ORT_THREADS": str(threads)}, model_uri=str(model_dir))
@@ -182,10 +182,10 @@ def measure_batch(model_dir: Path, rows: int, threads: int) -> dict[str, Any]:
     import joblib
     import numpy as np
 
-    from contract.values import category_text, number_value
-    from runtime.batch import DEFAULT_CHUNK_ROWS
-    from runtime.model import Model
-    from runtime.settings import Settings
+    from tabship.contract.values import category_text, number_value
+    from tabship.runtime.batch.chunks import DEFAULT_CHUNK_ROWS
+    from tabship.runtime.model.session import Model
+    from tabship.runtime.settings import Settings
 
     model = Model.load(
         Settings.from_env(environ={"TABSHIP_ORT_THREADS": str(threads)}, model_uri=str(model_dir))

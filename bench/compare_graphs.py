@@ -24,10 +24,10 @@ def main(argv: list[str]) -> int:
     import numpy as np
     import onnxruntime as ort
 
-    from gate.compare import feeds_for
-    from gate.generated import generated_rows
-    from gate.rows import boundary_rows, hostile_rows
-    from runtime.model import session_options
+    from tabship.parity_tests.compare import feeds_for
+    from tabship.parity_tests.generated import generated_rows
+    from tabship.parity_tests.rows import boundary_rows, hostile_rows
+    from tabship.runtime.model.session import session_options
 
     if len(argv) != 2:
         print(__doc__.splitlines()[2].strip(), file=sys.stderr)

@@ -20,10 +20,10 @@ from typing import Any
 from download_servers import file_server, redirector, trickler  # tests/runtime
 from fixture_model import write_version  # tests/runtime
 
-from runtime.artifact import fetch_url
-from runtime.errors import ModelRefused
-from runtime.model import Model
-from runtime.settings import Settings
+from tabship.runtime.dataplane.errors import ModelRefused
+from tabship.runtime.model.artifact import fetch_url
+from tabship.runtime.model.session import Model
+from tabship.runtime.settings import Settings
 
 LIMITS = {
     "TABSHIP_FETCH_CONNECT_TIMEOUT_S": "1",

@@ -28,9 +28,9 @@ def profile(model_dir: Path, calls: int, threads: int, rows: int = 1) -> dict[st
     import onnxruntime as ort
 
     from bench.bench_speed import ROW_JSON
-    from runtime.model import OUTPUT_NAMES, Model, session_options
-    from runtime.schema import InputSchema
-    from runtime.settings import Settings
+    from tabship.runtime.model.schema import InputSchema
+    from tabship.runtime.model.session import OUTPUT_NAMES, Model, session_options
+    from tabship.runtime.settings import Settings
 
     model = Model.load(Settings.from_env(environ={}, model_uri=str(model_dir)))
     feeds, _ = InputSchema(model.inputs).rows_to_feeds([json.loads(ROW_JSON)])

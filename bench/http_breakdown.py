@@ -111,12 +111,12 @@ async def time_async_in_turns(
 async def measure(model_dir: Path, calls: int) -> dict[str, Any]:
     from hello_app import create_app as hello_app
 
-    from runtime.app import create_app
-    from runtime.dataplane import DataPlane
-    from runtime.json_codec import decode_json, render_json
-    from runtime.model import Model
-    from runtime.service import Service
-    from runtime.settings import Settings
+    from tabship.runtime.dataplane.json_codec import decode_json, render_json
+    from tabship.runtime.dataplane.plane import DataPlane
+    from tabship.runtime.dataplane.service import Service
+    from tabship.runtime.model.session import Model
+    from tabship.runtime.rest.app import create_app
+    from tabship.runtime.settings import Settings
 
     settings = Settings.from_env(model_uri=str(model_dir))
     model = Model.load(settings)

@@ -11,7 +11,7 @@ import json
 import statistics
 import time
 
-from runtime.json_codec import unique_object
+from tabship.runtime.dataplane.json_codec import unique_object
 
 ROW = {
     "PageValues": 10,

@@ -56,7 +56,7 @@ def main() -> int:
             TABSHIP_MAX_BODY_BYTES=str(args.max_body_bytes),
             TABSHIP_LOG_LEVEL="warning",
         )
-        command = [sys.executable, "-m", "runtime.serve", "--model", str(version)]
+        command = [sys.executable, "-m", "tabship.runtime.serve", "--model", str(version)]
         server = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=REPO
         )

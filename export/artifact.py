@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import joblib
 import onnx
 
-from contract.manifest import MANIFEST_FILE, MODEL_FILE
-from export import manifest as manifests
-from export.convert import (
+from tabship.contract.manifest import MANIFEST_FILE, MODEL_FILE
+from tabship.export import manifest as manifests
+from tabship.export.convert import (
     ARGMAX_TIES,
     MIN_ONNXRUNTIME,
     OPSETS,
@@ -23,11 +23,12 @@ from export.convert import (
     convert_pipeline,
     multiclass_outputs,
 )
-from export.registry import ObjectRegistry, Registry
-from training.declaration import Declaration
+from tabship.export.registry import ObjectRegistry, Registry
+from tabship.training.declaration import Declaration
+from tabship.training.pickles import load_joblib
 
 if TYPE_CHECKING:
-    from training.train import TrainedVariant
+    from tabship.training.train import TrainedVariant
 
 REFERENCE_FILE = "reference.joblib"
 REFERENCE_DATA_FILE = "reference_data.joblib"
@@ -254,7 +255,7 @@ def export_candidate(candidate: ReleaseCandidate, registry: Registry | ObjectReg
 
 def load_candidate(version_dir: Path, name: str | None = None) -> ReleaseCandidate:
     """A released version's reference pipeline and training record, for a re-export."""
-    from training.declaration import load_declaration
+    from tabship.training.declaration import load_declaration
 
     record = json.loads((version_dir / TRAINING_RECORD_FILE).read_text())
     variant = record.pop("variant")
@@ -268,8 +269,8 @@ def load_candidate(version_dir: Path, name: str | None = None) -> ReleaseCandida
         name=name or manifest["name"],
         variant=variant,
         declaration=declaration,
-        pipeline=joblib.load(version_dir / REFERENCE_FILE),
+        pipeline=load_joblib(version_dir / REFERENCE_FILE),
         record=record,
-        reference_data=joblib.load(version_dir / REFERENCE_DATA_FILE),
+        reference_data=load_joblib(version_dir / REFERENCE_DATA_FILE),
         report_dir=report if report.is_dir() else None,
     )

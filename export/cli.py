@@ -21,9 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from export.artifact import TRAINING_RECORD_FILE, export_candidate, load_candidate
-    from export.registry import RegistryError, open_registry
-    from training.declaration import DeclarationError
+    from tabship.export.artifact import TRAINING_RECORD_FILE, export_candidate, load_candidate
+    from tabship.export.registry import RegistryError, open_registry
+    from tabship.training.declaration import DeclarationError
 
     source = Path(args.source)
     if not (source / TRAINING_RECORD_FILE).is_file():

@@ -10,11 +10,11 @@ from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
-from contract.manifest import DECISION, LABEL, OUTPUT_TYPES, PROBABILITIES
-from contract.target import MULTICLASS_DECISION_TYPE
-from export.converters import register_all
-from export.fuse import fuse_lookup_guards
-from training.declaration import Declaration
+from tabship.contract.manifest import DECISION, LABEL, OUTPUT_TYPES, PROBABILITIES
+from tabship.contract.target import MULTICLASS_DECISION_TYPE
+from tabship.export.converters import register_all
+from tabship.export.fuse import fuse_lookup_guards
+from tabship.training.declaration import Declaration
 
 # Pinned: RegexFullMatch needs ai.onnx 20; onnxmltools' tree converter emits ai.onnx.ml 3.
 OPSETS: dict[str, int] = {"": 21, "ai.onnx.ml": 3}

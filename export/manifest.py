@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -14,12 +15,12 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from contract.manifest import KIND_ONNX_TYPES
-from contract.manifest import METADATA_KEY as METADATA_KEY  # re-exported: export's callers
-from contract.manifest import SCHEMA_PATH as SCHEMA_PATH
-from contract.rules import MAX_TEXT_LENGTH
-from training.contract import CategoryEncoder
-from training.declaration import Declaration
+from tabship.contract.manifest import KIND_ONNX_TYPES
+from tabship.contract.manifest import METADATA_KEY as METADATA_KEY  # re-exported: export's callers
+from tabship.contract.manifest import SCHEMA_PATH as SCHEMA_PATH
+from tabship.contract.rules import MAX_TEXT_LENGTH
+from tabship.training.contract import CategoryEncoder
+from tabship.training.declaration import Declaration
 
 LIBRARIES = (
     "numpy",
@@ -43,7 +44,13 @@ def library_versions() -> dict[str, str]:
 
 
 def git_state(where: Path | None = None) -> dict[str, Any]:
-    where = where or Path(__file__).resolve().parent.parent
+    """The commit the training ran from: $TABSHIP_GIT_SHA when set (a CI job that knows its
+    commit), else git's answer in the training's working directory (never the installed
+    package's folder, which in a wheel install is site-packages or the user's unrelated repo)."""
+    given = os.environ.get("TABSHIP_GIT_SHA", "").strip()
+    if given:
+        return {"sha": given, "dirty": None}
+    where = where or Path.cwd()
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"],

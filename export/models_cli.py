@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from export.registry import ObjectRegistry, Registry, RegistryError, open_registry
+from tabship.export.registry import ObjectRegistry, Registry, RegistryError, open_registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,9 +15,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from contract import object_store
-from contract.errors import ModelRefused
-from contract.manifest import MANIFEST_FILE
+from tabship.contract import object_store
+from tabship.contract.errors import ModelRefused
+from tabship.contract.manifest import MANIFEST_FILE
 
 DEFAULT_ROOT = Path("models")
 VERSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}$")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates runtime/onnx_proto/ (the ONNX ModelProto message classes the loader parses model
+# Regenerates runtime/model/onnx_proto/ (the ONNX ModelProto message classes the loader parses model
 # files with) and clients/node/src/onnx_ml.proto (the same proto, read by the Node consumer
 # with protobufjs) from the onnx-ml.proto of the onnx release pinned in locks/dev.txt:
 #
@@ -17,21 +17,21 @@ source_proto="$("$python" -c 'import onnx, pathlib; print(pathlib.Path(onnx.__fi
 onnx_version="$("$python" -c 'import onnx; print(onnx.__version__)')"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/runtime/onnx_proto" "$out/runtime/onnx_proto" "$out/clients/node/src"
+mkdir -p "$work/tabship/runtime/model/onnx_proto" "$out/runtime/model/onnx_proto" "$out/clients/node/src"
 {
     echo "// Copied from onnx==$onnx_version onnx/onnx-ml.proto by locks/onnx_proto.sh: do not edit."
     echo "// Only the package is changed (onnx -> tabship.onnx_ml)."
     sed 's/^package onnx;$/package tabship.onnx_ml;/' "$source_proto"
-} > "$work/runtime/onnx_proto/onnx_ml.proto"
-grep -q '^package tabship.onnx_ml;$' "$work/runtime/onnx_proto/onnx_ml.proto"
+} > "$work/tabship/runtime/model/onnx_proto/onnx_ml.proto"
+grep -q '^package tabship.onnx_ml;$' "$work/tabship/runtime/model/onnx_proto/onnx_ml.proto"
 (cd "$work" && "$python" -m grpc_tools.protoc -I. --python_out=. --pyi_out=. \
-    runtime/onnx_proto/onnx_ml.proto)
+    tabship/runtime/model/onnx_proto/onnx_ml.proto)
 for name in onnx_ml_pb2.py onnx_ml_pb2.pyi; do
     {
         echo "# Regenerate with: locks/onnx_proto.sh (grpc_tools.protoc --python_out --pyi_out"
         echo "# on onnx==$onnx_version onnx-ml.proto, package renamed to tabship.onnx_ml)"
-        cat "$work/runtime/onnx_proto/$name"
-    } > "$out/runtime/onnx_proto/$name"
+        cat "$work/tabship/runtime/model/onnx_proto/$name"
+    } > "$out/runtime/model/onnx_proto/$name"
 done
-cp "$work/runtime/onnx_proto/onnx_ml.proto" "$out/runtime/onnx_proto/onnx_ml.proto"
-cp "$work/runtime/onnx_proto/onnx_ml.proto" "$out/clients/node/src/onnx_ml.proto"
+cp "$work/tabship/runtime/model/onnx_proto/onnx_ml.proto" "$out/runtime/model/onnx_proto/onnx_ml.proto"
+cp "$work/tabship/runtime/model/onnx_proto/onnx_ml.proto" "$out/clients/node/src/onnx_ml.proto"

@@ -80,7 +80,7 @@ def response(status: int, body: bytes, headers: dict[str, str] | None = None) ->
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> bytes:
-    """A JSON refusal as a whole response (also runtime/http_protocol.py's, on the main port)."""
+    """A JSON refusal as a whole response (also runtime/rest/protocol.py's, on the main port)."""
     body = json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":"))
     return response(status, body.encode("ascii"), headers)
 
@@ -116,7 +116,7 @@ class HealthProcess:
             fds = (self._sock.fileno(), state_read)
             timings = (self._stall_s, self._header_timeout_s)
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "runtime.health_listener", *map(str, fds + timings)],
+                [sys.executable, "-m", "tabship.runtime.health_listener", *map(str, fds + timings)],
                 pass_fds=fds,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

@@ -24,15 +24,15 @@ from typing import Any  # noqa: E402
 
 import uvicorn  # noqa: E402
 
-from runtime.app import create_app  # noqa: E402
-from runtime.dataplane import DataPlane  # noqa: E402
-from runtime.errors import ModelRefused, NotReady, RequestError  # noqa: E402
-from runtime.health_listener import HealthProcess, bind  # noqa: E402
-from runtime.http_protocol import GuardedProtocol, Limits  # noqa: E402
-from runtime.json_codec import render_json  # noqa: E402
-from runtime.model import Model  # noqa: E402
-from runtime.service import Service  # noqa: E402
-from runtime.settings import Settings, SettingsError  # noqa: E402
+from tabship.runtime.dataplane.errors import ModelRefused, NotReady, RequestError  # noqa: E402
+from tabship.runtime.dataplane.json_codec import render_json  # noqa: E402
+from tabship.runtime.dataplane.plane import DataPlane  # noqa: E402
+from tabship.runtime.dataplane.service import Service  # noqa: E402
+from tabship.runtime.health_listener import HealthProcess, bind  # noqa: E402
+from tabship.runtime.model.session import Model  # noqa: E402
+from tabship.runtime.rest.app import create_app  # noqa: E402
+from tabship.runtime.rest.protocol import GuardedProtocol, Limits  # noqa: E402
+from tabship.runtime.settings import Settings, SettingsError  # noqa: E402
 
 if _gc_enabled:
     gc.enable()
@@ -182,7 +182,7 @@ def _grpc_listener(settings: Settings) -> Any:
     if settings.grpc_port is None:
         return None
     try:
-        from runtime.grpc_server import GrpcListener
+        from tabship.runtime.grpc.server import GrpcListener
     except ImportError as error:
         raise SettingsError(
             f"--grpc-port / TABSHIP_GRPC_PORT needs the grpc extra ({error.name or error} is "

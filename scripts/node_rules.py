@@ -1,4 +1,4 @@
-"""Writes clients/node/src/rules.js from contract/: the Node consumer's copy of the acceptance
+"""Writes clients/node/src/rules.js from tabship/contract/: the Node consumer's copy of the acceptance
 rules, reasons (with their codes), limits and manifest vocabulary, generated, never hand-kept.
 
     .venv/bin/python scripts/node_rules.py          # rewrite the file
@@ -16,7 +16,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from contract import manifest, rules  # noqa: E402
+from tabship.contract import (  # noqa: E402
+    manifest,
+    rules,
+)
 
 TARGET = REPO / "clients" / "node" / "src" / "rules.js"
 
@@ -59,8 +62,8 @@ def render() -> str:
     }
     lines = [
         "// @ts-check",
-        "// Generated from contract/ by scripts/node_rules.py: do not edit by hand.",
-        "// tests/test_node_rules.py fails when this file and contract/ differ.",
+        "// Generated from tabship/contract/ by scripts/node_rules.py: do not edit by hand.",
+        "// tests/test_node_rules.py fails when this file and tabship/contract/ differ.",
         "",
     ]
     for name, (doc, value) in constants.items():
@@ -73,7 +76,10 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         if TARGET.read_text(encoding="utf-8") != text:
-            print(f"{TARGET} differs from contract/: run scripts/node_rules.py", file=sys.stderr)
+            print(
+                f"{TARGET} differs from tabship/contract/: run scripts/node_rules.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     TARGET.write_text(text, encoding="utf-8")

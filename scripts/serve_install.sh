@@ -42,11 +42,11 @@ forbidden = ["sklearn", "xgboost", "pandas", "scipy", "skl2onnx", "onnxmltools",
 present = [name for name in forbidden if importlib.util.find_spec(name) is not None]
 if present:
     sys.exit(f"serve_install.sh: the serving environment contains {present}")
-import runtime.app  # noqa: F401  (the server's whole import graph)
+import tabship.runtime.rest.app  # noqa: F401  (the server's whole import graph)
 print("serve_install.sh: serving environment ready (no training libraries)")
 PY
         if [ "$role" = grpc ]; then
-            "$venv/bin/python" -c 'import runtime.grpc_server' # the gRPC listener imports
+            "$venv/bin/python" -c 'import tabship.runtime.grpc.server' # the gRPC listener imports
         fi
         ;;
     start)

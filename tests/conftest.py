@@ -13,7 +13,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from training.declaration import Declaration, load_declaration
+from tabship.training.declaration import Declaration, load_declaration
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -42,7 +42,7 @@ def declaration() -> Declaration:
 @pytest.fixture(scope="session")
 def sessions() -> pd.DataFrame:
     """The built-in dirty data set, small. Tests must not modify it (copy first)."""
-    from training.default_data import generate_sessions
+    from tabship.training.default_data import generate_sessions
 
     return generate_sessions(n_rows=SMALL_ROWS)
 
@@ -51,12 +51,12 @@ def sessions() -> pd.DataFrame:
 def exported(
     tmp_path_factory: pytest.TempPathFactory, declaration: Declaration, sessions: pd.DataFrame
 ) -> Exported:
-    from export.artifact import ReleaseCandidate, export_candidate
-    from export.registry import Registry
-    from training.data_sources import table_sha256
-    from training.evaluation import choose_threshold, held_out_metrics
-    from training.pipeline import RANDOM_STATE, build_pipeline
-    from training.prepare import prepare
+    from tabship.export.artifact import ReleaseCandidate, export_candidate
+    from tabship.export.registry import Registry
+    from tabship.training.data_sources import table_sha256
+    from tabship.training.evaluation import choose_threshold, held_out_metrics
+    from tabship.training.pipeline import RANDOM_STATE, build_pipeline
+    from tabship.training.prepare import prepare
 
     prepared = prepare(sessions, declaration, "generated:sessions")
     x_train, x_test, y_train, y_test = train_test_split(

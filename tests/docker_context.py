@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
 from pathlib import Path
 
@@ -37,18 +38,26 @@ def copied_sources() -> list[str]:
     return sources
 
 
+def _entries(folder: Path) -> list[Path]:
+    """Files and symbolic links under folder, without following the links (as Docker does)."""
+    found = []
+    for parent, folders, files in os.walk(folder):
+        here = Path(parent)
+        found += [here / name for name in files]
+        found += [here / name for name in folders if (here / name).is_symlink()]
+    return sorted(found)
+
+
 def build_context(dest: Path) -> Path:
     """A copy of the repo holding only what the image build can see, laid out as in the repo."""
     rules = ignore_rules()
     for source in copied_sources():
         origin = ROOT / source
-        files = (
-            [origin] if origin.is_file() else sorted(p for p in origin.rglob("*") if p.is_file())
-        )
-        for file in files:
+        for file in [origin] if origin.is_file() else _entries(origin):
             relative = file.relative_to(ROOT).as_posix()
             if admitted(relative, rules):
                 target = dest / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(file, target)
+                # COPY keeps a symbolic link a link (tabship/runtime -> ../runtime)
+                shutil.copy2(file, target, follow_symlinks=False)
     return dest

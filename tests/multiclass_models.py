@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import randint
 
-from training.declaration import Declaration, load_declaration
+from tabship.training.declaration import Declaration, load_declaration
 
 DATA = Path(__file__).resolve().parent / "data"
 PENGUINS = DATA / "penguins.toml"
@@ -75,13 +75,13 @@ def failures_frame(rows: int = 900, seed: int = 7) -> pd.DataFrame:
 def build_version(
     root: Path, frame: pd.DataFrame, declaration_path: Path, *, generated: int = 300
 ) -> MulticlassVersion:
-    from export.artifact import ReleaseCandidate
-    from export.registry import Registry
-    from release.flow import release_candidate
-    from training.data_sources import table_sha256
-    from training.prepare import prepare
-    from training.report import write_report
-    from training.train import train_variant
+    from tabship.export.artifact import ReleaseCandidate
+    from tabship.export.registry import Registry
+    from tabship.release.flow import release_candidate
+    from tabship.training.data_sources import table_sha256
+    from tabship.training.prepare import prepare
+    from tabship.training.report import write_report
+    from tabship.training.train import train_variant
 
     declaration = load_declaration(declaration_path)
     prepared = prepare(frame, declaration, declaration_path.stem)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gate.gate import GateRun, consumer_fixture
-from runtime.errors import InvalidRows
-from runtime.schema import InputSchema
+from tabship.parity_tests.gate import GateRun, consumer_fixture
+from tabship.runtime.dataplane.errors import InvalidRows
+from tabship.runtime.model.schema import InputSchema
 
 MANIFEST = {
     "name": "fixture-test",

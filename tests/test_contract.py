@@ -1,4 +1,4 @@
-"""contract/manifest.py's check and contract/manifest.schema.json describe one manifest: the
+"""tabship/contract/manifest.py's check and tabship/contract/manifest.schema.json describe one manifest: the
 schema's vocabulary is the contract's, and every refusal of the check is a refusal of the schema
 (the schema says more: it is the export side's full description). The Node consumer's
 checkManifest refuses the same manifests, with the same words."""
@@ -16,8 +16,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from contract.errors import ModelRefused
-from contract.manifest import (
+from tabship.contract.errors import ModelRefused
+from tabship.contract.manifest import (
     KIND_ONNX_TYPES,
     MANIFEST_VERSION,
     MANIFEST_VERSIONS,

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
-from training.contract import (
+from tabship.training.contract import (
     CategoryEncoder,
     CategoryNumber,
     FeatureDeriver,
     Float32Cast,
     NumericCleaner,
 )
-from training.declaration import DeclarationError, load_declaration
+from tabship.training.declaration import DeclarationError, load_declaration
 
 NAN = float("nan")
 

@@ -2,7 +2,7 @@
 
 Every transformer is wrapped in a ColumnTransformer (or a one-step Pipeline) fed the way the
 exported graph is: one [N, 1] input per column, float64 for numbers, text for categories (raw
-values turned into feeds by contract/values.py). Results must agree to 1e-12 in float64
+values turned into feeds by tabship/contract/values.py). Results must agree to 1e-12 in float64
 (non-finite values exactly, NaN where NaN).
 """
 
@@ -24,10 +24,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
-from contract.values import category_text, number_value
-from export.convert import OPSETS
-from export.converters import register_all
-from training.contract import (
+from tabship.contract.values import category_text, number_value
+from tabship.export.convert import OPSETS
+from tabship.export.converters import register_all
+from tabship.training.contract import (
     CategoryEncoder,
     CategoryNumber,
     FeatureDeriver,
@@ -483,8 +483,8 @@ def test_integer_codes_beyond_fifteen_digits_are_unknown_in_both() -> None:
 
 
 def test_lookup_keys_admit_only_what_the_label_pattern_accepts() -> None:
-    from contract import spelling
-    from export.converters.lookup import lookup_keys
+    from tabship.contract import spelling
+    from tabship.export.converters.lookup import lookup_keys
 
     aliases = {"returning visitor": "returning_visitor"}
     labels = ["new_visitor", "returning_visitor"]
@@ -516,7 +516,7 @@ def test_fused_guard_matches_the_transformers() -> None:
     """Single-column branches as training/pipeline.py builds them, the guards fused into one
     If after conversion: row by row (lookup branch for usual spellings) and all rows at once
     (exact branch), the same values as scikit-learn."""
-    from export.fuse import fuse_lookup_guards
+    from tabship.export.fuse import fuse_lookup_guards
 
     branches: list[tuple[str, Any, list[str]]] = [
         (

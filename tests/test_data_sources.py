@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.data_sources import (
+from tabship.training.data_sources import (
     DataSourceError,
     describe_source,
     load_table,

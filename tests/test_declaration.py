@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.declaration import (
+from tabship.training.declaration import (
     DEFAULT_DECLARATION,
     Declaration,
     DeclarationError,

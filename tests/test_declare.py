@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from awkward_table import awkward_frame, write_awkward_csv
 
-from tabship_cli.main import main
-from training.declaration import load_declaration
-from training.default_data import DEFAULT_TABLE, ensure_default_database
+from tabship.cli.main import main
+from tabship.training.declaration import load_declaration
+from tabship.training.default_data import DEFAULT_TABLE, ensure_default_database
 
 
 def _declare(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -188,8 +188,8 @@ def test_awkward_names_and_labels_stay_valid_toml(
 
 
 def test_output_names_cannot_be_column_names(tmp_path: Path) -> None:
-    from export.convert import OUTPUTS
-    from training.declaration import OUTPUT_NAMES, DeclarationError
+    from tabship.export.convert import OUTPUTS
+    from tabship.training.declaration import OUTPUT_NAMES, DeclarationError
 
     assert set(OUTPUT_NAMES) == {o["name"] for o in OUTPUTS}
     toml = tmp_path / "d.toml"

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from contract.values import number_value
-from training.default_data import (
+from tabship.contract.values import number_value
+from tabship.training.default_data import (
     COLUMNS,
     DEFAULT_TABLE,
     NUMERIC_COLUMNS,

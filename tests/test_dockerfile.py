@@ -30,5 +30,5 @@ def test_the_matcher_follows_last_match_wins() -> None:
     rules = ["*", "!locks/serve.txt", "**/*.pyc"]
     assert admitted("locks/serve.txt", rules)
     assert not admitted("locks/s3.txt", rules)
-    assert admitted("runtime/app.py", ["*", "!runtime/", "**/*.pyc"])
+    assert admitted("runtime/rest/app.py", ["*", "!runtime/", "**/*.pyc"])
     assert not admitted("runtime/app.pyc", ["*", "!runtime/", "**/*.pyc"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score
 
-from training.evaluation import choose_threshold, held_out_metrics, parse_rule
+from tabship.training.evaluation import choose_threshold, held_out_metrics, parse_rule
 
 
 @pytest.fixture

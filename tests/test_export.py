@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from onnx import TensorProto
 
-from contract.values import category_text, number_value
-from export.artifact import graph_bytes
-from export.convert import DECISION, LABEL, OPSETS, PROBABILITIES, convert_pipeline
-from export.manifest import METADATA_KEY
+from tabship.contract.values import category_text, number_value
+from tabship.export.artifact import graph_bytes
+from tabship.export.convert import DECISION, LABEL, OPSETS, PROBABILITIES, convert_pipeline
+from tabship.export.manifest import METADATA_KEY
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +114,8 @@ def test_same_pipeline_converts_to_the_same_bytes(exported) -> None:  # type: ig
 
 
 def test_two_exported_versions_have_the_same_graph(exported, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from export.artifact import export_candidate
-    from export.registry import Registry
+    from tabship.export.artifact import export_candidate
+    from tabship.export.registry import Registry
 
     registry = Registry(tmp_path)
     one = export_candidate(exported.candidate, registry)
@@ -248,3 +248,25 @@ def test_manifest_graph_sha256_can_be_checked_from_the_file(exported) -> None:  
     manifest = json.loads((exported.version_dir / "manifest.json").read_text())
     on_disk = onnx.load(exported.version_dir / "model.onnx")
     assert manifest["onnx"]["graph_sha256"] == hashlib.sha256(graph_bytes(on_disk)).hexdigest()
+
+
+def test_provenance_is_the_training_directory_commit_or_the_given_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tabship.export.manifest import git_state
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=tmp_path, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "train.py").write_text("print('fit')\n")
+    git("add", "train.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    monkeypatch.delenv("TABSHIP_GIT_SHA", raising=False)
+    monkeypatch.chdir(tmp_path)  # where the user trains, not where tabship is installed
+    assert git_state() == {"sha": git("rev-parse", "HEAD"), "dirty": False}
+    monkeypatch.setenv("TABSHIP_GIT_SHA", "0123abc")
+    assert git_state() == {"sha": "0123abc", "dirty": None}

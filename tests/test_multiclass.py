@@ -17,11 +17,11 @@ import pytest
 from multiclass_models import RARE_MODE, failures_frame, penguins_frame
 from onnx import TensorProto, helper
 
-from export.convert import _add_multiclass_decision
-from export.manifest import SCHEMA_PATH
-from gate.gate import check_parity
-from training.declaration import DeclarationError, _parse, load_declaration
-from training.prepare import PreparationError, prepare
+from tabship.export.convert import _add_multiclass_decision
+from tabship.export.manifest import SCHEMA_PATH
+from tabship.parity_tests.gate import check_parity
+from tabship.training.declaration import DeclarationError, _parse, load_declaration
+from tabship.training.prepare import PreparationError, prepare
 
 HEADER = '[dataset]\nname = "t"\ntarget = "y"\n'
 COLUMNS = '[[columns]]\nname = "x"\nkind = "numeric"\n'
@@ -165,7 +165,7 @@ def test_graph_outputs_are_the_pipeline_argmax_and_class_names(
     pipeline = joblib.load(version.version_dir / "reference.joblib")
     session = ort.InferenceSession(str(version.version_dir / "model.onnx"))
     frame = version.trained.test_frame
-    from gate.compare import feeds_for
+    from tabship.parity_tests.compare import feeds_for
 
     label, probabilities, decision = session.run(None, feeds_for(session, frame))
     expected = pipeline.predict_proba(frame)
@@ -302,7 +302,7 @@ def test_declaration_parser_is_shared(tmp_path: Path) -> None:
 
 
 def test_declare_infers_a_multiclass_target(tmp_path: Path) -> None:
-    from training.infer import infer_declaration
+    from tabship.training.infer import infer_declaration
 
     frame = penguins_frame()
     frame.loc[:3, "species"] = ["  adelie", "ADELIE", "Gentoo ", None]
@@ -329,7 +329,7 @@ def test_declare_infers_a_multiclass_target(tmp_path: Path) -> None:
 def test_declare_refuses_what_cannot_be_classes(
     values: list[str], extra: dict[str, str], message: str
 ) -> None:
-    from training.infer import InferenceError, infer_declaration
+    from tabship.training.infer import InferenceError, infer_declaration
 
     frame = pd.DataFrame({"x": np.arange(len(values), dtype=float), "y": values})
     with pytest.raises(InferenceError, match=message):
@@ -337,7 +337,7 @@ def test_declare_refuses_what_cannot_be_classes(
 
 
 def test_train_with_target_infers_classes_and_trains(tmp_path: Path, capsys: Any) -> None:
-    from tabship_cli.main import main
+    from tabship.cli.main import main
 
     data = tmp_path / "penguins.csv"
     penguins_frame().to_csv(data, index=False)
@@ -369,7 +369,7 @@ def test_train_refuses_a_threshold_rule_for_a_multiclass_target(
 ) -> None:
     from multiclass_models import PENGUINS
 
-    from tabship_cli.main import main
+    from tabship.cli.main import main
 
     data = tmp_path / "penguins.csv"
     penguins_frame().to_csv(data, index=False)
@@ -379,8 +379,8 @@ def test_train_refuses_a_threshold_rule_for_a_multiclass_target(
 
 
 def test_reexport_keeps_the_classes_and_the_graph(penguins_version: Any, tmp_path: Path) -> None:
-    from export.artifact import export_candidate, load_candidate
-    from export.registry import Registry
+    from tabship.export.artifact import export_candidate, load_candidate
+    from tabship.export.registry import Registry
 
     again = export_candidate(load_candidate(penguins_version.version_dir), Registry(tmp_path))
     first = json.loads((penguins_version.version_dir / "manifest.json").read_text())
@@ -391,7 +391,7 @@ def test_reexport_keeps_the_classes_and_the_graph(penguins_version: Any, tmp_pat
 
 
 def test_inspect_shows_the_classes(penguins_version: Any, capsys: Any) -> None:
-    from tabship_cli.main import main
+    from tabship.cli.main import main
 
     assert main(["inspect", str(penguins_version.version_dir)]) == 0
     out = capsys.readouterr().out
@@ -416,7 +416,7 @@ def test_two_declared_classes_train_as_named_classes(tmp_path: Path) -> None:
     assert manifest["target"]["classes"] == ["Gentoo", "Adelie"]
     assert manifest["outputs"][1]["shape"] == ["N", 2]
     session = ort.InferenceSession(str(version.version_dir / "model.onnx"))
-    from gate.compare import feeds_for
+    from tabship.parity_tests.compare import feeds_for
 
     test = version.trained.test_frame
     label, _, decision = session.run(None, feeds_for(session, test))

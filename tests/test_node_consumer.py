@@ -3,8 +3,8 @@
 A small graph is built here by hand, following docs/contract.md (float64 numeric inputs, string
 inputs normalised inside the graph with RegexFullMatch / Equal / Where on strings, an ai.onnx.ml
 tree ensemble, outputs label / probabilities / decision), with a manifest that validates against
-contract/manifest.schema.json. Python onnxruntime scores the fixture rows, fed through
-contract/values.py; the Node consumer must then agree within 1e-6 with zero flips, must fail loudly
+tabship/contract/manifest.schema.json. Python onnxruntime scores the fixture rows, fed through
+tabship/contract/values.py; the Node consumer must then agree within 1e-6 with zero flips, must fail loudly
 when the expected values are perturbed, and must refuse a tampered model.onnx.
 
 Nothing here is skipped: without node or without `scripts/node_install.sh` having run, the tests
@@ -29,10 +29,10 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from contract.rules import NUMERIC_TEXT
-from contract.values import category_text, number_value
-from runtime.errors import InvalidRows
-from runtime.schema import InputSchema
+from tabship.contract.rules import NUMERIC_TEXT
+from tabship.contract.values import category_text, number_value
+from tabship.runtime.dataplane.errors import InvalidRows
+from tabship.runtime.model.schema import InputSchema
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "clients" / "node"
@@ -357,7 +357,7 @@ def _write_version(directory: Path) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# rows, and Python's answer for them (fed through contract/values.py)
+# rows, and Python's answer for them (fed through tabship/contract/values.py)
 # --------------------------------------------------------------------------------------------
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from gate.compare import feeds_for
-from gate.gate import consumer_fixture
-from runtime.model import session_options
+from tabship.parity_tests.compare import feeds_for
+from tabship.parity_tests.gate import consumer_fixture
+from tabship.runtime.model.session import session_options
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "clients" / "node"
 
@@ -137,8 +137,8 @@ process.stdin.on('end', () => {
 def test_node_and_python_checks_agree_on_version_two_manifests(
     node: str, penguins_version: Any
 ) -> None:
-    from contract.errors import ModelRefused
-    from contract.manifest import check_manifest
+    from tabship.contract.errors import ModelRefused
+    from tabship.contract.manifest import check_manifest
 
     good = json.loads((penguins_version.version_dir / "manifest.json").read_text())
     edits: dict[str, Any] = {

@@ -1,5 +1,5 @@
-"""clients/node/src/rules.js is generated from contract/ (scripts/node_rules.py), never edited:
-this fails when the committed file and what contract/ generates differ."""
+"""clients/node/src/rules.js is generated from tabship/contract/ (scripts/node_rules.py), never edited:
+this fails when the committed file and what tabship/contract/ generates differ."""
 
 from __future__ import annotations
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from training.contract import Float32Cast
-from training.declaration import Declaration
-from training.pipeline import build_pipeline
-from training.prepare import prepare
+from tabship.training.contract import Float32Cast
+from tabship.training.declaration import Declaration
+from tabship.training.pipeline import build_pipeline
+from tabship.training.prepare import prepare
 
 NAN = float("nan")
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.declaration import Declaration, load_declaration
-from training.prepare import PreparationError, parse_target, prepare
+from tabship.training.declaration import Declaration, load_declaration
+from tabship.training.prepare import PreparationError, parse_target, prepare
 
 DECLARATION = """
 [dataset]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from contract.progress import Progress
+from tabship.contract.progress import Progress
 
 
 class Terminal(io.StringIO):

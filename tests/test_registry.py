@@ -11,8 +11,8 @@ import jsonschema
 import onnx
 import pytest
 
-from export.manifest import FILE_KEYS, METADATA_KEY, SCHEMA_PATH, embedded_copy
-from export.registry import VERSION_PATTERN, Registry, RegistryError
+from tabship.export.manifest import FILE_KEYS, METADATA_KEY, SCHEMA_PATH, embedded_copy
+from tabship.export.registry import VERSION_PATTERN, Registry, RegistryError
 
 NAME = "tiny-full"
 
@@ -229,7 +229,7 @@ def test_embedded_manifest_equals_the_file_minus_its_own_hash(exported, manifest
 def test_models_command_lists_versions_parity_and_latest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tabship_cli.main import main
+    from tabship.cli.main import main
 
     registry = Registry(tmp_path)
     for status in ("passed", "failed"):

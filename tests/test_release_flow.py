@@ -1,5 +1,5 @@
 """The release path: the gate runs on what this run holds in memory and the version is written
-once, its manifest carrying the verdict (release/flow.py)."""
+once, its manifest carrying the verdict (tabship/release/flow.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import export.artifact as artifact_module
-import gate.gate as gate_module
-from export.registry import Registry
-from gate.gate import REPORT_FILE, verdict
-from release.flow import release_candidate
-from tabship_cli.main import main
+import tabship.export.artifact as artifact_module
+import tabship.parity_tests.gate as gate_module
+from tabship.cli.main import main
+from tabship.export.registry import Registry
+from tabship.parity_tests.gate import REPORT_FILE, verdict
+from tabship.release.flow import release_candidate
 
 pytestmark = pytest.mark.parity
 

@@ -15,11 +15,11 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from export.artifact import export_candidate
-from export.manifest import SCHEMA_PATH
-from export.registry import Registry
-from runtime.page.plots import PLOTS, load_plots
-from runtime.settings import Settings
+from tabship.export.artifact import export_candidate
+from tabship.export.manifest import SCHEMA_PATH
+from tabship.export.registry import Registry
+from tabship.runtime.page.plots import PLOTS, load_plots
+from tabship.runtime.settings import Settings
 
 
 def _report_dir(folder: Path) -> Path:

@@ -17,13 +17,13 @@ import onnxruntime as ort
 import pytest
 from test_train_cli import LOANS, loans_frame, write_csv
 
-from contract.signature import SIGNATURE_FILE
-from export.registry import Registry
-from runtime.errors import InvalidRows, ModelRefused
-from runtime.model import Model
-from runtime.schema import InputSchema
-from runtime.settings import Settings
-from tabship_cli.main import main
+from tabship.cli.main import main
+from tabship.contract.signature import SIGNATURE_FILE
+from tabship.export.registry import Registry
+from tabship.runtime.dataplane.errors import InvalidRows, ModelRefused
+from tabship.runtime.model.schema import InputSchema
+from tabship.runtime.model.session import Model
+from tabship.runtime.settings import Settings
 
 
 @pytest.fixture(scope="module")

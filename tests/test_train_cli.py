@@ -15,9 +15,9 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 
-from contract.values import category_text, number_value
-from export.registry import Registry
-from tabship_cli.main import main
+from tabship.cli.main import main
+from tabship.contract.values import category_text, number_value
+from tabship.export.registry import Registry
 
 LOANS = Path(__file__).resolve().parent / "data" / "loans.toml"
 REPO = Path(__file__).resolve().parents[1]
@@ -212,7 +212,7 @@ def test_cli_errors_in_a_real_process_have_no_traceback(tmp_path: Path) -> None:
         folder.mkdir()
         args, expected = error_case(folder, case)
         process = subprocess.Popen(
-            [sys.executable, "-m", "tabship_cli.main", "train", *args],
+            [sys.executable, "-m", "tabship.cli.main", "train", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -229,7 +229,7 @@ def test_cli_errors_in_a_real_process_have_no_traceback(tmp_path: Path) -> None:
 
 
 def test_bad_threshold_rule_fails_before_any_work(capsys: pytest.CaptureFixture[str]) -> None:
-    from tabship_cli.main import main
+    from tabship.cli.main import main
 
     assert main(["train", "--threshold-rule", "bogus", "--data", "/nonexistent.csv"]) == 2
     assert "--threshold-rule" in capsys.readouterr().err

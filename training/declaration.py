@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from contract import spelling
-from contract.manifest import OUTPUT_NAMES  # an input may not carry one of these names
+from tabship.contract import spelling
+from tabship.contract.manifest import OUTPUT_NAMES  # an input may not carry one of these names
 
 DECLARATIONS_DIR = Path(__file__).parent / "declarations"
 DEFAULT_DECLARATION = DECLARATIONS_DIR / "online_shoppers.toml"
@@ -318,7 +319,7 @@ def _parse_column(entry: Any, where: str, fail: Any) -> Column:
         isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
     ):
         raise fail(f"{where}.aliases", "must map text to text")
-    # Folded exactly as contract/spelling.py matches: ASCII whitespace and ASCII case only.
+    # Folded exactly as tabship/contract/spelling.py matches: ASCII whitespace and ASCII case only.
     folded = {_fold(k): _fold(v) for k, v in aliases.items()}
     chained = sorted(v for v in folded.values() if v in folded and folded[v] != v)
     if chained:
@@ -338,7 +339,7 @@ def _parse_column(entry: Any, where: str, fail: Any) -> Column:
     )
 
 
-def _parse_feature(entry: Any, where: str, fail: Any, kinds: dict[str, str]) -> Feature:
+def _parse_feature(entry: Any, where: str, fail: Any, kinds: Mapping[str, str]) -> Feature:
     if not isinstance(entry, dict):
         raise fail(where, "must be a table")
     name, kind, inputs = entry.get("name"), entry.get("kind"), entry.get("inputs")

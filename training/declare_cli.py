@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from training.source_args import add_source_arguments
+    from tabship.training.source_args import add_source_arguments
 
     parser.add_argument("source", metavar="DATA", help="SQLite/CSV/Parquet file to read")
     add_source_arguments(parser, data_help=argparse.SUPPRESS)
@@ -26,10 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.data_sources import DataSourceError
-    from training.declaration import DeclarationError
-    from training.infer import InferenceError, check_dataset_name, dataset_name, infer_declaration
-    from training.source_args import read_source
+    from tabship.training.data_sources import DataSourceError
+    from tabship.training.declaration import DeclarationError
+    from tabship.training.infer import (
+        InferenceError,
+        check_dataset_name,
+        dataset_name,
+        infer_declaration,
+    )
+    from tabship.training.source_args import read_source
 
     args.data = args.source
     try:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from contract import spelling
-from contract.values import category_text, number_value
+from tabship.contract import spelling
+from tabship.contract.values import category_text, number_value
 
 # A column is numeric when nearly all its non-missing cells parse as numbers: real extracts
 # carry a few "-" or "n/a" cells, which the contract turns into missing values anyway.
@@ -105,7 +105,7 @@ def target_values(
 def target_classes(values: pd.Series, column: str) -> dict[str, int] | None:
     """Class name -> rows when `values` make a multiclass target (3+ distinct values, folded
     like category labels), None when they are binary; an error when they cannot be classes."""
-    from training.prepare import MIN_ROWS_PER_CLASS, class_counts
+    from tabship.training.prepare import MIN_ROWS_PER_CLASS, class_counts
 
     seen = _seen_values(values)
     if len(seen) < 3 or _yes_no(seen) is not None:

@@ -16,7 +16,8 @@ from sklearn.metrics import (
 def argmax_decision(probabilities: np.ndarray) -> np.ndarray:
     """numpy's argmax: the first (lowest-index) class among equal probabilities, as the graph's
     ArgMax(select_last_index=0) and scikit-learn's predict do."""
-    return np.argmax(probabilities, axis=1)
+    decision: np.ndarray = np.argmax(probabilities, axis=1)
+    return decision
 
 
 def multiclass_metrics(
@@ -66,4 +67,7 @@ def multiclass_metrics(
 
 
 def confusion(y_true: np.ndarray, probabilities: np.ndarray, k: int) -> np.ndarray:
-    return confusion_matrix(y_true, argmax_decision(probabilities), labels=list(range(k)))
+    matrix: np.ndarray = confusion_matrix(
+        y_true, argmax_decision(probabilities), labels=list(range(k))
+    )
+    return matrix

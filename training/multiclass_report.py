@@ -7,16 +7,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from training.multiclass_metrics import confusion
-from training.report import save_figure
-from training.train import TrainedVariant
+from tabship.training.figures import plt, save_figure
+from tabship.training.multiclass_metrics import confusion
+from tabship.training.train import TrainedVariant
 
 PLOTS = ("confusion_matrix.png", "pr_curves.png", "feature_importance.png")
 

@@ -8,14 +8,14 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
-from training.contract import (
+from tabship.training.contract import (
     CategoryEncoder,
     CategoryNumber,
     FeatureDeriver,
     Float32Cast,
     NumericCleaner,
 )
-from training.declaration import Declaration
+from tabship.training.declaration import Declaration
 
 RANDOM_STATE = 20261126
 

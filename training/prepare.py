@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from contract import spelling
-from contract.values import category_text, number_value
-from training.declaration import Declaration, fold_class
+from tabship.contract import spelling
+from tabship.contract.values import category_text, number_value
+from tabship.training.declaration import Declaration, fold_class
 
 
 class PreparationError(ValueError):

@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers or in CI
-import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from training.train import TrainedVariant
+from tabship.training.figures import plt, save_figure
+from tabship.training.train import TrainedVariant
 
 PLOTS = ("pr_curve.png", "roc_curve.png", "calibration.png", "feature_importance.png")
 
@@ -21,7 +18,7 @@ PLOTS = ("pr_curve.png", "roc_curve.png", "calibration.png", "feature_importance
 def write_report(trained: TrainedVariant, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     if trained.multiclass:
-        from training.multiclass_report import write_multiclass_report
+        from tabship.training.multiclass_report import write_multiclass_report
 
         return write_multiclass_report(trained, directory, _plot_importance)
     summary = {
@@ -59,12 +56,6 @@ def _markdown(trained: TrainedVariant) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def save_figure(figure: plt.Figure, path: Path) -> None:
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def _plot_pr(y: np.ndarray, p: np.ndarray, trained: TrainedVariant, path: Path) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from training.data_sources import (
+from tabship.training.data_sources import (
     SQLITE_SUFFIXES,
     CsvFormat,
     describe_source,
@@ -41,7 +41,7 @@ def read_source(
     args: argparse.Namespace, *, default_table: str | None, builtin: bool = True
 ) -> ReadSource:
     """The table the options name; without --data (and $TABSHIP_DATA), the built-in data set."""
-    from training.default_data import DEFAULT_TABLE, ensure_default_database
+    from tabship.training.default_data import DEFAULT_TABLE, ensure_default_database
 
     source = resolve_source(args.data)
     table, query = args.table, args.query

@@ -18,12 +18,12 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
-from contract.progress import Progress
-from training.declaration import Declaration
-from training.evaluation import Threshold, choose_threshold, held_out_metrics
-from training.multiclass_metrics import multiclass_metrics
-from training.pipeline import RANDOM_STATE, build_pipeline
-from training.prepare import PreparedData
+from tabship.contract.progress import Progress
+from tabship.training.declaration import Declaration
+from tabship.training.evaluation import Threshold, choose_threshold, held_out_metrics
+from tabship.training.multiclass_metrics import multiclass_metrics
+from tabship.training.pipeline import RANDOM_STATE, build_pipeline
+from tabship.training.prepare import PreparedData
 
 TEST_SIZE = 0.2
 CV_FOLDS = 3
@@ -54,7 +54,6 @@ class TrainedVariant:
     test_frame: pd.DataFrame
     test_target: np.ndarray
     test_probability: np.ndarray
-    extras: dict[str, Any] = field(default_factory=dict)
     classes: tuple[str, ...] = ()  # multiclass: names in probability-column order
     per_class: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
@@ -97,7 +96,7 @@ def train_variant(
 
     # A hand-rolled loop over the sampled candidates rather than RandomizedSearchCV, only so
     # the search can report progress; scoring and folds are the standard ones.
-    results = []
+    results: list[dict[str, Any]] = []
     candidates = list(
         ParameterSampler(search_space or SEARCH_SPACE, search_iterations, random_state=RANDOM_STATE)
     )

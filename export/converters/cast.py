@@ -8,7 +8,7 @@ from onnx import TensorProto
 from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 from skl2onnx.common.utils import check_input_and_output_numbers, check_input_and_output_types
 
-from export.converters._builder import GraphBuilder
+from tabship.export.converters._builder import GraphBuilder
 
 
 def shape_float32_cast(operator: Any) -> None:

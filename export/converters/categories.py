@@ -1,7 +1,7 @@
 """ONNX for training.contract.CategoryEncoder and CategoryNumber.
 
 Spelling is recognised with RegexFullMatch (opset 20) running the very pattern strings the
-transformer used in Python (contract/spelling.py), behind a lookup fast path for the usual
+transformer used in Python (tabship/contract/spelling.py), behind a lookup fast path for the usual
 spellings (export/converters/lookup.py).
 """
 
@@ -15,9 +15,9 @@ from onnx import TensorProto
 from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 from skl2onnx.common.utils import check_input_and_output_numbers, check_input_and_output_types
 
-from contract import spelling
-from export.converters import lookup
-from export.converters._builder import GraphBuilder
+from tabship.contract import spelling
+from tabship.export.converters import lookup
+from tabship.export.converters._builder import GraphBuilder
 
 
 def _check(operator: Any) -> tuple[Any, Any]:

@@ -1,6 +1,6 @@
 """The category fast path: one exact-string lookup per column, guarded by an If.
 
-Today's exact rule (contract/spelling.py: ASCII trim + ASCII case fold, aliases, integer codes)
+Today's exact rule (tabship/contract/spelling.py: ASCII trim + ASCII case fold, aliases, integer codes)
 runs as one RegexFullMatch per label. Nearly every real value is spelled one of a few ways
 ("Nov", "nov", "Returning_Visitor", "2"), so the graph first looks the raw text up in a table of
 those spellings (one `ai.onnx.ml` LabelEncoder: string -> label index). Each key is admitted
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from contract import spelling
-from export.converters._builder import GraphBuilder
+from tabship.contract import spelling
+from tabship.export.converters._builder import GraphBuilder
 
 NOT_IN_TABLE = -1  # the LabelEncoder's default: a spelling the table does not hold
 

@@ -8,7 +8,7 @@ import numpy as np
 from skl2onnx.common.data_types import DoubleTensorType
 from skl2onnx.common.utils import check_input_and_output_numbers, check_input_and_output_types
 
-from export.converters._builder import GraphBuilder
+from tabship.export.converters._builder import GraphBuilder
 
 _LARGEST = np.finfo(np.float64).max
 

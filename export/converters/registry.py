@@ -10,16 +10,16 @@ from skl2onnx.common.data_types import FloatTensorType
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 from xgboost import XGBClassifier
 
-from export.converters.cast import convert_float32_cast, shape_float32_cast
-from export.converters.categories import (
+from tabship.export.converters.cast import convert_float32_cast, shape_float32_cast
+from tabship.export.converters.categories import (
     convert_category_encoder,
     convert_category_number,
     shape_category_encoder,
     shape_category_number,
 )
-from export.converters.feature_deriver import convert_feature_deriver, shape_feature_deriver
-from export.converters.numeric_cleaner import convert_numeric_cleaner, shape_numeric_cleaner
-from training.contract import (
+from tabship.export.converters.feature_deriver import convert_feature_deriver, shape_feature_deriver
+from tabship.export.converters.numeric_cleaner import convert_numeric_cleaner, shape_numeric_cleaner
+from tabship.training.contract import (
     CategoryEncoder,
     CategoryNumber,
     FeatureDeriver,

@@ -8,9 +8,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from contract.errors import ModelRefused
-from runtime.artifact import fetch
-from runtime.settings import Settings
+from tabship.contract.errors import ModelRefused
+from tabship.runtime.model.artifact import fetch
+from tabship.runtime.settings import Settings
 
 # file -> caption, in the order the page shows them (training/report.py writes them)
 PLOTS = {

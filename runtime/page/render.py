@@ -12,7 +12,7 @@ from html import escape
 from importlib import resources
 from typing import Any
 
-from runtime.page.plots import Plot
+from tabship.runtime.page.plots import Plot
 
 METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "log_loss", "brier")
 MULTICLASS_METRICS = ("log_loss", "accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro")
@@ -28,7 +28,9 @@ class Page:
 
 
 def _asset(name: str) -> str:
-    return resources.files("runtime.page").joinpath("assets", name).read_text(encoding="utf-8")
+    return (
+        resources.files("tabship.runtime.page").joinpath("assets", name).read_text(encoding="utf-8")
+    )
 
 
 def _hash_source(text: str) -> str:

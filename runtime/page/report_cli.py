@@ -10,11 +10,11 @@ import os
 import sys
 from pathlib import Path
 
-from contract.errors import ModelRefused
-from runtime.artifact import load_artifact
-from runtime.page.plots import load_plots
-from runtime.page.render import render_page
-from runtime.settings import Settings, SettingsError
+from tabship.contract.errors import ModelRefused
+from tabship.runtime.model.artifact import load_artifact
+from tabship.runtime.page.plots import load_plots
+from tabship.runtime.page.render import render_page
+from tabship.runtime.settings import Settings, SettingsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runtime.model import Model
-from runtime.page.plots import load_plots
-from runtime.page.render import render_page
-from runtime.settings import Settings
+from tabship.runtime.model.session import Model
+from tabship.runtime.page.plots import load_plots
+from tabship.runtime.page.render import render_page
+from tabship.runtime.settings import Settings
 
 log = logging.getLogger("tabship.serve")
 

@@ -30,14 +30,14 @@ class Inputs:
 @pytest.fixture(scope="session")
 def gated_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small version trained, exported and gated by the real code (parity.status passed)."""
-    from export.artifact import ReleaseCandidate
-    from export.registry import Registry
-    from release.flow import release_candidate
-    from training.data_sources import table_sha256
-    from training.declaration import load_declaration
-    from training.default_data import generate_sessions
-    from training.prepare import prepare
-    from training.train import train_variant
+    from tabship.export.artifact import ReleaseCandidate
+    from tabship.export.registry import Registry
+    from tabship.release.flow import release_candidate
+    from tabship.training.data_sources import table_sha256
+    from tabship.training.declaration import load_declaration
+    from tabship.training.default_data import generate_sessions
+    from tabship.training.prepare import prepare
+    from tabship.training.train import train_variant
 
     declaration = load_declaration()
     frame = generate_sessions(n_rows=TRAIN_ROWS)
@@ -71,7 +71,7 @@ def _text(value: Any) -> str | None:
 
 
 def typed_table(frame: pd.DataFrame) -> pa.Table:
-    from training.default_data import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
+    from tabship.training.default_data import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
 
     columns: dict[str, pa.Array] = {"session_id": pa.array(np.arange(len(frame)), pa.int64())}
     for name in NUMERIC_COLUMNS:
@@ -83,7 +83,7 @@ def typed_table(frame: pd.DataFrame) -> pa.Table:
 
 @pytest.fixture(scope="session")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
-    from training.default_data import generate_sessions
+    from tabship.training.default_data import generate_sessions
 
     folder = tmp_path_factory.mktemp("batch-inputs")
     frame = generate_sessions(seed=7, n_rows=INPUT_ROWS)

@@ -28,7 +28,7 @@ FORBIDDEN = (
 # Runs `tabship score` in a fresh interpreter, then reports which forbidden modules it loaded.
 _PROBE = """
 import sys
-from tabship_cli.main import main
+from tabship.cli.main import main
 code = main(sys.argv[1:])
 loaded = [m for m in {forbidden!r} if m in sys.modules]
 print("LOADED", ",".join(loaded))
@@ -156,7 +156,7 @@ def test_default_workers_are_one_per_available_cpu() -> None:
     import argparse
     import os
 
-    from runtime.batch_cli import add_arguments
+    from tabship.runtime.batch.cli import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

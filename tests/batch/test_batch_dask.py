@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import Inputs  # tests/batch/conftest.py
 
-from runtime.artifact import load_artifact
-from runtime.batch import Summary, score_file
-from runtime.model import Model
-from runtime.settings import Settings
+from tabship.runtime.batch.chunks import Summary, score_file
+from tabship.runtime.model.artifact import load_artifact
+from tabship.runtime.model.session import Model
+from tabship.runtime.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ def _sorted(table: pa.Table) -> pa.Table:
 
 
 def _score(gated_model: Path, source: str, out: Path, cluster: str, **options: object) -> Summary:
-    from runtime.dask_engine import score_dask
+    from tabship.runtime.batch.dask_engine import score_dask
 
     settings = options.pop("settings", None) or Settings(model_uri=str(gated_model))
     return score_dask(

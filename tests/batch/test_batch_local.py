@@ -13,13 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import Inputs  # tests/batch/conftest.py
 
-from runtime.artifact import load_artifact
-from runtime.batch import BatchError, score_file
-from runtime.batch_schema import ChunkValidator
-from runtime.errors import InvalidRows
-from runtime.model import Model
-from runtime.schema import InputSchema
-from runtime.settings import Settings
+from tabship.runtime.batch.chunks import BatchError, score_file
+from tabship.runtime.batch.rejects import ChunkValidator
+from tabship.runtime.dataplane.errors import InvalidRows
+from tabship.runtime.model.artifact import load_artifact
+from tabship.runtime.model.schema import InputSchema
+from tabship.runtime.model.session import Model
+from tabship.runtime.settings import Settings
 
 
 @pytest.fixture(scope="module")

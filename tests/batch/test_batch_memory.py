@@ -37,10 +37,10 @@ FIXED_MB = 96
 _CHILD = """
 import json, sys
 from pathlib import Path
-from runtime.artifact import load_artifact
-from runtime.batch import score_file
-from runtime.model import Model
-from runtime.settings import Settings
+from tabship.runtime.model.artifact import load_artifact
+from tabship.runtime.batch.chunks import score_file
+from tabship.runtime.model.session import Model
+from tabship.runtime.settings import Settings
 
 def status_kb(key):
     for line in open("/proc/self/status"):

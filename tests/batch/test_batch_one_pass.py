@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from runtime import schema
-from runtime.batch_schema import ChunkValidator
+from tabship.runtime.batch.rejects import ChunkValidator
+from tabship.runtime.model import schema
 
 INPUTS = [
     {"name": "amount", "kind": "numeric", "nullable": True},

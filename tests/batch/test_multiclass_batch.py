@@ -18,9 +18,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from contract.target import probability_columns
-from gate.compare import feeds_for
-from runtime.model import session_options
+from tabship.contract.target import probability_columns
+from tabship.parity_tests.compare import feeds_for
+from tabship.runtime.model.session import session_options
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,7 +56,7 @@ def _input(version: Any, folder: Path) -> tuple[Path, Path, pd.DataFrame]:
 
 def _score(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tabship_cli.main", "score", *args],
+        [sys.executable, "-m", "tabship.cli.main", "score", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -123,11 +123,11 @@ def test_dask_engine_writes_what_the_local_engine_writes(
     penguins_version: Any, tmp_path: Path
 ) -> None:
     distributed = pytest.importorskip("distributed")
-    from runtime.artifact import load_artifact
-    from runtime.batch import score_file
-    from runtime.dask_engine import score_dask
-    from runtime.model import Model
-    from runtime.settings import Settings
+    from tabship.runtime.batch.chunks import score_file
+    from tabship.runtime.batch.dask_engine import score_dask
+    from tabship.runtime.model.artifact import load_artifact
+    from tabship.runtime.model.session import Model
+    from tabship.runtime.settings import Settings
 
     parquet, _, _ = _input(penguins_version, tmp_path)
     model_dir = str(penguins_version.version_dir)

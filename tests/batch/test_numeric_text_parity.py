@@ -18,14 +18,14 @@ from conftest import Inputs  # tests/batch/conftest.py
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.rules import NUMERIC_TEXT
-from runtime.artifact import load_artifact
-from runtime.batch import score_file
-from runtime.batch_schema import ChunkValidator, numeric_text_cells
-from runtime.errors import InvalidRows
-from runtime.model import Model
-from runtime.schema import InputSchema
-from runtime.settings import Settings
+from tabship.contract.rules import NUMERIC_TEXT
+from tabship.runtime.batch.chunks import score_file
+from tabship.runtime.batch.rejects import ChunkValidator, numeric_text_cells
+from tabship.runtime.dataplane.errors import InvalidRows
+from tabship.runtime.model.artifact import load_artifact
+from tabship.runtime.model.schema import InputSchema
+from tabship.runtime.model.session import Model
+from tabship.runtime.settings import Settings
 
 HOSTILE = [
     *["1", "-0", "+7", "1.", ".5", "-.5", "+.5e-3", "5.e+2", "007", "1e5", "1E+05", "1e-99"],
@@ -186,7 +186,7 @@ def test_a_hostile_csv_scores_and_refuses_as_the_server(
 def test_if_arrow_ever_refused_a_matched_cell_the_engine_decides(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from runtime import batch_schema
+    from tabship.runtime.batch import rejects as batch_schema
 
     def refuses(*_: Any) -> np.ndarray:
         raise pa.ArrowInvalid("Failed to parse string")

@@ -2,7 +2,7 @@
 process behind Starlette's TestClient (`app_server`, `start_app`) for what a request and its
 answer show; and real server processes on 127.0.0.1 (`server`, `start_server`: started with
 `python -m runtime.serve`, ready when /readyz says so) for what only a process has: signals and
-shutdown, the HTTP connection's limits (runtime/http_protocol.py), a clean environment, the
+shutdown, the HTTP connection's limits (runtime/rest/protocol.py), a clean environment, the
 model download at start-up, load, gRPC and real clients (tritonclient, schemathesis, a browser).
 """
 
@@ -23,9 +23,9 @@ import httpx
 import pytest
 from fixture_model import write_version
 
-from runtime.app import create_app
-from runtime.model import Model
-from runtime.settings import Settings
+from tabship.runtime.model.session import Model
+from tabship.runtime.rest.app import create_app
+from tabship.runtime.settings import Settings
 
 # Starlette's TestClient would rather run on httpx2; the dev lock has httpx (the same client
 # API), and the suite turns every warning into an error: this one is expected, and only this.
@@ -63,7 +63,7 @@ class Server:
             if not k.startswith("TABSHIP_") and k not in ("MODEL_URI", "MODEL_SHA256")
         }
         full_env.update({"TABSHIP_LOG_LEVEL": "info", **(env or {})})
-        argv = command or [python, "-m", "runtime.serve"]
+        argv = command or [python, "-m", "tabship.runtime.serve"]
         self._log = log.open("wb")
         self.process = subprocess.Popen(
             [*argv, "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port)],
@@ -108,11 +108,11 @@ class Server:
 
 
 class AppServer:
-    """The app runtime.serve builds (runtime/app.py's factory, the model verified and warmed up
+    """The app runtime.serve builds (runtime/rest/app.py's factory, the model verified and warmed up
     by Model.load), served in this process through Starlette's TestClient, its lifespan run (so
     /readyz is ready). `env` is read like the process's environment (TABSHIP_* settings). The
     same `client` / `log` / `url` as Server: a test moves between the two by its fixture.
-    Nothing of runtime/http_protocol.py or uvicorn is here (no sockets, no connection limits)."""
+    Nothing of runtime/rest/protocol.py or uvicorn is here (no sockets, no connection limits)."""
 
     def __init__(self, model: str | Path, env: dict[str, str] | None = None) -> None:
         settings = Settings.from_env(env or {}, model_uri=str(model))

@@ -35,7 +35,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 
-from contract.values import category_text, number_value
+from tabship.contract.values import category_text, number_value
 
 PREDICT = "/v1/predict"
 KINDS: dict[str, tuple[int, int]] = {  # kind: (expected status, weight in the mix)
@@ -98,7 +98,7 @@ class Report:
 
 
 class Oracle:
-    """Expected P(positive) from onnxruntime itself, fed by contract/values.py only."""
+    """Expected P(positive) from onnxruntime itself, fed by tabship/contract/values.py only."""
 
     def __init__(self, version_dir: Path) -> None:
         manifest = json.loads((version_dir / "manifest.json").read_text())

@@ -21,11 +21,11 @@ from conftest import NAME, VERSION_A
 from fixture_model import rewrite_manifest, write_version
 from onnx import external_data_helper, helper, numpy_helper
 
-from runtime.artifact import load_artifact
-from runtime.errors import ModelRefused
-from runtime.model import Model
-from runtime.onnx_wire import WireError, read_facts
-from runtime.settings import Settings, SettingsError
+from tabship.runtime.dataplane.errors import ModelRefused
+from tabship.runtime.model.artifact import load_artifact
+from tabship.runtime.model.onnx_wire import WireError, read_facts
+from tabship.runtime.model.session import Model
+from tabship.runtime.settings import Settings, SettingsError
 
 
 def copy_version(source: Path, tmp_path: Path) -> Path:
@@ -54,8 +54,8 @@ def test_a_good_version_loads_from_path_file_uri_and_pin(version_a: Path) -> Non
 
 def test_score_is_onnxruntimes_public_run_bit_for_bit(version_a: Path) -> None:
     """Model.score calls the session's C++ run directly: the same outputs as Session.run."""
-    from runtime.model import OUTPUT_NAMES
-    from runtime.schema import InputSchema
+    from tabship.runtime.model.schema import InputSchema
+    from tabship.runtime.model.session import OUTPUT_NAMES
 
     model = Model.load(Settings(model_uri=str(version_a)))
     assert model._raw_run is not None  # this onnxruntime has it: the direct call is what runs
@@ -185,9 +185,9 @@ def test_vendored_onnx_classes_are_what_locks_onnx_proto_generates(tmp_path: Pat
     env = {**os.environ, "PYTHON": sys.executable}
     done = subprocess.run([str(script), str(tmp_path)], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
-    committed = script.parents[1] / "runtime" / "onnx_proto"
+    committed = script.parents[1] / "runtime" / "model" / "onnx_proto"
     for name in ("onnx_ml.proto", "onnx_ml_pb2.py", "onnx_ml_pb2.pyi"):
-        generated = (tmp_path / "runtime" / "onnx_proto" / name).read_bytes()
+        generated = (tmp_path / "runtime" / "model" / "onnx_proto" / name).read_bytes()
         assert generated == (committed / name).read_bytes(), f"{name}: run locks/onnx_proto.sh"
     node_proto = script.parents[1] / "clients" / "node" / "src" / "onnx_ml.proto"
     generated = (tmp_path / "clients" / "node" / "src" / "onnx_ml.proto").read_bytes()

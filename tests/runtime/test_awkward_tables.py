@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from awkward_table import USER_COLUMNS, awkward_frame, write_awkward_csv
 
-from tabship_cli.main import main
+from tabship.cli.main import main
 
 pytestmark = pytest.mark.slow
 CSV_OPTIONS = ("--csv-delimiter", ";", "--decimal", ",")

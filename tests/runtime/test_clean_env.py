@@ -27,18 +27,20 @@ FORBIDDEN = (
     "onnxmltools",
     "joblib",
     "scipy",
-    "training",
-    "export",
+    "tabship.training",
+    "tabship.export",
+    "tabship.parity_tests",
+    "tabship.release",
 )
 # the packages only the training side needs: the image's build context leaves them out
-TRAINING_PACKAGES = ("training", "export", "gate", "release")
+TRAINING_PACKAGES = ("training", "export", "parity_tests", "release")
 SCRIPT = REPO / "scripts" / "serve_install.sh"
 PROBE = """
 import json, sys
-from runtime.app import create_app
-from runtime.model import Model
-from runtime.schema import InputSchema
-from runtime.settings import Settings
+from tabship.runtime.rest.app import create_app
+from tabship.runtime.model.session import Model
+from tabship.runtime.model.schema import InputSchema
+from tabship.runtime.settings import Settings
 settings = Settings.from_env()
 model = Model.load(settings)
 create_app(settings, model)
@@ -65,9 +67,9 @@ def install(tmp_path_factory: pytest.TempPathFactory, *role: str) -> Path:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no training libraries" in result.stdout
     site = next((venv / "lib").glob("python3*/site-packages"))
-    shipped = [name for name in TRAINING_PACKAGES if (site / name).exists()]
+    shipped = [name for name in TRAINING_PACKAGES if (site / "tabship" / name).exists()]
     assert not shipped, f"the serving install holds training-side packages {shipped}"
-    assert (site / "runtime" / "app.py").is_file()
+    assert (site / "tabship" / "runtime" / "rest" / "app.py").is_file()
     return venv
 
 
@@ -157,9 +159,11 @@ def test_clean_environment_serves_without_training_libraries(
     assert probe.returncode == 0, probe.stderr
     result = json.loads(probe.stdout)
     assert result["p"] == response.json()["probability"]
-    loaded = {m.split(".")[0] for m in result["modules"]}
+    loaded = {m.split(".")[0] for m in result["modules"]} | {
+        ".".join(m.split(".")[:2]) for m in result["modules"]
+    }
     assert not loaded & set(FORBIDDEN), sorted(loaded & set(FORBIDDEN))
-    assert {"onnxruntime", "numpy", "starlette", "runtime"} <= loaded
+    assert {"onnxruntime", "numpy", "starlette", "tabship.runtime"} <= loaded
 
 
 def test_plain_serve_install_has_no_grpc(

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import REPO, free_port
 
-from runtime.settings import Settings, variable_of
+from tabship.runtime.settings import Settings, variable_of
 
 DEPLOY = REPO / "deploy" / "kubernetes"
 VERSIONS = sorted(

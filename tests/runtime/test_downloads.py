@@ -14,11 +14,11 @@ import pytest
 from conftest import NAME, VERSION_A
 from download_servers import file_server, redirector, timed, trickler
 
-from runtime.artifact import fetch_url
-from runtime.download import read_local, redirect_refusal
-from runtime.errors import MissingFile, ModelRefused
-from runtime.model import Model
-from runtime.settings import Settings, SettingsError
+from tabship.runtime.dataplane.errors import MissingFile, ModelRefused
+from tabship.runtime.model.artifact import fetch_url
+from tabship.runtime.model.download import read_local, redirect_refusal
+from tabship.runtime.model.session import Model
+from tabship.runtime.settings import Settings, SettingsError
 
 OTHER_HOST = "127.0.0.2"  # a second loopback address: "another host" without a network
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import NAME, AppServer
 
-from runtime.json_codec import DECODER, DuplicateKey, unique_object
+from tabship.runtime.dataplane.json_codec import DECODER, DuplicateKey, unique_object
 
 ROW = (
     '{"PageValues": 10, "ExitRates": 0.05, "Administrative": 3, "Month": "nov", '

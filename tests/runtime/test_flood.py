@@ -1,5 +1,5 @@
 """/healthz stays responsive while big batches are parsed, validated and encoded (issue 16
-item 3): that work runs in the prep thread (runtime/offload.py), not on the event loop; and the
+item 3): that work runs in the prep thread (runtime/dataplane/offload.py), not on the event loop; and the
 probe port (TABSHIP_HEALTH_PORT) answers fast under a c=400 flood of 1,000-row batches.
 
 A real server with a raised row limit gets 20,000-row batches from 4 clients back to back

@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO, free_port
 from hostile import connect, exchange, read_all, responses
 
-from runtime.health_listener import bind
+from tabship.runtime.health_listener import bind
 
 
 def _health(port: int, path: str, method: str = "GET") -> httpx.Response:
@@ -124,7 +124,7 @@ def test_a_stalled_serving_loop_fails_liveness_and_readiness() -> None:
         [
             sys.executable,
             "-m",
-            "runtime.health_listener",
+            "tabship.runtime.health_listener",
             *map(str, fds),
             stall_s,
             header_timeout_s,

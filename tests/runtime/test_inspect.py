@@ -13,7 +13,7 @@ from conftest import NAME, REPO, VERSION_A
 
 def inspect(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tabship_cli.main", "inspect", *args],
+        [sys.executable, "-m", "tabship.cli.main", "inspect", *args],
         capture_output=True,
         text=True,
         cwd=REPO,

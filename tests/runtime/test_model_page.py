@@ -143,7 +143,7 @@ def test_page_headers_and_policy_match_the_inline_code(
 
 def _report(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tabship_cli.main", "report", *args],
+        [sys.executable, "-m", "tabship.cli.main", "report", *args],
         capture_output=True,
         text=True,
         cwd=REPO,

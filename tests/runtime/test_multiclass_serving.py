@@ -19,9 +19,9 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from conftest import AppServer, Server, free_port
 
-from gate.compare import feeds_for
-from gate.gate import consumer_fixture
-from runtime.model import session_options
+from tabship.parity_tests.compare import feeds_for
+from tabship.parity_tests.gate import consumer_fixture
+from tabship.runtime.model.session import session_options
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-6

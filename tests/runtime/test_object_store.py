@@ -19,7 +19,7 @@ from fixture_model import write_version
 from report_fixture import add_report
 from s3_server import S3Server, aws_env, s3_server, upload_tree  # noqa: F401 (fixtures)
 
-from export.registry import ObjectRegistry, RegistryError, open_registry
+from tabship.export.registry import ObjectRegistry, RegistryError, open_registry
 
 pytestmark = [pytest.mark.server]
 VERSION = "20261126T100000000000Z-1a2b3c4d"
@@ -221,7 +221,7 @@ def test_publish_to_a_missing_bucket_is_a_registry_error(
 def _tabship(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABSHIP_"))}
     return subprocess.run(
-        [sys.executable, "-m", "tabship_cli.main", *args],
+        [sys.executable, "-m", "tabship.cli.main", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -292,9 +292,9 @@ def test_models_on_an_unreachable_store_is_a_clear_error(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("uri", ["gs://bucket/models/x", "az://account/container/x"])
 def test_other_object_stores_are_refused_not_guessed(uri: str, tmp_path: Path) -> None:
-    from runtime.artifact import load_artifact
-    from runtime.errors import ModelRefused
-    from runtime.settings import Settings
+    from tabship.runtime.dataplane.errors import ModelRefused
+    from tabship.runtime.model.artifact import load_artifact
+    from tabship.runtime.settings import Settings
 
     with pytest.raises(ModelRefused, match="unsupported URI scheme"):
         load_artifact(Settings(model_uri=uri))

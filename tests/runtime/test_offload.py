@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from runtime.offload import Offload, QueueFull
+from tabship.runtime.dataplane.offload import Offload, QueueFull
 
 
 def test_jobs_run_in_the_prep_thread_in_order_and_the_queue_is_bounded() -> None:

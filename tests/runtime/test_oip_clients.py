@@ -23,7 +23,7 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from conftest import Server, free_port
 
-from contract.values import category_text, number_value
+from tabship.contract.values import category_text, number_value
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -39,14 +39,14 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     if given:
         fixture_file = Path(os.environ["TABSHIP_OIP_FIXTURE"])
         return Path(given), json.loads(fixture_file.read_text())
-    from export.artifact import ReleaseCandidate, export_candidate
-    from export.registry import Registry
-    from tabship_cli.main import main
-    from training.data_sources import table_sha256
-    from training.declaration import load_declaration
-    from training.default_data import generate_sessions
-    from training.prepare import prepare
-    from training.train import train_variant
+    from tabship.cli.main import main
+    from tabship.export.artifact import ReleaseCandidate, export_candidate
+    from tabship.export.registry import Registry
+    from tabship.training.data_sources import table_sha256
+    from tabship.training.declaration import load_declaration
+    from tabship.training.default_data import generate_sessions
+    from tabship.training.prepare import prepare
+    from tabship.training.train import train_variant
 
     declaration = load_declaration()
     frame = generate_sessions(n_rows=TRAIN_ROWS)

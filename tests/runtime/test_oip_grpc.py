@@ -27,7 +27,7 @@ from tritonclient.utils import InferenceServerException
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-STUBS = REPO / "runtime" / "grpc_stubs"
+STUBS = REPO / "runtime" / "grpc" / "stubs"
 ROWS = [
     {
         "PageValues": 10.0,
@@ -57,7 +57,7 @@ def test_committed_stubs_are_what_the_proto_generates(tmp_path: Path) -> None:
         sys.executable,
         *("-m", "grpc_tools.protoc", "-I."),
         *(f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}"),
-        "runtime/grpc_stubs/grpc_predict_v2.proto",
+        "tabship/runtime/grpc/stubs/grpc_predict_v2.proto",
     ]
     subprocess.run(command, check=True, cwd=REPO)
     for name in (
@@ -65,7 +65,7 @@ def test_committed_stubs_are_what_the_proto_generates(tmp_path: Path) -> None:
         "grpc_predict_v2_pb2.pyi",
         "grpc_predict_v2_pb2_grpc.py",
     ):
-        generated = out / "runtime" / "grpc_stubs" / name
+        generated = out / "tabship" / "runtime" / "grpc" / "stubs" / name
         assert filecmp.cmp(generated, STUBS / name, shallow=False), f"{name}: regenerate (README)"
 
 

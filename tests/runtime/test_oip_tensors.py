@@ -1,4 +1,4 @@
-"""Tensor conversion rules of runtime/oip_tensors, without a server: exact float64, refusals
+"""Tensor conversion rules of runtime/dataplane/oip_tensors, without a server: exact float64, refusals
 that name the input, raw little-endian parsing."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from runtime import oip_tensors
-from runtime.errors import BadRequest
+from tabship.runtime.dataplane import oip_tensors
+from tabship.runtime.dataplane.errors import BadRequest
 
 
 def test_fp32_widens_the_float32_value_exactly() -> None:

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.rules import MISSING_COLUMN, NUMERIC_TEXT
-from contract.values import category_text, number_value
-from runtime.errors import InvalidRows
-from runtime.schema import InputSchema
+from tabship.contract.rules import MISSING_COLUMN, NUMERIC_TEXT
+from tabship.contract.values import category_text, number_value
+from tabship.runtime.dataplane.errors import InvalidRows
+from tabship.runtime.model.schema import InputSchema
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +88,8 @@ def test_unseen_categories_normalised_like_the_graph(
 def test_unseen_memo_keeps_the_spelling_rules_verdict_and_stays_bounded(
     schema: InputSchema,
 ) -> None:
-    from contract.spelling import canonical_label
-    from runtime.schema import UNSEEN_MEMO_MAX
+    from tabship.contract.spelling import canonical_label
+    from tabship.runtime.model.schema import UNSEEN_MEMO_MAX
 
     column = next(c for c in schema.columns if c.name == "Month")
     texts = [" NOV\t", "November", "janvier", "nov.", "Nov"] + [f"m{i}" for i in range(3000)]

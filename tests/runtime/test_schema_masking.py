@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runtime.errors import InvalidRows
-from runtime.schema import InputSchema
+from tabship.runtime.dataplane.errors import InvalidRows
+from tabship.runtime.model.schema import InputSchema
 
 INPUTS = [
     {"name": "age", "kind": "numeric", "nullable": False},

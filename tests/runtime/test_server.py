@@ -17,7 +17,7 @@ import onnxruntime as ort
 import pytest
 from conftest import NAME, VERSION_A, VERSION_B, AppServer, Server
 
-from contract.values import category_text, number_value
+from tabship.contract.values import category_text, number_value
 
 ROWS: list[dict[str, Any]] = [
     {
@@ -66,7 +66,7 @@ JSON = {"content-type": "application/json"}
 
 
 def direct(version_dir: Path, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """P(positive) and decision from onnxruntime itself, fed by contract/values.py only."""
+    """P(positive) and decision from onnxruntime itself, fed by tabship/contract/values.py only."""
     manifest = json.loads((version_dir / "manifest.json").read_text())
     session = ort.InferenceSession(
         str(version_dir / "model.onnx"), providers=["CPUExecutionProvider"]
@@ -611,9 +611,9 @@ def test_lone_small_requests_skip_the_inference_thread(version_a: Path) -> None:
     batcher's thread; the scores are the same."""
     import asyncio
 
-    from runtime.model import Model
-    from runtime.service import INLINE_MAX_ROWS, Service
-    from runtime.settings import Settings
+    from tabship.runtime.dataplane.service import INLINE_MAX_ROWS, Service
+    from tabship.runtime.model.session import Model
+    from tabship.runtime.settings import Settings
 
     settings = Settings(model_uri=str(version_a))
     service = Service(settings, Model.load(settings))
@@ -654,3 +654,29 @@ def test_lone_small_requests_skip_the_inference_thread(version_a: Path) -> None:
         asyncio.run(scenario())
     finally:
         service.close()
+
+
+def test_request_latency_histogram_times_each_request(version_a: Path) -> None:
+    # every scoring call sleeps 0.3 s: each /v1/predict must land in the (0.25, 0.5] bucket,
+    # never below 0.25 s nor only in +Inf
+    server = AppServer(version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "300"})
+    try:
+        for _ in range(2):
+            assert post(server, "/v1/predict", ROWS[:1]).status_code == 200
+        text = server.client.get("/metrics").text
+    finally:
+        server.stop()
+
+    def bucket(le: str) -> float:
+        return metric(
+            text,
+            "tabship_http_request_duration_seconds_bucket",
+            le=le,
+            route="/v1/predict",
+        )
+
+    assert bucket("0.25") == 0
+    assert bucket("0.5") == 2
+    assert bucket("+Inf") == 2
+    total = metric(text, "tabship_http_request_duration_seconds_sum", route="/v1/predict")
+    assert 0.6 <= total < 1.0

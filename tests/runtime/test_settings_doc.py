@@ -6,7 +6,7 @@ import importlib.util
 from dataclasses import fields
 from pathlib import Path
 
-from runtime.settings import Settings, markdown_table, variable_of
+from tabship.runtime.settings import Settings, markdown_table, variable_of
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "settings_table.py"
 

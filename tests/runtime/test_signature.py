@@ -19,11 +19,11 @@ from conftest import NAME, REPO, VERSION_A
 from fixture_model import rewrite_manifest, write_version
 from s3_server import S3Server, aws_env, s3_server, upload_tree  # noqa: F401 (fixtures)
 
-from contract.signature import SIGNATURE_FILE
-from runtime.errors import ModelRefused
-from runtime.model import Model
-from runtime.settings import Settings
-from tabship_cli.main import main as tabship
+from tabship.cli.main import main as tabship
+from tabship.contract.signature import SIGNATURE_FILE
+from tabship.runtime.dataplane.errors import ModelRefused
+from tabship.runtime.model.session import Model
+from tabship.runtime.settings import Settings
 
 ROW = {
     "PageValues": 10,
@@ -225,7 +225,7 @@ def test_keygen_password_protects_the_private_key(
 def inspect(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "TABSHIP_TRUSTED_KEYS"}
     return subprocess.run(
-        [sys.executable, "-m", "tabship_cli.main", "inspect", *args],
+        [sys.executable, "-m", "tabship.cli.main", "inspect", *args],
         capture_output=True,
         text=True,
         cwd=REPO,

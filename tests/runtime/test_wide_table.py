@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from wide_table import wide_table
 
-from tabship_cli.main import main
+from tabship.cli.main import main
 
 pytestmark = pytest.mark.slow
 

@@ -5,9 +5,9 @@ whose arithmetic has an exact float64 counterpart in standard ONNX operators; th
 live beside them in export/converters/.
 """
 
-from training.contract.cast import Float32Cast
-from training.contract.categories import CategoryEncoder, CategoryNumber
-from training.contract.features import FeatureDeriver
-from training.contract.numeric import NumericCleaner
+from tabship.training.contract.cast import Float32Cast
+from tabship.training.contract.categories import CategoryEncoder, CategoryNumber
+from tabship.training.contract.features import FeatureDeriver
+from tabship.training.contract.numeric import NumericCleaner
 
 __all__ = ["CategoryEncoder", "CategoryNumber", "FeatureDeriver", "Float32Cast", "NumericCleaner"]

@@ -20,7 +20,9 @@ class Float32Cast(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")
-        values = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
+        values: np.ndarray = validate_data(
+            self, X, dtype=np.float64, ensure_all_finite=False, reset=False
+        )
         with np.errstate(over="ignore"):  # beyond float32 range -> +/-inf, like ONNX Cast
             return values.astype(np.float32)
 

@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from contract import spelling
-from training.contract._validation import as_text, raw_array
+from tabship.contract import spelling
+from tabship.training.contract._validation import as_text, raw_array
 
 
 class _CategoryMatcher(TransformerMixin, BaseEstimator):

@@ -29,7 +29,8 @@ def derive(kind: str, columns: list[np.ndarray]) -> np.ndarray:
                 total = total + column
             return total
         if kind == "sqrt":
-            return np.sqrt(columns[0])
+            root: np.ndarray = np.sqrt(columns[0])
+            return root
         if kind == "log1p":
             # log(1 + x) rather than np.log1p: the graph has no Log1p operator.
             return np.log(columns[0] + 1.0)

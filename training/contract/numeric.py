@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from training.contract._validation import as_float64, raw_array
+from tabship.training.contract._validation import as_float64, raw_array
 
 
 class NumericCleaner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

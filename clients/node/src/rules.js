@@ -1,6 +1,6 @@
 // @ts-check
-// Generated from contract/ by scripts/node_rules.py: do not edit by hand.
-// tests/test_node_rules.py fails when this file and contract/ differ.
+// Generated from tabship/contract/ by scripts/node_rules.py: do not edit by hand.
+// tests/test_node_rules.py fails when this file and tabship/contract/ differ.
 
 /** Numeric text a feeder accepts (a RegExp source, full match). */
 export const NUMERIC_TEXT = "[ \\t\\n\\r\\f\\v]*[+-]?(?:[0-9]{1,200}(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?[ \\t\\n\\r\\f\\v]*";

@@ -172,7 +172,7 @@ function readJson(file) {
 }
 
 /**
- * The structural checks of contract/manifest.py check_manifest, rule for rule (tests/test_contract.py
+ * The structural checks of tabship/contract/manifest.py check_manifest, rule for rule (tests/test_contract.py
  * feeds both the same broken manifests).
  * @param {unknown} manifest
  * @param {string} where
@@ -214,7 +214,7 @@ export function checkManifest(manifest, where) {
     const t = isObject(m.threshold) ? m.threshold.value : undefined;
     if (typeof t !== 'number' || !(t >= 0 && t <= 1)) fail('threshold.value must be a number in [0, 1]');
   } else {
-    // contract/target.py target_problem
+    // tabship/contract/target.py target_problem
     const classes = isObject(m.target) ? m.target.classes : undefined;
     if (!isObject(m.target) || m.target.kind !== 'multiclass' || !Array.isArray(classes) || classes.length < 2
       || !classes.every((/** @type {unknown} */ c) => isText(c) && c !== '') || new Set(classes).size !== classes.length) {
@@ -331,7 +331,7 @@ export async function loadModel(target, options = {}) {
 }
 
 /**
- * Turns JSON row objects into graph feeds exactly as the Python server does (runtime/schema.py
+ * Turns JSON row objects into graph feeds exactly as the Python server does (runtime/model/schema.py
  * validate_rows; docs/serving.md "Validation"), refusing exactly what it refuses with the same
  * reasons. Every input must be a key of every row: an absent key is a problem (a misspelt name
  * must not score silently as missing), null is how a missing value is sent.
@@ -339,7 +339,7 @@ export async function loadModel(target, options = {}) {
  *   "nan", "inf", "1_000", hex or Unicode digits); null and blank text are missing (NaN), a
  *   problem when the input is not nullable; booleans, other text, arrays, objects are problems.
  * - categorical -> string [N,1]: text up to max_length (default 256) characters without lone
- *   surrogates, numbers and booleans by contract/values.py category_text; null is "" and null or
+ *   surrogates, numbers and booleans by tabship/contract/values.py category_text; null is "" and null or
  *   blank text is a problem when the input is not nullable; arrays and objects are problems.
  * Columns not in the manifest are ignored. Every problem is collected and thrown together as
  * one FeedError.

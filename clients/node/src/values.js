@@ -1,11 +1,11 @@
 // @ts-check
 /**
  * How one raw JSON value becomes what a tabship graph is fed: the JavaScript twin of
- * contract/values.py (category_text, number_value), of the server's validation in
- * runtime/schema.py (numericFeed, categoricalFeed: what is accepted, what is refused and with
+ * tabship/contract/values.py (category_text, number_value), of the server's validation in
+ * runtime/model/schema.py (numericFeed, categoricalFeed: what is accepted, what is refused and with
  * which reason) and of docs/contract.md. Pure functions, no onnxruntime dependency, so they can
  * be unit-tested and compared with Python directly. The rules' data (accepted numeric text,
- * limits, reasons) comes from rules.js, generated from the Python contract/ package.
+ * limits, reasons) comes from rules.js, generated from the Python tabship/contract/ package.
  */
 
 import { BLANK_TEXT, MAX_TEXT_LENGTH, NUMERIC_TEXT, REASONS, SHOWN_CHARACTERS } from './rules.js';
@@ -124,7 +124,7 @@ export function pyFloatRepr(x) {
 
 /**
  * Thrown for a value that cannot be fed; the message names no row or column. `code` is the
- * reason's key in REASONS (contract/rules.py), the same words the Python server says.
+ * reason's key in REASONS (tabship/contract/rules.py), the same words the Python server says.
  */
 export class ValueProblem extends Error {
   /**
@@ -137,7 +137,7 @@ export class ValueProblem extends Error {
   }
 }
 
-// --- the Python server's validation (runtime/schema.py), rule for rule ---------------------
+// --- the Python server's validation (runtime/model/schema.py), rule for rule ---------------------
 
 export { NUMERIC_TEXT };
 const NUMERIC = new RegExp(`^(?:${NUMERIC_TEXT})$`);
@@ -151,7 +151,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const UNPRINTABLE = /^[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]$/u;
 
 /**
- * The server's name for a JSON value's type in its problem reasons (runtime/schema.py _json_type).
+ * The server's name for a JSON value's type in its problem reasons (runtime/model/schema.py _json_type).
  * @param {unknown} value
  * @returns {string}
  */
@@ -200,7 +200,7 @@ export function shown(text) {
 }
 
 /**
- * What the server feeds for one numeric cell (runtime/schema.py Column.numeric), or a
+ * What the server feeds for one numeric cell (runtime/model/schema.py Column.numeric), or a
  * ValueProblem with the server's reason. `undefined` is an absent key.
  * @param {unknown} value
  * @param {boolean} nullable
@@ -231,7 +231,7 @@ export function numericFeed(value, nullable) {
 }
 
 /**
- * What the server feeds for one categorical cell (runtime/schema.py Column.categorical), or a
+ * What the server feeds for one categorical cell (runtime/model/schema.py Column.categorical), or a
  * ValueProblem with the server's reason. `undefined` is an absent key.
  * @param {unknown} value
  * @param {boolean} nullable
@@ -268,7 +268,7 @@ export function categoricalFeed(value, nullable, maxLength = DEFAULT_MAX_LENGTH)
 }
 
 /**
- * Text form of a categorical value (contract/values.py category_text): null/undefined/NaN -> "",
+ * Text form of a categorical value (tabship/contract/values.py category_text): null/undefined/NaN -> "",
  * booleans "true"/"false", integral finite numbers their decimal integer (2.0 -> "2",
  * 1e16 -> "10000000000000000"), other numbers Python's repr (2.5 -> "2.5", 1e-07 -> "1e-07").
  * @param {unknown} value

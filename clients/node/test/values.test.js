@@ -12,7 +12,7 @@ import {
 import { REASONS } from '../src/rules.js';
 import { buildFeeds, FeedError, readOnnxHeader } from '../src/tabship.js';
 
-test('categoryText follows contract/values.py category_text', () => {
+test('categoryText follows tabship/contract/values.py category_text', () => {
   const cases = /** @type {[unknown, string][]} */ ([
     [null, ''], [undefined, ''], [NaN, ''], [true, 'true'], [false, 'false'],
     ['', ''], [' 02 ', ' 02 '], ['Nov', 'Nov'],
@@ -204,7 +204,7 @@ test('categoricalFeed refuses NUL, as the server does', () => {
   assert.equal(categoricalFeed('Nov', true), 'Nov');
 });
 
-test('every refusal carries its reason code from rules.js (generated from contract/rules.py)', () => {
+test('every refusal carries its reason code from rules.js (generated from tabship/contract/rules.py)', () => {
   const cases = [
     [() => numericFeed(Infinity, true), 'not_finite'],
     [() => numericFeed(null, false), 'null_not_nullable'],

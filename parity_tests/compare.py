@@ -1,0 +1,132 @@
+"""Scoring the same raw rows through the reference pipeline and the ONNX graph, and comparing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from tabship.contract.manifest import (
+    CATEGORICAL,
+    DECISION,
+    KIND_ONNX_TYPES,
+    LABEL,
+    OUTPUT_NAMES,
+    PROBABILITIES,
+)
+from tabship.contract.values import category_text, number_value
+
+BAR_MAX_ABS_DP = 1e-6
+_ONNX_DTYPES = {"tensor(double)": np.float64, "tensor(float)": np.float32}
+_number = np.frompyfunc(number_value, 1, 1)
+_text = np.frompyfunc(category_text, 1, 1)
+
+
+@dataclass(frozen=True)
+class SetResult:
+    name: str
+    rows: int
+    max_abs_dp: float
+    flips: int  # labels at 0.5 that differ
+    threshold_flips: int  # decisions at the manifest's threshold that differ
+    worst_row: int | None
+    note: str | None = None  # e.g. how a capped set was sampled
+    error: str | None = None  # the set could not be built or scored: it fails
+
+    @classmethod
+    def broken(cls, name: str, error: str) -> SetResult:
+        return cls(name, 0, math.inf, 0, 0, None, error=error)
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.error is None
+            and self.max_abs_dp <= BAR_MAX_ABS_DP
+            and self.flips == 0
+            and self.threshold_flips == 0
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        fields = asdict(self)
+        if not math.isfinite(self.max_abs_dp):
+            fields["max_abs_dp"] = None  # JSON has no infinity
+        return {**fields, "passed": self.passed}
+
+
+def feeds_for(session: ort.InferenceSession, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Feeds as every tabship feeder builds them (tabship/contract/values.py), typed as the graph asks."""
+    feeds = {}
+    for graph_input in session.get_inputs():
+        values = frame[graph_input.name].to_numpy(dtype=object)
+        if graph_input.type == KIND_ONNX_TYPES[CATEGORICAL]:
+            column = _text(values).astype(object) if len(values) else values
+        else:
+            parsed = np.asarray(_number(values) if len(values) else values, dtype=np.float64)
+            with np.errstate(over="ignore"):  # 1e308 -> inf is what a float32 input means
+                column = parsed.astype(_ONNX_DTYPES[graph_input.type])
+        feeds[graph_input.name] = column.reshape(-1, 1)
+    return feeds
+
+
+def compare(
+    name: str,
+    pipeline: Any,
+    session: ort.InferenceSession,
+    frame: pd.DataFrame,
+    threshold: float | None,
+    classes: list[str] | None = None,
+) -> tuple[SetResult, np.ndarray]:
+    """Returns the set's result and the reference P(positive) per row (multiclass: the
+    reference [N, K] probabilities)."""
+    if classes:
+        return compare_multiclass(name, pipeline, session, frame, classes)
+    assert threshold is not None
+    reference = pipeline.predict_proba(frame)[:, 1]
+    reference_label = pipeline.predict(frame)
+    label, probabilities, decision = session.run(list(OUTPUT_NAMES), feeds_for(session, frame))
+    difference = np.abs(probabilities[:, 1].astype(np.float64) - reference.astype(np.float64))
+    difference = np.where(np.isnan(difference), np.inf, difference)
+    reference_decision = (reference.astype(np.float64) >= threshold).astype(np.int64)
+    result = SetResult(
+        name=name,
+        rows=len(frame),
+        max_abs_dp=float(difference.max()) if len(frame) else 0.0,
+        flips=int(np.sum(label != reference_label)),
+        threshold_flips=int(np.sum(decision != reference_decision)),
+        worst_row=int(np.argmax(difference)) if len(frame) else None,
+    )
+    return result, reference
+
+
+def compare_multiclass(
+    name: str,
+    pipeline: Any,
+    session: ort.InferenceSession,
+    frame: pd.DataFrame,
+    classes: list[str],
+) -> tuple[SetResult, np.ndarray]:
+    """max |dP| over every class column; `flips` counts arg-max labels that differ from
+    scikit-learn's predict, `threshold_flips` decision names that differ from classes[predict]."""
+    reference = pipeline.predict_proba(frame)
+    reference_label = np.asarray(pipeline.predict(frame), dtype=np.int64)
+    label, probabilities, decision = session.run(
+        [LABEL, PROBABILITIES, DECISION], feeds_for(session, frame)
+    )
+    if probabilities.shape != reference.shape:
+        raise ValueError(f"graph probabilities {probabilities.shape}, reference {reference.shape}")
+    difference = np.abs(probabilities.astype(np.float64) - reference.astype(np.float64))
+    difference = np.where(np.isnan(difference), np.inf, difference).max(axis=1, initial=0.0)
+    names = np.asarray(classes, dtype=object)
+    result = SetResult(
+        name=name,
+        rows=len(frame),
+        max_abs_dp=float(difference.max()) if len(frame) else 0.0,
+        flips=int(np.sum(label != reference_label)),
+        threshold_flips=int(np.sum(decision.astype(object) != names[reference_label])),
+        worst_row=int(np.argmax(difference)) if len(frame) else None,
+    )
+    return result, reference

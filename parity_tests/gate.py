@@ -1,0 +1,361 @@
+"""`tabship parity MODEL_DIR`: the release gate. The ONNX graph must compute what the reference
+pipeline computes on every row set, or the version is not released."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from tabship.contract.errors import ModelRefused
+from tabship.contract.manifest import MANIFEST_FILE, MODEL_FILE, check_manifest
+from tabship.parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
+from tabship.parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
+from tabship.parity_tests.generated import generated_rows
+from tabship.parity_tests.rows import boundary_rows, hostile_rows, split_counts_per_class
+from tabship.runtime.model.schema import InputSchema
+from tabship.runtime.model.session import session_options
+from tabship.training.pickles import load_joblib
+
+REPORT_FILE = "parity_report.json"
+BOUNDARY_BASE_ROWS = 2
+
+
+@dataclass
+class GateRun:
+    results: list[SetResult]
+    rows: dict[str, pd.DataFrame]  # the raw rows of each set (for fixtures)
+    references: dict[str, np.ndarray]  # the reference P(positive) of each set
+    details: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.results)
+
+
+def _session(model_bytes: bytes) -> ort.InferenceSession:
+    # The very options serving and batch scoring use: with 2+ intra-op threads a row's
+    # probability can move by one ulp with the batch size, so the gate must not differ.
+    return ort.InferenceSession(
+        model_bytes, sess_options=session_options(1), providers=["CPUExecutionProvider"]
+    )
+
+
+def _failure(error: BaseException) -> str:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}"[:500]
+
+
+def check_parity(
+    pipeline: Any,
+    model_bytes: bytes,
+    manifest: dict[str, Any],
+    reference_data: dict[str, Any],
+    *,
+    generated: int = DEFAULT_GENERATED_ROWS,
+) -> GateRun:
+    """Every set is built and compared on its own: a set that cannot be built or scored is
+    reported FAILED with the reason instead of ending the gate."""
+    session = _session(model_bytes)
+    classes = manifest_classes(manifest)
+    threshold = None if classes else float(manifest["threshold"]["value"])
+    test, train = reference_data["test_frame"], reference_data["train_frame"]
+    inputs = manifest["inputs"]
+    details: dict[str, Any] = {}
+
+    def boundary() -> tuple[pd.DataFrame, str | None]:
+        probes = boundary_rows(pipeline, test.head(BOUNDARY_BASE_ROWS))
+        details["boundary_rows_per_feature"] = probes.per_feature
+        if classes:
+            details["boundary_splits_per_class"] = split_counts_per_class(pipeline, len(classes))
+        details["boundary_thresholds"] = {"total": probes.thresholds, "probed": probes.probed}
+        return probes.rows, probes.note
+
+    builders: dict[str, Callable[[], tuple[pd.DataFrame, str | None]]] = {
+        "test": lambda: (test, None),
+        "train": lambda: (train, None),
+        "boundary": boundary,
+        "hostile": lambda: (hostile_rows(test, inputs), None),
+        "generated": lambda: (generated_rows(inputs, train, rows=generated), None),
+    }
+    results, rows, references = [], {}, {}
+    seconds: dict[str, dict[str, float]] = {}
+    details["seconds"] = seconds
+    for name, build in builders.items():
+        started = time.perf_counter()
+        try:
+            frame, note = build()
+            built = time.perf_counter()
+            result, reference = compare(name, pipeline, session, frame, threshold, classes)
+        except Exception as error:  # any failure is this set's verdict, not a crash
+            results.append(SetResult.broken(name, _failure(error)))
+            continue
+        finally:
+            seconds[name] = {"total": round(time.perf_counter() - started, 3)}
+        seconds[name]["build"] = round(built - started, 3)
+        results.append(replace(result, note=note))
+        rows[name], references[name] = frame, reference
+    return GateRun(results, rows, references, details)
+
+
+def manifest_classes(manifest: dict[str, Any]) -> list[str] | None:
+    target = manifest.get("target")
+    return list(target["classes"]) if isinstance(target, dict) and target.get("classes") else None
+
+
+def report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str, Any]:
+    classes = manifest_classes(manifest)
+    if classes:
+        return {
+            "status": "passed" if run.passed else "failed",
+            "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "onnx_sha256": onnx_sha256,
+            "model": {"name": manifest["name"], "version": manifest["version"]},
+            # flips: arg-max labels; threshold_flips: decision names (no threshold here)
+            "bar": {
+                "max_abs_dp": BAR_MAX_ABS_DP,
+                "flips": 0,
+                "threshold_flips": 0,
+                "over": "every class column",
+                "decision": "argmax",
+            },
+            "classes": classes,
+            "sets": [result.as_dict() for result in run.results],
+            **run.details,
+        }
+    return {
+        "status": "passed" if run.passed else "failed",
+        "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "onnx_sha256": onnx_sha256,
+        "model": {"name": manifest["name"], "version": manifest["version"]},
+        "bar": {"max_abs_dp": BAR_MAX_ABS_DP, "flips": 0, "threshold_flips": 0},
+        "threshold": manifest["threshold"]["value"],
+        "sets": [result.as_dict() for result in run.results],
+        **run.details,
+    }
+
+
+def format_table(
+    results: list[SetResult],
+    seconds: dict[str, dict[str, float]] | None = None,
+    *,
+    multiclass: bool = False,
+) -> str:
+    seconds = seconds or {}
+    # Multiclass: flips of the arg-max label, and of the decision's class name.
+    first, second = ("flips@max", "name flips") if multiclass else ("flips@0.5", "flips@thr")
+
+    def took(name: str) -> str:
+        return f"{seconds[name]['total']:>7.1f}s" if name in seconds else f"{'-':>8}"
+
+    lines = [f"{'set':<10}{'rows':>9}{'max |dP|':>12}{first:>11}{second:>11}{'time':>8}  result"]
+    for r in results:
+        if r.error is not None:
+            lines.append(
+                f"{r.name:<10}{'-':>9}{'-':>12}{'-':>11}{'-':>11}{took(r.name)}  FAIL: {r.error}"
+            )
+            continue
+        lines.append(
+            f"{r.name:<10}{r.rows:>9}{r.max_abs_dp:>12.3g}{r.flips:>11}{r.threshold_flips:>11}"
+            f"{took(r.name)}  {'ok' if r.passed else 'FAIL'}"
+        )
+        if r.note:
+            lines.append(f"{'':<10}{r.note}")
+    return "\n".join(lines)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", help="a version directory (models/<name>/<version>)")
+    parser.add_argument(
+        "--generated-rows",
+        type=int,
+        default=DEFAULT_GENERATED_ROWS,
+        help=f"rows in the generated set (default {DEFAULT_GENERATED_ROWS})",
+    )
+    parser.add_argument(
+        "--fixture",
+        help="also write the rows and reference outputs as a JSON "
+        "fixture for other languages' consumers (clients/node)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+class NotAVersion(ValueError):
+    pass
+
+
+def gate_version(
+    folder: Path, *, generated: int = DEFAULT_GENERATED_ROWS, fixture: Path | None = None
+) -> tuple[GateRun, dict[str, Any]]:
+    """Runs the gate on a version directory and records the result beside the graph."""
+    needed = [MANIFEST_FILE, MODEL_FILE, "reference.joblib", "reference_data.joblib"]
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if missing:
+        raise NotAVersion(f"{folder} is not a version directory (missing {missing})")
+    if os.path.lexists(folder / "manifest.sig"):
+        # the gate rewrites manifest.json, which would void the signature of a released version
+        raise NotAVersion(
+            f"{folder} is signed (manifest.sig): a released version is immutable, and "
+            "re-running the gate would change its manifest.json"
+        )
+    try:
+        where = folder / MANIFEST_FILE
+        manifest = check_manifest(json.loads(where.read_text()), str(where))
+        recorded = manifest["onnx"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError, ModelRefused) as error:
+        raise NotAVersion(f"{folder / MANIFEST_FILE}: unreadable manifest ({error})") from None
+    model_bytes = (folder / MODEL_FILE).read_bytes()
+    sha = hashlib.sha256(model_bytes).hexdigest()
+    if sha != recorded:
+        raise NotAVersion(f"{folder / MODEL_FILE} does not match the manifest's SHA-256")
+    gate = check_parity(
+        load_joblib(folder / "reference.joblib"),
+        model_bytes,
+        manifest,
+        load_joblib(folder / "reference_data.joblib"),
+        generated=generated,
+    )
+    outcome = report(gate, manifest, sha)
+    # The graph is never rewritten (its hash holds); the manifest's parity section records
+    # the result, and the full report sits beside it. (A version `tabship train` gates is
+    # written once with its verdict: tabship/release/flow.py.)
+    _write_atomically(folder / REPORT_FILE, report_text(outcome))
+    manifest["parity"] = verdict(outcome)
+    _write_atomically(folder / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if fixture is not None:
+        text = json.dumps(consumer_fixture(gate, manifest), allow_nan=False) + "\n"
+        _write_atomically(fixture, text)
+    return gate, outcome
+
+
+def verdict(outcome: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's parity section for a gate report."""
+    return {k: outcome[k] for k in ("status", "checked_at", "bar", "sets")}
+
+
+def report_text(outcome: dict[str, Any]) -> str:
+    return json.dumps(outcome, indent=2) + "\n"
+
+
+def print_outcome(folder: Path, gate: GateRun, outcome: dict[str, Any]) -> None:
+    model = outcome["model"]
+    print(f"parity gate: {model['name']} {model['version']}")
+    multiclass = "classes" in outcome
+    print(format_table(gate.results, gate.details.get("seconds"), multiclass=multiclass))
+    print(
+        f"{outcome['status'].upper()}: bar max |dP| <= {BAR_MAX_ABS_DP:g} and no flips "
+        f"on every set; report {folder / REPORT_FILE}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    folder = Path(args.model_dir)
+    try:
+        gate, outcome = gate_version(
+            folder,
+            generated=args.generated_rows,
+            fixture=Path(args.fixture) if args.fixture else None,
+        )
+    except NotAVersion as error:
+        print(f"tabship parity: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(outcome, indent=2))
+    else:
+        print_outcome(folder, gate, outcome)
+    return 0 if gate.passed else 1
+
+
+def _json_value(value: Any) -> tuple[bool, Any]:
+    """A raw value as a JSON client would send it; (False, _) for values JSON cannot carry.
+    Whether the server accepts it is the validation engine's call (consumer_fixture)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True, None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return False, None
+    return True, value
+
+
+def consumer_fixture(gate: GateRun, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The rows the server accepts (by the same engine) with their reference outputs; rows it
+    answers 422 for are not part of the cross-language contract."""
+    schema = InputSchema(manifest["inputs"])
+    classes = manifest_classes(manifest)
+    threshold = None if classes else float(manifest["threshold"]["value"])
+    sets = []
+    for name in ("test", "boundary", "hostile"):
+        frame, reference = gate.rows[name], gate.references[name]
+        rows, indices, probability = [], [], []
+        for index, record in enumerate(frame.to_dict("records")):
+            converted = {k: _json_value(v) for k, v in record.items()}
+            if all(ok for ok, _ in converted.values()):
+                rows.append({k: v for k, (_, v) in converted.items()})
+                indices.append(index)
+        good = schema.mask_rows(rows).good.tolist()
+        rows = [row for row, ok in zip(rows, good, strict=True) if ok]
+        for index, ok in zip(indices, good, strict=True):
+            if ok:
+                value = reference[index]
+                probability.append(
+                    np.asarray(value, dtype=np.float64).tolist() if classes else float(value)
+                )
+        if classes:
+            matrix = np.asarray(probability, dtype=np.float64).reshape(-1, len(classes))
+            labels = np.argmax(matrix, axis=1)
+            sets.append(
+                {
+                    "name": name,
+                    "rows": rows,
+                    "expected": {
+                        "probabilities": probability,
+                        "label": labels.tolist(),
+                        "decision": [classes[i] for i in labels],
+                    },
+                }
+            )
+            continue
+        p = np.asarray(probability, dtype=np.float64)
+        sets.append(
+            {
+                "name": name,
+                "rows": rows,
+                "expected": {
+                    "probability": probability,
+                    "label": (p > 0.5).astype(int).tolist(),
+                    "decision": (p >= threshold).astype(int).tolist(),
+                },
+            }
+        )
+    return {
+        "model": {
+            "name": manifest["name"],
+            "version": manifest["version"],
+            "sha256": manifest["onnx"]["sha256"],
+        },
+        "tolerance": BAR_MAX_ABS_DP,
+        **({"classes": classes} if classes else {}),
+        "sets": sets,
+    }

@@ -1,0 +1,205 @@
+"""The data plane: every operation the server offers, with no transport in it.
+
+It takes parsed bodies (a JSON value for /v1/predict, an InferRequest for the Open Inference
+Protocol) and returns answers as plain values, or raises a RequestError (runtime/dataplane/errors.py)
+that carries its status and code. The transports are thin adapters over it: REST v1
+(runtime/rest/v1.py), OIP REST (runtime/rest/oip.py) and OIP gRPC (runtime/grpc/server.py) only
+read bytes, decode them, call one method here and encode what it returns. The shape follows
+MLServer's `handlers/dataplane.py`.
+
+A caller holds `plane.admitted()` around reading the body and the call: the deadline and the
+scoring slots are the request's, whatever its transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tabship.runtime.dataplane.errors import InvalidBody, NotReady
+from tabship.runtime.dataplane.json_codec import render_json
+from tabship.runtime.dataplane.offload import OFFLOAD_ROWS
+from tabship.runtime.dataplane.oip_infer import (
+    DATATYPES,
+    EXTENSIONS,
+    PLATFORM,
+    Inference,
+    InferRequest,
+    InferResponse,
+    outputs_for,
+    server_version,
+)
+from tabship.runtime.dataplane.service import Admission, Service
+from tabship.runtime.model.schema import Validated
+from tabship.runtime.model.session import Scores
+from tabship.runtime.rest.openapi import build_openapi
+
+T = TypeVar("T")
+PUBLIC_MANIFEST_KEYS = (
+    "name",
+    "version",
+    "created_at",
+    "dataset",
+    "variant",
+    "metrics",
+    "threshold",
+    "target",
+    "metrics_per_class",
+    "inputs",
+    "outputs",
+    "parity",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The /v1/predict answer: its JSON body and how many rows it scored."""
+
+    body: dict[str, Any]
+    n_rows: int
+
+
+class DataPlane:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        model = service.model
+        self.inference = Inference(service)
+        self.model_ref = {"name": model.name, "version": model.version}
+        self._public = {k: model.manifest[k] for k in PUBLIC_MANIFEST_KEYS if k in model.manifest}
+        self._public["sha256"] = model.sha256
+        self._public["signed_by"] = model.artifact.signed_by  # null: not checked (no keys)
+        self._openapi = build_openapi(model.manifest, service.schema, service.settings.max_rows)
+
+    # -- admission and the prep thread, for the adapters -------------------------------------
+
+    def admitted(self, timeout_s: float | None = None) -> Admission:
+        return self.service.admitted(timeout_s)
+
+    async def receive_body(self, chunks: AsyncIterable[bytes], declared: str | None) -> bytes:
+        """A transport's body chunks, under the body limit and deadline; then a slot."""
+        return await self.service.receive_body(chunks, declared)
+
+    async def decode_json(self, body: bytes) -> Any:
+        return await self.service.decode_json(body)
+
+    async def offloaded(self, fn: Callable[..., T], *args: Any, bounded: bool = True) -> T:
+        """fn(*args) in the prep thread (503 when its queue is full, if bounded)."""
+        return await self.service.offloaded(fn, *args, bounded=bounded)
+
+    async def encode_json(self, body: dict[str, Any], n_rows: int) -> bytes:
+        """A big answer is encoded in the prep thread, never refused: the scoring is done."""
+        if n_rows >= OFFLOAD_ROWS:
+            return await self.service.offloaded(render_json, body, bounded=False)
+        return render_json(body)
+
+    # -- health and metadata -----------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.service.is_ready
+
+    def live(self) -> dict[str, Any]:
+        return {"status": "alive"}
+
+    def readiness(self) -> dict[str, Any]:
+        """The ready answer, or NotReady (503) while starting or draining."""
+        if not self.service.is_ready:
+            raise NotReady("draining" if self.service.draining else "not ready")
+        return {"status": "ready", "model": self.model_ref}
+
+    def metadata(self) -> dict[str, Any]:
+        return self._public
+
+    def openapi(self) -> dict[str, Any]:
+        return self._openapi
+
+    def metrics(self, accept: str | None) -> tuple[bytes, str]:
+        """The Prometheus exposition and its content type (OpenMetrics when accepted)."""
+        service = self.service
+        return service.metrics.render(
+            ready=service.is_ready, inflight=service.inflight, accept=accept
+        )
+
+    # -- tabship API v1 ----------------------------------------------------------------------
+
+    async def predict(self, payload: Any) -> Prediction:
+        """One row (a JSON object) or a list of rows, validated and scored."""
+        service = self.service
+        single = isinstance(payload, dict)
+        rows = [payload] if single else payload
+        if not isinstance(rows, list):
+            raise InvalidBody("the body must be a JSON object (one row) or an array of objects")
+        service.check_row_count(len(rows))
+        validated = await service.validate_rows(rows)
+        scores = await service.score(validated)
+        return Prediction(self._prediction_body(validated, scores, single), validated.n_rows)
+
+    def _prediction_body(
+        self, validated: Validated, scores: Scores, single: bool
+    ) -> dict[str, Any]:
+        service = self.service
+        classes = service.model.classes
+        labels = scores.decisions.tolist()
+        body: dict[str, Any]
+        if classes:
+            # label: the class name the graph's `decision` carries (arg-max, ties to the
+            # lowest index)
+            by_class = service.by_class(scores, classes)
+            body = {"model": self.model_ref, "classes": classes}
+            if single:
+                body["probabilities"] = by_class[0]
+                body["label"] = labels[0]
+            else:
+                body["predictions"] = [
+                    {"probabilities": p, "label": d} for p, d in zip(by_class, labels, strict=True)
+                ]
+        else:
+            positive = service.positive(scores)
+            body = {"model": self.model_ref, "threshold": service.model.threshold}
+            if single:
+                body["probability"] = positive[0]
+                body["label"] = labels[0]
+            else:
+                body["predictions"] = [
+                    {"probability": p, "label": d} for p, d in zip(positive, labels, strict=True)
+                ]
+        if validated.unseen:
+            body["unseen_categories"] = validated.unseen
+        if validated.ignored_columns:
+            body["ignored_columns"] = [c[:200] for c in validated.ignored_columns[:50]]
+        return body
+
+    # -- Open Inference Protocol -------------------------------------------------------------
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "tabship", "version": server_version(), "extensions": EXTENSIONS}
+
+    def check_model(self, name: str, version: str | None) -> None:
+        """NotFound (404) for another model or version."""
+        self.inference.check_model(name, version)
+
+    def model_ready(self, name: str, version: str | None) -> bool:
+        self.check_model(name, version)
+        return self.service.is_ready
+
+    def model_metadata(self, name: str, version: str | None) -> dict[str, Any]:
+        self.inference.check_model(name, version)
+        model = self.service.model
+        return {
+            "name": model.name,
+            "versions": [model.version],
+            "platform": PLATFORM,
+            "inputs": [
+                {"name": entry["name"], "datatype": DATATYPES[entry["kind"]], "shape": [-1, 1]}
+                for entry in model.inputs
+            ],
+            "outputs": [
+                {"name": name, "datatype": datatype, "shape": shape}
+                for name, (datatype, shape) in outputs_for(model.classes).items()
+            ],
+        }
+
+    async def infer(self, name: str, version: str | None, request: InferRequest) -> InferResponse:
+        self.check_model(name, version)
+        return await self.inference.infer(request)

@@ -1,0 +1,1 @@
+"""The Open Inference Protocol over gRPC (the `grpc` extra), an adapter on the data plane."""
