@@ -10,6 +10,7 @@ from its own sub-package. Run as a script to print the package graph.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
@@ -123,6 +124,10 @@ def _old_module_strings(tree: ast.AST) -> list[str]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            # code in a string (`python -c`): its import lines
+            for name in re.findall(r"(?m)^\s*(?:from|import)\s+([A-Za-z_][\w.]*)", node.value):
+                if name.split(".")[0] in OLD_NAMES:
+                    found.append(name)
             words = node.value.split(".")
             if len(words) >= 2 and words[0] in OLD_NAMES and words[1].isidentifier():
                 if node.value.split(":")[0] in {f"{p}.{k}" for p in OLD_NAMES for k in known}:
@@ -150,8 +155,9 @@ def test_every_import_and_module_string_carries_the_tabship_prefix() -> None:
 def test_the_prefix_check_sees_imports_and_module_strings() -> None:
     tree = ast.parse(
         "import runtime.rest.app\nfrom gate import rows\nx = ['-m', 'runtime.health_listener']\n"
+        "code = 'import sys\\nfrom export.cli import run\\n'\n"
     )
-    assert _old_module_strings(tree) == ["runtime.health_listener"]
+    assert sorted(_old_module_strings(tree)) == ["export.cli", "runtime.health_listener"]
     assert _imported(tree, "tabship.x") == {"runtime.rest.app", "gate"}
 
 

@@ -24,8 +24,8 @@ def _no_disk_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_: Any, **__: Any) -> None:
         raise AssertionError("the release path read back or rewrote a version file")
 
-    monkeypatch.setattr(gate_module.joblib, "load", refuse)
-    monkeypatch.setattr(artifact_module.joblib, "load", refuse)
+    monkeypatch.setattr(gate_module, "load_joblib", refuse)
+    monkeypatch.setattr(artifact_module, "load_joblib", refuse)
     monkeypatch.setattr(gate_module, "_write_atomically", refuse)
 
 

@@ -243,3 +243,19 @@ def test_serve_and_grpc_install_serves_grpc_without_training_libraries(
     for name in ("sklearn", "xgboost", "pandas", "scipy", "skl2onnx", "onnxmltools"):
         assert f"/{name}/" not in maps, name
     assert "/grpc/" in maps  # grpcio's extension is loaded in the serving process
+
+
+def test_import_tabship_works_anywhere_in_the_serve_install(serve_venv: Path) -> None:
+    python = serve_venv / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-c", "import sys, tabship; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert "tabship" in loaded
+    heavy = {"sklearn", "xgboost", "pandas", "onnxruntime", "numpy", "tabship.training"}
+    assert not loaded & heavy, sorted(loaded & heavy)

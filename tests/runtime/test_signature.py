@@ -267,7 +267,7 @@ def test_without_the_sign_extra_trusted_keys_are_a_clear_refusal(
     # with cryptography really absent)
     code = (
         "import sys; sys.modules['cryptography'] = None\n"
-        "from runtime.serve import main\n"
+        "from tabship.runtime.serve import main\n"
         f"sys.exit(main(['--model', {str(version)!r}, '--port', '0']))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TABSHIP_")}

@@ -1,0 +1,79 @@
+"""Versions written before the packages moved under `tabship` pickled their classes as
+`training.contract...`: they still re-gate and re-export, and the old names never leak."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import pytest
+from conftest import Exported
+
+from tabship.training.pickles import load_joblib
+
+pytestmark = pytest.mark.slow
+
+
+def _pre_move(path: Path) -> None:
+    """Rewrite a joblib file as the old code wrote it: protocol 2 spells each class as text
+    (`c<module>\\n<name>\\n`), so the pre-move module names can be put back byte for byte."""
+    value = joblib.load(path)
+    joblib.dump(value, path, protocol=2)
+    data = path.read_bytes()
+    old = data.replace(b"ctabship.training.", b"ctraining.").replace(
+        b"ctabship.contract.", b"ccontract."
+    )
+    path.write_bytes(old)
+
+
+def _isolated(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter with no checkout on sys.path (-I; cwd elsewhere), as in a wheel
+    install: `training` there is no importable folder, only tabship.training is."""
+    return subprocess.run(
+        [sys.executable, "-I", *args], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+
+
+LOAD = """
+import sys
+from tabship.training.pickles import load_joblib
+pipeline = load_joblib(sys.argv[1])
+encoders = [type(step).__module__ for _, step, _ in pipeline.named_steps["contract"].transformers_]
+assert "tabship.training.contract.categories" in encoders, encoders
+assert not [m for m in sys.modules if m.split(".")[0] in ("training", "contract")], 2
+print("loaded")
+"""
+
+
+def test_a_pre_move_version_regates_and_reexports(exported: Exported, tmp_path: Path) -> None:
+    version = tmp_path / "old" / exported.version_dir.name
+    shutil.copytree(exported.version_dir, version)
+    for name in ("reference.joblib", "reference_data.joblib"):
+        _pre_move(version / name)
+    reference = str(version / "reference.joblib")
+    assert b"ctraining.contract." in (version / "reference.joblib").read_bytes()
+
+    plain = _isolated(tmp_path, "-c", "import joblib, sys; joblib.load(sys.argv[1])", reference)
+    assert "No module named 'training'" in plain.stderr  # what a plain load does with it
+    loaded = _isolated(tmp_path, "-c", LOAD, reference)
+    assert loaded.stdout.strip() == "loaded", loaded.stderr
+
+    regated = _isolated(tmp_path, "-m", "tabship.cli.main", "parity", str(version))
+    assert regated.returncode == 0, regated.stdout + regated.stderr
+    again = tmp_path / "again"
+    exported_again = _isolated(
+        tmp_path, "-m", "tabship.cli.main", "export", str(version), "--registry", str(again)
+    )
+    assert exported_again.returncode == 0, exported_again.stdout + exported_again.stderr
+    assert any(again.rglob("model.onnx"))
+
+
+def test_a_missing_module_that_is_not_tabship_is_not_retried(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.joblib"
+    joblib.dump(Path("x"), path, protocol=2)
+    path.write_bytes(path.read_bytes().replace(b"cpathlib\n", b"cnot_a_module\n"))
+    with pytest.raises(ModuleNotFoundError, match="not_a_module"):
+        load_joblib(path)
