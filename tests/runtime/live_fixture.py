@@ -20,7 +20,7 @@ def table(n: int, seed: int, *, shift: bool = False) -> pd.DataFrame:
     """n rows over the fixture's columns; `shift` moves PageValues up, Month to december and
     adds unseen visitor types and missing exit rates."""
     rng = np.random.default_rng(seed)
-    page_values = rng.gamma(2.0, 20.0, n) + (120.0 if shift else 0.0)
+    page_values = rng.gamma(2.0, 20.0, n) + (250.0 if shift else 0.0)
     exit_rates = rng.uniform(0.0, 0.2, n)
     exit_rates[rng.random(n) < (0.3 if shift else 0.05)] = np.nan
     months = CATEGORICAL["Month"][3]
