@@ -82,3 +82,22 @@ class CaptureFile:
     def finish(self) -> bytes:
         self._writer.close()
         return bytes(self._sink.getvalue().to_pybytes())
+
+
+def warm_up(schema: pa.Schema) -> None:
+    """Build and encode one row of this schema. pyarrow imports pandas (when it is installed)
+    on its first array: that happens here, at start-up, not on the writer's thread while
+    serving; and a schema pyarrow cannot write fails before the server is ready."""
+    row: dict[str, Any] = {}
+    for f in schema:
+        if pa.types.is_floating(f.type) or pa.types.is_timestamp(f.type):
+            row[f.name] = np.zeros(1)
+        elif pa.types.is_string(f.type):
+            row[f.name] = np.array(["x"], dtype=object)
+        elif pa.types.is_list(f.type):
+            row[f.name] = np.zeros((1, 2))
+        else:
+            row[f.name] = np.zeros(1, dtype=np.int64)
+    file = CaptureFile(schema)
+    file.append(row)
+    file.finish()

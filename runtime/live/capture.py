@@ -86,13 +86,15 @@ class CaptureWriter:
         self.schema = capture_parquet.capture_schema(
             [(name, numeric) for _, name, numeric in self.columns], self.multiclass
         )
+        capture_parquet.warm_up(self.schema)
         self.store: CaptureStore = open_capture_store(
             settings.capture_uri,
             connect_timeout_s=settings.fetch_connect_timeout_s,
             timeout_s=settings.fetch_timeout_s,
         )
-        write_marker(self.store, self._marker())
+        self._marked = False  # the folder's marker goes with the first file (on the thread)
         self.used = self.store.used_bytes() or 0
+        self.totals = dict.fromkeys(("rows", "files", *DROP_REASONS), 0)
         self.full = False
         self._token = secrets.token_hex(3)
         self._sequence = 0
@@ -125,7 +127,7 @@ class CaptureWriter:
             "capture",
             self._handle,
             max_rows=settings.capture_queue_rows,
-            on_drop=lambda rows: self._dropped.labels("queue_full").inc(rows),
+            on_drop=lambda rows: self._drop("queue_full", rows),
             on_error=lambda rows, error: None,  # counted where the rows are lost
             tick_s=TICK_S,
             on_tick=self._tick,
@@ -164,21 +166,42 @@ class CaptureWriter:
         for item in items:
             rows = item.n_rows
             if not self._fits(rows):
-                self._dropped.labels("budget").inc(rows)
+                self._drop("budget", rows)
                 continue
             self._pending.append(item)
             self._pending_rows += rows
-        if self._pending_rows >= ROW_GROUP_ROWS:
-            self._write_group()
+            building = 0 if self._file is None else self._file.size
+            if (
+                self._pending_rows >= ROW_GROUP_ROWS
+                or building + self._pending_rows * self._row_bytes >= self.file_bytes
+            ):
+                self._write_group()
+                self._rotate_if_big()
+
+    def _rotate_if_big(self) -> None:
         if self._file is not None and self._file.size >= self.file_bytes:
             self._store_file()
 
+    def _drop(self, reason: str, rows: int) -> None:
+        self._dropped.labels(reason).inc(rows)
+        self.totals[reason] += rows
+
     def _finish(self) -> None:
-        self._write_group()
-        self._store_file()
+        try:
+            self._write_group()
+            self._store_file()
+        finally:
+            log.info(
+                "capture: %d rows stored in %d files at %s; rows dropped: %s",
+                self.totals["rows"],
+                self.totals["files"],
+                self.store.where,
+                ", ".join(f"{reason} {self.totals[reason]}" for reason in DROP_REASONS),
+            )
 
     def _tick(self) -> None:
         self._write_group()
+        self._rotate_if_big()
         if self._file is not None and time.monotonic() - self._file_started >= self.file_age_s:
             self._store_file()
         if self.full:
@@ -217,7 +240,7 @@ class CaptureWriter:
         try:
             self._file.append(self._columns(items))
         except Exception:
-            self._dropped.labels("error").inc(rows)
+            self._drop("error", rows)
             raise
         # measured bytes per row, doubled: the estimate that keeps the budget
         self._row_bytes = max(self._row_bytes * 0.5, 2.0 * (self._file.size - before) / rows)
@@ -260,18 +283,23 @@ class CaptureWriter:
         data = file.finish()
         if self.used + len(data) > self.budget:
             # the estimate fell short: the budget holds, these rows are counted as dropped
-            self._dropped.labels("budget").inc(file.rows)
+            self._drop("budget", file.rows)
             self.full = True
             return
         self._sequence += 1
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         name = f"capture-{stamp}Z-{os.getpid()}-{self._token}-{self._sequence:06d}{SUFFIX}"
         try:
+            if not self._marked:
+                write_marker(self.store, self._marker())
+                self._marked = True
             self.store.put(name, data)
         except Exception:
-            self._dropped.labels("error").inc(file.rows)
+            self._drop("error", file.rows)
             raise
         self.used += len(data)
         self._rows.inc(file.rows)
         self._files.inc()
+        self.totals["rows"] += file.rows
+        self.totals["files"] += 1
         self._bytes.inc(len(data))
