@@ -91,14 +91,17 @@ def test_capture_holds_exactly_the_accepted_rows_after_sigterm(
     assert len(set(keys)) == len(keys)  # none twice
     assert set(keys) == {(f"req-{i:03d}", r) for i in range(30) for r in range(30)} | {(made, 0)}
     # never written: the sensitive column and the excluded one
-    assert "Month" not in data.columns and "ExitRates" not in data.columns
+    assert "Month" not in data.columns
+    assert "ExitRates" not in data.columns
     assert {"PageValues", "VisitorType", "OperatingSystems"} <= set(data.columns)
     ordered = data[data["_tabship_request_id"] != made].sort_values(
         ["_tabship_request_id", "_tabship_row"]
     )
     np.testing.assert_array_equal(ordered["PageValues"].to_numpy(), frame["PageValues"].to_numpy())
     expected = [p for rid in sorted(answers) for p in answers[rid]]
-    np.testing.assert_allclose(ordered["_tabship_probability"].to_numpy(), expected, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(
+        ordered["_tabship_probability"].to_numpy(), expected, rtol=0, atol=1e-7
+    )
     assert set(data["_tabship_model"]) == {NAME}
     assert closing_counts(server) == (sent + 1, len(files), 0, 0, 0)
 
@@ -138,9 +141,13 @@ def test_the_disk_budget_holds_and_drops_are_counted(
     metrics = server.client.get("/metrics").text
     server.stop()
     data, files = captured(folder)
-    assert sum(f.stat().st_size for f in files) + (folder / "_tabship_capture.json").stat().st_size <= budget
+    assert (
+        sum(f.stat().st_size for f in files) + (folder / "_tabship_capture.json").stat().st_size
+        <= budget
+    )
     stored, n_files, queue_full, over_budget, errors = closing_counts(server)
-    assert stored == len(data) and n_files == len(files)
+    assert stored == len(data)
+    assert n_files == len(files)
     assert over_budget > 0  # the budget stopped capture
     assert stored + queue_full + over_budget + errors == 4000  # every row accounted for
     assert 'tabship_capture_dropped_rows_total{reason="budget"}' in metrics
@@ -224,5 +231,6 @@ def test_a_stalled_target_never_makes_a_request_wait(
     assert slowest < 5.0
     metrics = server.client.get("/metrics").text
     dropped = re.search(r'tabship_capture_dropped_rows_total\{reason="queue_full"\} (\S+)', metrics)
-    assert dropped and float(dropped.group(1)) > 0
-    assert 'tabship_capture_rows_total 0.0' in metrics
+    assert dropped
+    assert float(dropped.group(1)) > 0
+    assert "tabship_capture_rows_total 0.0" in metrics

@@ -98,7 +98,8 @@ def test_served_drift_equals_the_offline_command_and_shows_a_shift(
         assert {column for _, column in metrics} == set(batch["columns"])
         results[label] = batch["columns"]
         page = server.client.get("/").text
-        assert 'id="drift"' in page and 'data-column="PageValues"' in page
+        assert 'id="drift"' in page
+        assert 'data-column="PageValues"' in page
         server.stop()
 
     steady_f, shifted_f = results["steady"], results["shifted"]

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import fixture_model
 import numpy as np
 import onnxruntime as ort
 import pytest
 from conftest import NAME, Server
-import fixture_model
 from fixture_model import write_version
 from live_fixture import rows, table
 
@@ -125,7 +125,9 @@ def test_sampling_scores_a_share_of_the_rows(
     )
     payload = rows(table(2000, seed=4))
     for start in range(0, 2000, 200):
-        assert server.client.post("/v1/predict", json=payload[start : start + 200]).status_code == 200
+        assert (
+            server.client.post("/v1/predict", json=payload[start : start + 200]).status_code == 200
+        )
     deadline = time.monotonic() + 30
     while server.client.get("/v1/shadow").json()["rows_compared"] < 350:
         assert time.monotonic() < deadline
@@ -177,9 +179,11 @@ def test_shadow_is_verified_like_the_model(
     log = _refusal(
         start_server(version_a, env={"TABSHIP_SHADOW_MODEL_URI": str(tampered)}, ready=False)
     )
-    assert "shadow model:" in log and "SHA-256" in log
+    assert "shadow model:" in log
+    assert "SHA-256" in log
     ungated = write_version(tmp_path, NAME, "20261126T090000000000Z-77777777", parity="failed")
     log = _refusal(
         start_server(version_a, env={"TABSHIP_SHADOW_MODEL_URI": str(ungated)}, ready=False)
     )
-    assert "shadow model:" in log and "parity.status" in log
+    assert "shadow model:" in log
+    assert "parity.status" in log
