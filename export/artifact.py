@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import joblib
 import onnx
 
+from tabship.contract.drift import DRIFT_KEY
 from tabship.contract.manifest import MANIFEST_FILE, MODEL_FILE
 from tabship.export import manifest as manifests
 from tabship.export.convert import (
@@ -23,6 +24,7 @@ from tabship.export.convert import (
     convert_pipeline,
     multiclass_outputs,
 )
+from tabship.export.live_reference import drift_reference, mark_sensitive
 from tabship.export.registry import ObjectRegistry, Registry
 from tabship.training.declaration import Declaration
 from tabship.training.pickles import load_joblib
@@ -135,6 +137,9 @@ def describe_model(
     """Fills the manifest and embeds it (minus the file's own hash) in the model."""
     classes = candidate_classes(candidate)
     graph_sha = manifests.sha256_bytes(graph_bytes(model))
+    train_frame = candidate.reference_data["train_frame"]
+    inputs = manifests.input_schema(candidate.pipeline, candidate.declaration, train_frame)
+    mark_sensitive(inputs, candidate.declaration)
     manifest = {
         "manifest_version": 1,
         "name": candidate.name,
@@ -155,9 +160,7 @@ def describe_model(
         },
         "data": candidate.record["data"],
         "metrics": candidate.record["metrics"],
-        "inputs": manifests.input_schema(
-            candidate.pipeline, candidate.declaration, candidate.reference_data["train_frame"]
-        ),
+        "inputs": inputs,
         "outputs": multiclass_outputs(classes) if classes else OUTPUTS,
         "onnx": {
             "file": MODEL_FILE,
@@ -167,6 +170,7 @@ def describe_model(
             "min_onnxruntime": MIN_ONNXRUNTIME,
         },
         "parity": {"status": "pending"},
+        DRIFT_KEY: drift_reference(inputs, train_frame),
     }
     if classes:
         # Schema version 2 adds the multiclass target; a binary manifest stays version 1,

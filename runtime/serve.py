@@ -29,6 +29,7 @@ from tabship.runtime.dataplane.json_codec import render_json  # noqa: E402
 from tabship.runtime.dataplane.plane import DataPlane  # noqa: E402
 from tabship.runtime.dataplane.service import Service  # noqa: E402
 from tabship.runtime.health_listener import HealthProcess, bind  # noqa: E402
+from tabship.runtime.live.hub import start_live  # noqa: E402
 from tabship.runtime.model.session import Model  # noqa: E402
 from tabship.runtime.rest.app import create_app  # noqa: E402
 from tabship.runtime.rest.protocol import GuardedProtocol, Limits  # noqa: E402
@@ -252,6 +253,14 @@ def run(args: argparse.Namespace) -> int:
         )
     plane = DataPlane(Service(settings, model))
     service = plane.service
+    try:
+        service.live = start_live(settings, model, service.metrics.registry)
+    except ModelRefused as error:
+        log.error("tabship serve: refusing to serve the model: %s", error)
+        return EXIT_REFUSED
+    except SettingsError as error:
+        log.error("tabship serve: bad setting: %s", error)
+        return EXIT_SETTINGS
     app = create_app(settings, model, plane)
     grpc = grpc_listener(settings, plane) if grpc_listener is not None else None
     _raise_file_limit(settings.max_connections)

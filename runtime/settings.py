@@ -54,6 +54,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise ValueError(f"{text!r} is not a share between 0 and 1")
+    return value
+
+
 def _extra_columns(text: str) -> str:
     if text not in {"ignore", "reject"}:
         raise ValueError(f"{text!r} is not 'ignore' or 'reject'")
@@ -194,6 +201,44 @@ class Settings:
         "`manifest.sig` location when it is not beside the manifest (e.g. a presigned URL to go "
         "with `TABSHIP_MANIFEST_URI`)",
     )
+    shadow_model_uri: str | None = _setting(
+        None,
+        "a second version scored beside the served one, off the request path (verified as "
+        "`MODEL_URI`; its inputs must accept the served model's); answers never change",
+    )
+    shadow_sample: float = _setting(1.0, "share of scored rows the shadow also scores (0 to 1)")
+    shadow_queue_rows: int = _setting(
+        10_000, "rows waiting for the shadow; beyond: dropped and counted"
+    )
+    capture_uri: str | None = _setting(
+        None,
+        "keep scored rows as Parquet files in this folder or `s3://bucket/prefix` (batch "
+        "extra; docs/live.md)",
+    )
+    capture_sample: float = _setting(1.0, "share of scored rows captured (0 to 1)")
+    capture_exclude: tuple[str, ...] = _setting(
+        (),
+        "comma-separated columns never captured (besides those the declaration marks `sensitive`)",
+        shown="unset",
+    )
+    capture_file_bytes: int = _setting(
+        16_777_216, "a capture file is closed at this size and a new one begun"
+    )
+    capture_file_age_s: float = _setting(60.0, "... or when its first row is this old")
+    capture_budget_bytes: int = _setting(
+        1_073_741_824,
+        "capture files may use this much in all; past it capture stops and counts what it "
+        "drops (scoring never waits)",
+    )
+    capture_queue_rows: int = _setting(
+        100_000, "rows waiting for the capture writer; beyond: dropped and counted"
+    )
+    drift: bool = _setting(
+        False, "`1` counts every scored row per column against the manifest's training reference"
+    )
+    drift_window_rows: int = _setting(
+        10_000, "drift figures cover about this many of the latest rows (in four blocks)"
+    )
     log_level: str = _setting(
         "info", "uvicorn / tabship log level (no access log: metrics count requests)"
     )
@@ -262,6 +307,18 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "fetch_redirect_hosts": _hosts,
     "trusted_keys": _list,
     "signature_uri": _optional,
+    "shadow_model_uri": _optional,
+    "shadow_sample": _share,
+    "shadow_queue_rows": _positive_int,
+    "capture_uri": _optional,
+    "capture_sample": _share,
+    "capture_exclude": _list,
+    "capture_file_bytes": _positive_int,
+    "capture_file_age_s": _positive_float,
+    "capture_budget_bytes": _positive_int,
+    "capture_queue_rows": _positive_int,
+    "drift": _flag,
+    "drift_window_rows": _positive_int,
     "log_level": lambda t: t.strip().lower(),
     "testonly_score_delay_ms": _non_negative_float,
 }

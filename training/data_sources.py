@@ -21,6 +21,13 @@ from typing import Any
 
 import pandas as pd
 
+from tabship.training.capture_source import (
+    CaptureSourceError,
+    is_capture,
+    join_labels,
+    without_meta,
+)
+
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -188,9 +195,10 @@ def load_table(
     table: str | None = None,
     query: str | None = None,
     csv_format: CsvFormat | None = None,
+    labels: str | None = None,
 ) -> pd.DataFrame:
     """The raw table, values as stored. `table` / `query` (exactly one) apply to SQLite only,
-    `csv_format` to CSV only."""
+    `csv_format` to CSV only, `labels` (a table joined on request id) to a capture folder."""
     shown = os.fspath(source)
     path = Path(shown)
     if not path.exists():
@@ -204,12 +212,33 @@ def load_table(
     if kind != "sqlite" and (table is not None or query is not None):
         raise DataSourceError(f"{shown}: a table or query applies only to SQLite sources")
     if kind == "sqlite":
+        if labels is not None:
+            raise DataSourceError(f"{shown}: --labels applies to a capture folder only")
         return _read_sqlite(path, shown, table, query)
     if kind != "csv" and csv_format not in (None, CsvFormat()):
         raise DataSourceError(f"{shown}: --csv-delimiter and --decimal apply only to CSV files")
     if kind == "csv":
+        if labels is not None:
+            raise DataSourceError(f"{shown}: --labels applies to a capture folder only")
         return _read_csv(path, shown, csv_format or CsvFormat())
+    if is_capture(path):
+        return _read_capture(path, shown, labels)
+    if labels is not None:
+        raise DataSourceError(f"{shown}: --labels applies to a capture folder only")
     return _read_parquet(path, shown)
+
+
+def _read_capture(path: Path, shown: str, labels: str | None) -> pd.DataFrame:
+    """A server's capture folder: its rows, the labels joined, its own columns dropped."""
+    frame = _read_parquet(path, shown)
+    if labels is not None:
+        try:
+            frame = join_labels(frame, load_table(labels), labels)
+        except CaptureSourceError as error:
+            raise DataSourceError(str(error)) from None
+        if frame.empty:
+            raise DataSourceError(f"{shown}: no captured row has a label in {labels}")
+    return without_meta(frame)
 
 
 def describe_source(

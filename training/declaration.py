@@ -43,6 +43,8 @@ class Column:
     maximum: float | None = None
     aliases: dict[str, str] = field(default_factory=dict)
     integer_codes: bool = False
+    # personal or secret: never kept by request capture (runtime/live/capture.py)
+    sensitive: bool = False
 
     def cleaning_rules(self) -> list[str]:
         if self.kind == "numeric":
@@ -298,12 +300,15 @@ def _parse_column(entry: Any, where: str, fail: Any) -> Column:
         raise fail(f"{where}.name", "required non-empty text")
     if kind not in ("numeric", "categorical"):
         raise fail(f"{where}.kind", f"must be 'numeric' or 'categorical', got {kind!r}")
-    allowed = {"name", "kind", "nullable"} | (
+    allowed = {"name", "kind", "nullable", "sensitive"} | (
         {"min", "max"} if kind == "numeric" else {"aliases", "integer_codes"}
     )
     extra = sorted(set(entry) - allowed)
     if extra:
         raise fail(where, f"unknown keys for a {kind} column: {extra}")
+    sensitive = entry.get("sensitive", False)
+    if not isinstance(sensitive, bool):
+        raise fail(f"{where}.sensitive", f"must be true or false, got {sensitive!r}")
     bounds = {}
     for key in ("min", "max"):
         value = entry.get(key)
@@ -336,6 +341,7 @@ def _parse_column(entry: Any, where: str, fail: Any) -> Column:
         maximum=bounds["max"],
         aliases=folded,
         integer_codes=bool(entry.get("integer_codes", False)),
+        sensitive=sensitive,
     )
 
 

@@ -24,6 +24,11 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, data_help: str) -> 
         "--csv-delimiter", default=",", help="CSV field separator (default ','; e.g. ';')"
     )
     parser.add_argument(
+        "--labels",
+        help="with a capture folder as --data: a CSV/Parquet table of request_id (the "
+        "X-Request-Id), optionally row, and the target, joined to the captured rows",
+    )
+    parser.add_argument(
         "--decimal",
         default=".",
         help="decimal mark of numbers in a CSV file: '.' (default) or ','",
@@ -53,5 +58,6 @@ def read_source(
     elif table is None and query is None and source.endswith(SQLITE_SUFFIXES):
         table = default_table
     csv_format = CsvFormat(delimiter=args.csv_delimiter, decimal=args.decimal)
-    frame = load_table(source, table=table, query=query, csv_format=csv_format)
+    labels = getattr(args, "labels", None)
+    frame = load_table(source, table=table, query=query, csv_format=csv_format, labels=labels)
     return ReadSource(frame, describe_source(source, table, query), table)

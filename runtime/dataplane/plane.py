@@ -17,7 +17,7 @@ from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tabship.runtime.dataplane.errors import InvalidBody, NotReady
+from tabship.runtime.dataplane.errors import InvalidBody, NotFound, NotReady
 from tabship.runtime.dataplane.json_codec import render_json
 from tabship.runtime.dataplane.offload import OFFLOAD_ROWS
 from tabship.runtime.dataplane.oip_infer import (
@@ -120,6 +120,28 @@ class DataPlane:
         return service.metrics.render(
             ready=service.is_ready, inflight=service.inflight, accept=accept
         )
+
+    # -- live evidence (runtime/live/) -------------------------------------------------------
+
+    def shadow(self) -> dict[str, Any]:
+        """The shadow version's agreement with the served one; NotFound when there is none."""
+        live = self.service.live
+        if live is None or live.shadow is None:
+            raise NotFound("no shadow model: start the server with TABSHIP_SHADOW_MODEL_URI")
+        shadow = live.shadow.model
+        return {
+            "model": self.model_ref,
+            "shadow": {"name": shadow.name, "version": shadow.version, "sha256": shadow.sha256},
+            "sample": live.shadow.sample,
+            **live.shadow.stats.snapshot(),
+        }
+
+    def drift(self) -> dict[str, Any]:
+        """Per-column drift figures over the rolling window; NotFound when drift is off."""
+        live = self.service.live
+        if live is None or live.drift is None:
+            raise NotFound("drift is off: start the server with TABSHIP_DRIFT=1")
+        return {"model": self.model_ref, **live.drift.summary()}
 
     # -- tabship API v1 ----------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterable, Callable, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tabship.runtime.dataplane.batching import Batcher
 from tabship.runtime.dataplane.errors import (
@@ -24,6 +24,9 @@ from tabship.runtime.dataplane.offload import OFFLOAD_BYTES, OFFLOAD_ROWS, Offlo
 from tabship.runtime.model.schema import InputSchema, Validated
 from tabship.runtime.model.session import Model, Scores
 from tabship.runtime.settings import Settings
+
+if TYPE_CHECKING:  # imported by the server only when a live option is set
+    from tabship.runtime.live.hub import Live
 
 # A lone request of at most this many rows (the warm-up batch) is scored on the event loop
 # when one such call takes at most INLINE_MAX_S and the server has one client connection:
@@ -56,6 +59,8 @@ class Service:
         # open client connections, set by the server (runtime.serve); None: unknown, no inline
         self.connections: Callable[[], int] | None = None
         self.offload = Offload()
+        # shadow, capture, drift (runtime/live/): set by the server when configured
+        self.live: Live | None = None
         self.batcher: Batcher[Validated] | None = None
         if settings.batching:
             self.batcher = Batcher(
@@ -76,6 +81,8 @@ class Service:
         self.offload.close()
         if self.batcher is not None:
             self.batcher.close(wait=not self.abandon_inference)
+        if self.live is not None:  # after the last answer: capture writes its last file
+            self.live.close(self.settings.shutdown_timeout_s)
 
     # -- request plumbing ---------------------------------------------------------------------
 
@@ -216,6 +223,9 @@ class Service:
             scores = await loop.run_in_executor(None, self._run_batch, [validated])
             self.metrics.batch(validated.n_rows)
         self.metrics.scored(validated.n_rows)
+        live = self.live
+        if live is not None:
+            live.tap.observe(validated, scores)
         return scores
 
     def by_class(self, scores: Scores, classes: list[str]) -> list[dict[str, float | None]]:

@@ -27,6 +27,10 @@ class Page:
     content_security_policy: str
 
 
+# Where a served page shows its live evidence (shadow, drift), rendered at each request.
+LIVE_MARKER = "<!-- tabship live evidence -->"
+
+
 def _asset(name: str) -> str:
     return (
         resources.files("tabship.runtime.page").joinpath("assets", name).read_text(encoding="utf-8")
@@ -281,7 +285,7 @@ def render_page(manifest: dict[str, Any], sha256: str, plots: list[Plot], *, liv
 <header><h1 id="model-name">{escape(name)}</h1>
 <div class="sub">version <span id="model-version">{escape(version)}</span> &middot; model.onnx SHA-256
 <code>{escape(sha256)}</code></div></header>
-<main>{_summary(manifest)}{_parity(manifest)}{_plots(plots)}{_schema(inputs)}{_form(inputs, live)}</main>
+<main>{_summary(manifest)}{_parity(manifest)}{LIVE_MARKER if live else ""}{_plots(plots)}{_schema(inputs)}{_form(inputs, live)}</main>
 <script type="application/json" id="page-data">{page_data}</script>
 <script>{script}</script>
 </body></html>

@@ -31,8 +31,11 @@ from tabship.runtime.dataplane.errors import (
 )
 from tabship.runtime.dataplane.plane import DataPlane
 from tabship.runtime.dataplane.service import Service
+from tabship.runtime.live.request_id import RequestIdMiddleware
 from tabship.runtime.model.session import Model
+from tabship.runtime.page.live import live_sections
 from tabship.runtime.page.route import page_routes
+from tabship.runtime.rest.live import LiveAPI
 from tabship.runtime.rest.oip import OpenInference
 from tabship.runtime.rest.responses import JSONResponse
 from tabship.runtime.rest.v1 import TabshipAPI
@@ -127,10 +130,12 @@ def create_app(settings: Settings, model: Model, plane: DataPlane | None = None)
     service = plane.service
     name, version = model.name, model.version
 
+    live = service.live
     routes = [
         *TabshipAPI(plane).routes(),
+        *LiveAPI(plane).routes(),
         *OpenInference(plane).routes(),
-        *page_routes(settings, model),
+        *page_routes(settings, model, None if live is None else lambda: live_sections(live)),
     ]
     templates = {
         (route.endpoint, frozenset(route.param_convertors)): route.path for route in routes
@@ -148,7 +153,11 @@ def create_app(settings: Settings, model: Model, plane: DataPlane | None = None)
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware, service=service, templates=templates)],
+        middleware=[
+            Middleware(MetricsMiddleware, service=service, templates=templates),
+            # capture keeps each row's request id: the client's X-Request-Id or one made here
+            *([Middleware(RequestIdMiddleware)] if live is not None and live.capture else []),
+        ],
         exception_handlers={
             RequestError: _request_error,
             HTTPException: _http_error,

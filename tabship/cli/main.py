@@ -31,6 +31,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("tabship.runtime.serve", "serve a model over HTTP"),
     "report": ("tabship.runtime.page.report_cli", "write a version's model page as one HTML file"),
     "score": ("tabship.runtime.batch.cli", "score a CSV/Parquet file in bounded memory"),
+    "drift": (
+        "tabship.runtime.live.drift_cli",
+        "drift per column of a CSV/Parquet batch against a version's training rows",
+    ),
 }
 
 
