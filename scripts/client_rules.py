@@ -94,7 +94,10 @@ def render_java() -> str:
 
 def render_go() -> str:
     def mapping(values: dict[str, str]) -> str:
-        body = "".join(f"\t{_string(k)}: {_string(v)},\n" for k, v in values.items())
+        width = max(len(_string(k)) for k in values) + 1  # gofmt aligns the values
+        body = "".join(
+            f"\t{(_string(k) + ':').ljust(width)} {_string(v)},\n" for k, v in values.items()
+        )
         return "map[string]string{\n" + body + "}"
 
     def keys(values: dict[str, str]) -> str:

@@ -23,33 +23,33 @@ const ManifestKey = "tabship.manifest"
 
 // Reasons maps a reason code to the server's words ({name} placeholders).
 var Reasons = map[string]string{
-	"missing_column": "missing column (send null for a missing value)",
-	"not_finite": "not a finite number",
-	"null_not_nullable": "null, and the column is not nullable",
-	"blank_not_nullable": "blank, and the column is not nullable",
+	"missing_column":       "missing column (send null for a missing value)",
+	"not_finite":           "not a finite number",
+	"null_not_nullable":    "null, and the column is not nullable",
+	"blank_not_nullable":   "blank, and the column is not nullable",
 	"missing_not_nullable": "missing, and the column is not nullable",
-	"not_a_number": "{shown} is not a number",
-	"boolean_not_number": "a boolean is not a number",
-	"expected_number": "expected a number, got {json_type}",
-	"too_long": "text of {length} characters is longer than max_length {max_length}",
-	"lone_surrogate": "text is not valid Unicode (lone surrogate)",
-	"nul_character": "text contains a NUL character",
-	"expected_category": "expected text, a number, a boolean or null, got {json_type}",
-	"not_an_object": "a row must be a JSON object, got {json_type}",
-	"unknown_column": "unknown column (this model does not read it)",
+	"not_a_number":         "{shown} is not a number",
+	"boolean_not_number":   "a boolean is not a number",
+	"expected_number":      "expected a number, got {json_type}",
+	"too_long":             "text of {length} characters is longer than max_length {max_length}",
+	"lone_surrogate":       "text is not valid Unicode (lone surrogate)",
+	"nul_character":        "text contains a NUL character",
+	"expected_category":    "expected text, a number, a boolean or null, got {json_type}",
+	"not_an_object":        "a row must be a JSON object, got {json_type}",
+	"unknown_column":       "unknown column (this model does not read it)",
 }
 
 // kindONNXTypes maps a manifest input's kind to its graph input's ONNX type.
 var kindONNXTypes = map[string]string{
-	"numeric": "tensor(double)",
+	"numeric":     "tensor(double)",
 	"categorical": "tensor(string)",
 }
 
 // outputTypes maps the graph's outputs to their ONNX types.
 var outputTypes = map[string]string{
-	"label": "tensor(int64)",
+	"label":         "tensor(int64)",
 	"probabilities": "tensor(float)",
-	"decision": "tensor(int64)",
+	"decision":      "tensor(int64)",
 }
 
 // outputNames lists the graph's outputs in the manifest's order.
