@@ -4,6 +4,8 @@ scripts/node_rules.py does for Node:
 
     clients/java/src/main/java/io/tabship/client/Rules.java
     clients/go/rules.go
+    clients/testdata/value_cases.jsonl   raw JSON values and what the Python server feeds or
+                                         refuses (code) for each: JUnit and go test read it
 
     .venv/bin/python scripts/client_rules.py          # rewrite both files
     .venv/bin/python scripts/client_rules.py --check  # exit 1 when a committed file differs
@@ -135,7 +137,67 @@ def render_go() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-TARGETS = {JAVA: render_java, GO: render_go}
+CASES = REPO / "clients" / "testdata" / "value_cases.jsonl"
+# JSON texts: numbers as Python's json reads them (1E400 is a float infinity), text with the
+# escapes a client may send (a lone surrogate, NUL, Unicode white space and digits).
+CASE_VALUES = [
+    *"null true false 0 -0 2 2.0 -1.5 1e2 1E400 -1e400 1e16 1e22 1e-07 0.1 2.5".split(),
+    *"0.0001 1e-05 123456.789 5e-324 1.7976931348623157e308 9007199254740993".split(),
+    *"123456789012345678901234567890 [] {} [1]".split(),
+    *(json.dumps(text) for text in ["", "   ", "\t", "\v", "\u2028", "\u00a0", " 3.5 ", ".5"]),
+    *(json.dumps(text) for text in ["1e3", "-0", "+7.", "1_000", "nan", "inf", "0x10"]),
+    *(json.dumps(text) for text in ["\u0661\u0662", "1e400", "Nov", " nov ", "a\x00b"]),
+    *(json.dumps(text) for text in ["x" * 11, "\U0001f600" * 10, "O'Neil", "\u00e9t\u00e9"]),
+    '"\\ud800"',
+    '"\\ud83d\\ude00"',
+]
+
+
+def _random_doubles(count: int) -> list[str]:
+    """Finite doubles from fixed bit patterns: the shortest-repr corner cases come for free."""
+    import random
+    import struct
+
+    rng = random.Random(20261207)
+    texts = []
+    while len(texts) < count:
+        value = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+        if value == value and abs(value) != float("inf"):
+            texts.append(repr(value))
+    return texts
+
+
+def render_cases() -> str:
+    import math
+    import struct
+
+    from tabship.parity_tests.vectors import reason_code
+    from tabship.runtime.model.schema import InputSchema
+
+    lines = []
+    for kind in ("numeric", "categorical"):
+        for nullable in (True, False):
+            entry = {"name": "x", "kind": kind, "nullable": nullable, "max_length": 10}
+            schema = InputSchema([entry])
+            for text in [*CASE_VALUES, *_random_doubles(40)]:
+                masked = schema.mask_rows([{"x": json.loads(text)}])
+                case: dict[str, object] = {"kind": kind, "nullable": nullable, "max_length": 10,
+                                           "json": text}
+                if masked.problems:
+                    case["code"] = reason_code(masked.problems[0].reason)
+                else:
+                    fed = masked.feeds["x"][0, 0]
+                    if kind == "numeric":
+                        number = float(fed)
+                        bits = struct.pack(">d", number).hex()
+                        case["feed"] = "nan" if math.isnan(number) else bits
+                    else:
+                        case["feed"] = str(fed)
+                lines.append(json.dumps(case, ensure_ascii=True))
+    return "\n".join(lines) + "\n"
+
+
+TARGETS = {JAVA: render_java, GO: render_go, CASES: render_cases}
 
 
 def main(argv: list[str]) -> int:
