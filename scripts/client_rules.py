@@ -24,7 +24,9 @@ sys.path.insert(0, str(REPO))
 
 from tabship.contract import manifest, rules  # noqa: E402
 
-JAVA = REPO / "clients" / "java" / "src" / "main" / "java" / "io" / "tabship" / "client" / "Rules.java"
+JAVA = (
+    REPO / "clients" / "java" / "src" / "main" / "java" / "io" / "tabship" / "client" / "Rules.java"
+)
 GO = REPO / "clients" / "go" / "rules.go"
 HEADER = "Generated from tabship/contract/ by scripts/client_rules.py: do not edit by hand."
 CHECKED = "tests/test_client_rules.py fails when this file and tabship/contract/ differ."
@@ -47,24 +49,60 @@ def render_java() -> str:
         return f"ordered(\n{body})"
 
     constants = [
-        ("Numeric text a feeder accepts (full match).", "String", "NUMERIC_TEXT",
-         _string(java_regex(rules.NUMERIC_TEXT))),
-        ("Blank text: ASCII white space only, a missing value.", "String", "BLANK_TEXT",
-         _string(java_regex(rules.BLANK_TEXT))),
-        ("The white space a category is stripped of (Python's str.strip argument).", "String",
-         "WHITESPACE", _string(rules.WHITESPACE)),
-        ("max_length of a categorical input whose manifest names none.", "int",
-         "MAX_TEXT_LENGTH", str(rules.MAX_TEXT_LENGTH)),
-        ("How many characters of a refused text a reason quotes.", "int", "SHOWN_CHARACTERS",
-         str(rules.SHOWN_CHARACTERS)),
-        ("Reason code -> reason ({name} placeholders), the server's words.",
-         "Map<String, String>", "REASONS", pairs(rules.REASONS)),
-        ("metadata_props key of the manifest embedded in the graph.", "String", "MANIFEST_KEY",
-         _string(manifest.METADATA_KEY)),
-        ("A manifest input's kind -> its graph input's ONNX type.", "Map<String, String>",
-         "KIND_ONNX_TYPES", pairs(manifest.KIND_ONNX_TYPES)),
-        ("The graph's outputs, in the manifest's order -> ONNX type.", "Map<String, String>",
-         "OUTPUT_TYPES", pairs(manifest.OUTPUT_TYPES)),
+        (
+            "Numeric text a feeder accepts (full match).",
+            "String",
+            "NUMERIC_TEXT",
+            _string(java_regex(rules.NUMERIC_TEXT)),
+        ),
+        (
+            "Blank text: ASCII white space only, a missing value.",
+            "String",
+            "BLANK_TEXT",
+            _string(java_regex(rules.BLANK_TEXT)),
+        ),
+        (
+            "The white space a category is stripped of (Python's str.strip argument).",
+            "String",
+            "WHITESPACE",
+            _string(rules.WHITESPACE),
+        ),
+        (
+            "max_length of a categorical input whose manifest names none.",
+            "int",
+            "MAX_TEXT_LENGTH",
+            str(rules.MAX_TEXT_LENGTH),
+        ),
+        (
+            "How many characters of a refused text a reason quotes.",
+            "int",
+            "SHOWN_CHARACTERS",
+            str(rules.SHOWN_CHARACTERS),
+        ),
+        (
+            "Reason code -> reason ({name} placeholders), the server's words.",
+            "Map<String, String>",
+            "REASONS",
+            pairs(rules.REASONS),
+        ),
+        (
+            "metadata_props key of the manifest embedded in the graph.",
+            "String",
+            "MANIFEST_KEY",
+            _string(manifest.METADATA_KEY),
+        ),
+        (
+            "A manifest input's kind -> its graph input's ONNX type.",
+            "Map<String, String>",
+            "KIND_ONNX_TYPES",
+            pairs(manifest.KIND_ONNX_TYPES),
+        ),
+        (
+            "The graph's outputs, in the manifest's order -> ONNX type.",
+            "Map<String, String>",
+            "OUTPUT_TYPES",
+            pairs(manifest.OUTPUT_TYPES),
+        ),
     ]
     lines = [
         f"// {HEADER}",
@@ -106,28 +144,58 @@ def render_go() -> str:
         return "[]string{" + ", ".join(_string(k) for k in values) + "}"
 
     constants = [
-        ("numericText is the numeric text a feeder accepts (full match).", "numericText",
-         _string(rules.NUMERIC_TEXT)),
-        ("blankText is blank text: ASCII white space only, a missing value.", "blankText",
-         _string(rules.BLANK_TEXT)),
-        ("whitespace is what a category is stripped of (Python's str.strip argument).",
-         "whitespace", _string(rules.WHITESPACE)),
-        ("maxTextLength is the max_length of a categorical input whose manifest names none.",
-         "maxTextLength", str(rules.MAX_TEXT_LENGTH)),
-        ("shownCharacters is how many characters of a refused text a reason quotes.",
-         "shownCharacters", str(rules.SHOWN_CHARACTERS)),
-        ("ManifestKey is the metadata_props key of the manifest embedded in the graph.",
-         "ManifestKey", _string(manifest.METADATA_KEY)),
+        (
+            "numericText is the numeric text a feeder accepts (full match).",
+            "numericText",
+            _string(rules.NUMERIC_TEXT),
+        ),
+        (
+            "blankText is blank text: ASCII white space only, a missing value.",
+            "blankText",
+            _string(rules.BLANK_TEXT),
+        ),
+        (
+            "whitespace is what a category is stripped of (Python's str.strip argument).",
+            "whitespace",
+            _string(rules.WHITESPACE),
+        ),
+        (
+            "maxTextLength is the max_length of a categorical input whose manifest names none.",
+            "maxTextLength",
+            str(rules.MAX_TEXT_LENGTH),
+        ),
+        (
+            "shownCharacters is how many characters of a refused text a reason quotes.",
+            "shownCharacters",
+            str(rules.SHOWN_CHARACTERS),
+        ),
+        (
+            "ManifestKey is the metadata_props key of the manifest embedded in the graph.",
+            "ManifestKey",
+            _string(manifest.METADATA_KEY),
+        ),
     ]
     variables = [
-        ("Reasons maps a reason code to the server's words ({name} placeholders).", "Reasons",
-         mapping(rules.REASONS)),
-        ("kindONNXTypes maps a manifest input's kind to its graph input's ONNX type.",
-         "kindONNXTypes", mapping(manifest.KIND_ONNX_TYPES)),
-        ("outputTypes maps the graph's outputs to their ONNX types.", "outputTypes",
-         mapping(manifest.OUTPUT_TYPES)),
-        ("outputNames lists the graph's outputs in the manifest's order.", "outputNames",
-         keys(manifest.OUTPUT_TYPES)),
+        (
+            "Reasons maps a reason code to the server's words ({name} placeholders).",
+            "Reasons",
+            mapping(rules.REASONS),
+        ),
+        (
+            "kindONNXTypes maps a manifest input's kind to its graph input's ONNX type.",
+            "kindONNXTypes",
+            mapping(manifest.KIND_ONNX_TYPES),
+        ),
+        (
+            "outputTypes maps the graph's outputs to their ONNX types.",
+            "outputTypes",
+            mapping(manifest.OUTPUT_TYPES),
+        ),
+        (
+            "outputNames lists the graph's outputs in the manifest's order.",
+            "outputNames",
+            keys(manifest.OUTPUT_TYPES),
+        ),
     ]
     lines = [f"// {HEADER}", f"// {CHECKED}", "", "package tabship", ""]
     for doc, name, value in constants:
@@ -181,8 +249,12 @@ def render_cases() -> str:
             schema = InputSchema([entry])
             for text in [*CASE_VALUES, *_random_doubles(40)]:
                 masked = schema.mask_rows([{"x": json.loads(text)}])
-                case: dict[str, object] = {"kind": kind, "nullable": nullable, "max_length": 10,
-                                           "json": text}
+                case: dict[str, object] = {
+                    "kind": kind,
+                    "nullable": nullable,
+                    "max_length": 10,
+                    "json": text,
+                }
                 if masked.problems:
                     case["code"] = reason_code(masked.problems[0].reason)
                 else:
@@ -211,7 +283,9 @@ def main(argv: list[str]) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     for target in stale:
-        print(f"{target} differs from tabship/contract/: run scripts/client_rules.py", file=sys.stderr)
+        print(
+            f"{target} differs from tabship/contract/: run scripts/client_rules.py", file=sys.stderr
+        )
     return 1 if stale else 0
 
 

@@ -23,12 +23,21 @@ from tabship.parity_tests.vectors import write_vectors
 REPO = Path(__file__).resolve().parents[1]
 GENERATED = 120
 CONSUMERS: dict[str, tuple[list[str], Path, str]] = {
-    "node": (["node", "clients/node/bin/vectors.js"], REPO / "clients/node/node_modules",
-             "scripts/node_install.sh"),
-    "java": (["java", "-jar", "clients/java/target/tabship-client.jar", "vectors"],
-             REPO / "clients/java/target/tabship-client.jar", "scripts/java_install.sh"),
-    "go": (["clients/go/bin/tabship-go", "vectors"], REPO / "clients/go/bin/tabship-go",
-           "scripts/go_install.sh"),
+    "node": (
+        ["node", "clients/node/bin/vectors.js"],
+        REPO / "clients/node/node_modules",
+        "scripts/node_install.sh",
+    ),
+    "java": (
+        ["java", "-jar", "clients/java/target/tabship-client.jar", "vectors"],
+        REPO / "clients/java/target/tabship-client.jar",
+        "scripts/java_install.sh",
+    ),
+    "go": (
+        ["clients/go/bin/tabship-go", "vectors"],
+        REPO / "clients/go/bin/tabship-go",
+        "scripts/go_install.sh",
+    ),
 }
 
 
@@ -39,10 +48,18 @@ def _consumer(name: str) -> list[str]:
 
 
 def _run(name: str, vectors: Path, model: Path, *flags: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TABSHIP_ONNXRUNTIME_LIB": str(REPO / "clients/go/lib/libonnxruntime.so.1")}
+    env = {
+        **os.environ,
+        "TABSHIP_ONNXRUNTIME_LIB": str(REPO / "clients/go/lib/libonnxruntime.so.1"),
+    }
     return subprocess.run(
         [*_consumer(name), str(vectors), str(model), "--json", *flags],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False, env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
     )
 
 
@@ -57,7 +74,9 @@ def binary(exported: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
 
 
 @pytest.fixture(scope="module")
-def multiclass(penguins_version: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def multiclass(
+    penguins_version: Any, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
     vectors = tmp_path_factory.mktemp("penguins") / "penguins.jsonl"
     write_vectors(Path(penguins_version.version_dir), vectors, generated=GENERATED)
     return vectors, Path(penguins_version.version_dir)
@@ -86,7 +105,8 @@ def test_consumer_passes_the_vectors_bit_for_bit(
     result = _run(consumer, vectors, model, "--require-bit-equal")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["passed"] and summary["consumer"] == consumer
+    assert summary["passed"]
+    assert summary["consumer"] == consumer
     sets = {s["name"]: s for s in summary["sets"]}
     assert set(sets) == {"test", "boundary", "hostile", "generated"}
     assert all(s["bit_equal"] == s["scored"] > 0 for s in sets.values())
@@ -116,7 +136,9 @@ def _move_reference(entry: dict[str, Any]) -> bool:
 def _change_code(entry: dict[str, Any]) -> bool:
     if "refused" not in entry:
         return False
-    entry["refused"][0]["code"] = "not_finite" if entry["refused"][0]["code"] != "not_finite" else "too_long"
+    entry["refused"][0]["code"] = (
+        "not_finite" if entry["refused"][0]["code"] != "not_finite" else "too_long"
+    )
     return True
 
 

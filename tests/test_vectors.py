@@ -28,8 +28,19 @@ def _read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def binary_vectors(exported: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("vectors") / "binary.jsonl"
-    assert main(["vectors", str(exported.version_dir), "-o", str(out),
-                 "--generated-rows", str(GENERATED)]) == 0
+    assert (
+        main(
+            [
+                "vectors",
+                str(exported.version_dir),
+                "-o",
+                str(out),
+                "--generated-rows",
+                str(GENERATED),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -46,7 +57,8 @@ def test_vectors_hold_the_gate_rows_with_the_graphs_bits(
 ) -> None:
     header, lines = _read(binary_vectors)
     manifest = json.loads((exported.version_dir / "manifest.json").read_text())
-    assert header["format"] == "tabship.vectors" and header["format_version"] == 1
+    assert header["format"] == "tabship.vectors"
+    assert header["format_version"] == 1
     assert header["model"] == {
         "name": manifest["name"],
         "version": manifest["version"],
@@ -57,7 +69,9 @@ def test_vectors_hold_the_gate_rows_with_the_graphs_bits(
     assert header["lines"] == len(lines)
     assert [name for name in header["sets"]] == list(SETS)
     assert len([line for line in lines if line["set"] == "test"]) == len(exported.test_frame)
-    assert header["sets"]["generated"]["rows"] + header["sets"]["generated"]["not_json"] == GENERATED
+    assert (
+        header["sets"]["generated"]["rows"] + header["sets"]["generated"]["not_json"] == GENERATED
+    )
     schema = InputSchema(manifest["inputs"])
     threshold = manifest["threshold"]["value"]
     for name in SETS:
@@ -68,7 +82,8 @@ def test_vectors_hold_the_gate_rows_with_the_graphs_bits(
         assert good.tolist() == ["expected" in line for line in rows]
         for line in rows:
             if "refused" in line:
-                assert line["refused"] and all(r["code"] in REASONS for r in line["refused"])
+                assert line["refused"]
+                assert all(r["code"] in REASONS for r in line["refused"])
                 continue
             expected = line["expected"]
             from_bits = [struct.unpack(">f", bytes.fromhex(b))[0] for b in expected["bits"]]
@@ -109,7 +124,8 @@ def test_multiclass_vectors_name_the_class(penguins_version: Any, tmp_path: Path
     out = tmp_path / "penguins.jsonl"
     header = write_vectors(Path(penguins_version.version_dir), out, generated=GENERATED)
     classes = header["target"]["classes"]
-    assert header["target"]["kind"] == "multiclass" and len(classes) == 3
+    assert header["target"]["kind"] == "multiclass"
+    assert len(classes) == 3
     _, lines = _read(out)
     scored = [line["expected"] for line in lines if "expected" in line]
     assert scored
