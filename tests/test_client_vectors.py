@@ -189,7 +189,9 @@ def test_consumer_refuses_a_tampered_model(
     vectors, model = binary
     copy = tmp_path / "version"
     shutil.copytree(model, copy)
-    (copy / "model.onnx").write_bytes((copy / "model.onnx").read_bytes() + b"\x00")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["onnx"]["sha256"] = "0" * 64  # the file no longer matches its manifest
+    (copy / "manifest.json").write_text(json.dumps(manifest))
     result = _run(consumer, vectors, copy)
     assert result.returncode == 2
     assert "SHA-256" in result.stderr
