@@ -36,7 +36,7 @@ from tabship.runtime.model.schema import InputSchema
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "clients" / "node"
-SCHEMA = REPO / "contract" / "manifest.schema.json"
+SCHEMA = REPO / "tabship" / "contract" / "manifest.schema.json"
 OPSETS = {"": 21, "ai.onnx.ml": 3}
 IR_VERSION = 10
 THRESHOLD = 0.37
