@@ -7,6 +7,8 @@ run:  ## set up, train + export + gate both variants, serve shoppers-full on 127
 test:  ## set up the dev environment and pass every check CI runs
 	scripts/setup.sh dev
 	scripts/node_install.sh
+	scripts/java_install.sh
+	scripts/go_install.sh
 	scripts/browser_install.sh
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .

@@ -46,12 +46,18 @@ class GateRun:
         return all(result.passed for result in self.results)
 
 
-def _session(model_bytes: bytes) -> ort.InferenceSession:
+def session_for_gate(model_bytes: bytes) -> tuple[ort.InferenceSession, ort.SessionOptions]:
     # The very options serving and batch scoring use: with 2+ intra-op threads a row's
     # probability can move by one ulp with the batch size, so the gate must not differ.
-    return ort.InferenceSession(
-        model_bytes, sess_options=session_options(1), providers=["CPUExecutionProvider"]
+    options = session_options(1)
+    session = ort.InferenceSession(
+        model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
     )
+    return session, options
+
+
+def _session(model_bytes: bytes) -> ort.InferenceSession:
+    return session_for_gate(model_bytes)[0]
 
 
 def _failure(error: BaseException) -> str:
@@ -205,20 +211,24 @@ class NotAVersion(ValueError):
     pass
 
 
-def gate_version(
-    folder: Path, *, generated: int = DEFAULT_GENERATED_ROWS, fixture: Path | None = None
-) -> tuple[GateRun, dict[str, Any]]:
-    """Runs the gate on a version directory and records the result beside the graph."""
+@dataclass
+class GateInputs:
+    """What the gate reads from a version on disk: the verified graph and its evidence."""
+
+    manifest: dict[str, Any]
+    model_bytes: bytes
+    sha256: str
+    pipeline: Any
+    reference_data: dict[str, Any]
+
+
+def load_gate_inputs(folder: Path) -> GateInputs:
+    """Reads a version directory for the gate (and for `tabship vectors`): the manifest, the
+    graph checked against its SHA-256, the reference pipeline and the rows it was judged on."""
     needed = [MANIFEST_FILE, MODEL_FILE, "reference.joblib", "reference_data.joblib"]
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         raise NotAVersion(f"{folder} is not a version directory (missing {missing})")
-    if os.path.lexists(folder / "manifest.sig"):
-        # the gate rewrites manifest.json, which would void the signature of a released version
-        raise NotAVersion(
-            f"{folder} is signed (manifest.sig): a released version is immutable, and "
-            "re-running the gate would change its manifest.json"
-        )
     try:
         where = folder / MANIFEST_FILE
         manifest = check_manifest(json.loads(where.read_text()), str(where))
@@ -229,11 +239,32 @@ def gate_version(
     sha = hashlib.sha256(model_bytes).hexdigest()
     if sha != recorded:
         raise NotAVersion(f"{folder / MODEL_FILE} does not match the manifest's SHA-256")
-    gate = check_parity(
-        load_joblib(folder / "reference.joblib"),
-        model_bytes,
+    return GateInputs(
         manifest,
+        model_bytes,
+        sha,
+        load_joblib(folder / "reference.joblib"),
         load_joblib(folder / "reference_data.joblib"),
+    )
+
+
+def gate_version(
+    folder: Path, *, generated: int = DEFAULT_GENERATED_ROWS, fixture: Path | None = None
+) -> tuple[GateRun, dict[str, Any]]:
+    """Runs the gate on a version directory and records the result beside the graph."""
+    if os.path.lexists(folder / "manifest.sig"):
+        # the gate rewrites manifest.json, which would void the signature of a released version
+        raise NotAVersion(
+            f"{folder} is signed (manifest.sig): a released version is immutable, and "
+            "re-running the gate would change its manifest.json"
+        )
+    inputs = load_gate_inputs(folder)
+    manifest, sha = inputs.manifest, inputs.sha256
+    gate = check_parity(
+        inputs.pipeline,
+        inputs.model_bytes,
+        manifest,
+        inputs.reference_data,
         generated=generated,
     )
     outcome = report(gate, manifest, sha)

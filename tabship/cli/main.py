@@ -21,6 +21,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "export a fitted reference pipeline to a versioned ONNX artifact",
     ),
     "parity": ("tabship.parity_tests.gate", "run the parity release gate on a model version"),
+    "vectors": (
+        "tabship.parity_tests.vectors",
+        "write a version's conformance vectors (JSON Lines) for consumers in other languages",
+    ),
     "models": (
         "tabship.export.models_cli",
         "list the registry's models and versions (latest last)",

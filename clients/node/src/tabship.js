@@ -230,6 +230,20 @@ export function checkManifest(manifest, where) {
 }
 
 /**
+ * The session options of the Python server and gate (runtime/model/session.py): one intra-op
+ * thread (with more, a row's probability can move by one ulp with the batch size), sequential,
+ * every graph optimisation, no spinning. loadModel's default.
+ * @type {ort.InferenceSession.SessionOptions}
+ */
+export const SERVER_SESSION_OPTIONS = Object.freeze({
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+  extra: { session: { intra_op: { allow_spinning: '0' } } },
+});
+
+/**
  * Loads a released model version: a version directory (model.onnx + manifest.json), or a
  * .onnx file (manifest.json beside it when present, else the manifest embedded in
  * metadata_props under "tabship.manifest"). Refuses a model whose bytes do not match
@@ -309,7 +323,7 @@ export async function loadModel(target, options = {}) {
   let session;
   try {
     session = await ort.InferenceSession.create(bytes, {
-      ...options.sessionOptions, executionProviders: ['cpu'],
+      ...(options.sessionOptions ?? SERVER_SESSION_OPTIONS), executionProviders: ['cpu'],
     });
   } catch (error) {
     const hint = header.irVersion !== null && header.irVersion > 10
