@@ -24,7 +24,9 @@ from tabship.export.convert import (
     multiclass_outputs,
 )
 from tabship.export.registry import ObjectRegistry, Registry
+from tabship.export.standard.own_graph import convert_own
 from tabship.training.declaration import Declaration
+from tabship.training.own.reference import raw_columns
 from tabship.training.pickles import load_joblib
 
 if TYPE_CHECKING:
@@ -119,6 +121,9 @@ def candidate_classes(candidate: ReleaseCandidate) -> list[str] | None:
 
 def convert_candidate(candidate: ReleaseCandidate) -> onnx.ModelProto:
     classes = candidate_classes(candidate)
+    if raw_columns(candidate.pipeline) is not None:  # a user's own fitted pipeline
+        threshold = None if classes else candidate.record["threshold"]["value"]
+        return convert_own(candidate.pipeline, threshold, classes)
     if classes:
         return convert_pipeline(candidate.pipeline, candidate.declaration, None, classes)
     threshold = candidate.record["threshold"]["value"]

@@ -36,6 +36,9 @@ class SetResult:
     worst_row: int | None
     note: str | None = None  # e.g. how a capped set was sampled
     error: str | None = None  # the set could not be built or scored: it fails
+    # float32 cells reaching the trees whose bits differ from the pipeline's (tree_inputs.py)
+    tree_input_cells: int = 0
+    tree_input_column: str | None = None
 
     @classmethod
     def broken(cls, name: str, error: str) -> SetResult:
@@ -48,6 +51,7 @@ class SetResult:
             and self.max_abs_dp <= BAR_MAX_ABS_DP
             and self.flips == 0
             and self.threshold_flips == 0
+            and self.tree_input_cells == 0
         )
 
     def as_dict(self) -> dict[str, Any]:

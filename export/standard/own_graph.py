@@ -36,7 +36,12 @@ def convert_own(
     text = set(raw.categorical)
     inputs = [Col(name, name in text) for name in raw.columns]
     g = Graph({*raw.columns, *OUTPUT_NAMES})
-    cols = convert_step(g, steps, inputs, "")
+    # infinite numbers are missing, as RawColumns reads them (the server refuses them anyway)
+    read = [
+        c if c.text else Col(g.op("Where", [g.op("IsInf", [c.name]), g.const(NAN), c.name]))
+        for c in inputs
+    ]
+    cols = convert_step(g, steps, read, "")
     if not cols:
         raise StepRefused("", steps, "no column reaches the model")
     if any(c.text for c in cols):
