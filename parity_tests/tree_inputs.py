@@ -49,7 +49,8 @@ def tree_input_session(model_bytes: bytes) -> tuple[ort.InferenceSession, str] |
 
 
 def pipeline_tree_inputs(pipeline: Any, frame: pd.DataFrame) -> np.ndarray:
-    matrix = pipeline.named_steps["contract"].transform(frame)
+    with np.errstate(all="ignore"):
+        matrix = pipeline.named_steps["contract"].transform(frame)
     if sparse.issparse(matrix):
         coo = matrix.tocoo()
         dense = np.full(coo.shape, np.nan, dtype=np.float64)

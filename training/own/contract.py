@@ -44,6 +44,46 @@ def _kind(name: str, series: pd.Series) -> str:
     return CATEGORICAL
 
 
+def _reader_kind(step: Any) -> str | None:
+    """The kind of column a fitted step reads, when the step says (None: it does not)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    from tabship.training.contract import CategoryEncoder, CategoryNumber
+
+    if isinstance(step, CategoryEncoder | CategoryNumber):
+        return CATEGORICAL
+    if isinstance(step, OneHotEncoder | OrdinalEncoder):
+        kinds = {np.asarray(c).dtype.kind for c in step.categories_}
+        return CATEGORICAL if kinds & {"O", "U", "S", "T"} else NUMERIC
+    if isinstance(step, SimpleImputer):
+        stats = np.asarray(step.statistics_, dtype=object)
+        return CATEGORICAL if any(isinstance(v, str) for v in stats) else NUMERIC
+    if hasattr(step, "transform") or hasattr(step, "predict_proba"):
+        return NUMERIC  # scalers, functions, bins, tabship's numeric steps, the model
+    return None
+
+
+def step_kinds(step: Any, names: list[str]) -> dict[str, str]:
+    """Raw column -> the kind its first reading step takes (CSV text stays undecided by
+    the data: a scaler reads numbers, an encoder fitted on text reads text)."""
+    from sklearn.compose import ColumnTransformer
+
+    if step is None or isinstance(step, str):
+        return {}
+    if isinstance(step, Pipeline):
+        steps = [s for _, s in step.steps if s is not None and not isinstance(s, str)]
+        return step_kinds(steps[0], names) if steps else {}
+    if isinstance(step, ColumnTransformer):
+        found: dict[str, str] = {}
+        for name, transformer, _ in step.transformers_:
+            where = step._transformer_to_input_indices.get(name, [])
+            found.update(step_kinds(transformer, [names[int(i)] for i in where]))
+        return found
+    kind = _reader_kind(step)
+    return dict.fromkeys(names, kind) if kind else {}
+
+
 def read_columns(pipeline: Any, frame: pd.DataFrame) -> list[OwnColumn]:
     """The raw columns, in the order the pipeline was fitted on, with their kinds."""
     if not isinstance(pipeline, Pipeline):
@@ -64,7 +104,8 @@ def read_columns(pipeline: Any, frame: pd.DataFrame) -> list[OwnColumn]:
     absent = [c for c in columns if c not in frame.columns]
     if absent:
         raise ContractError(f"the data has no column(s) {absent} (the pipeline reads them)")
-    out = [OwnColumn(c, _kind(c, frame[c])) for c in columns]
+    decided = step_kinds(pipeline, columns)
+    out = [OwnColumn(c, decided.get(c) or _kind(c, frame[c])) for c in columns]
     for column in out:
         if column.kind != CATEGORICAL:
             continue
