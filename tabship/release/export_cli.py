@@ -100,8 +100,6 @@ def _own(args: argparse.Namespace) -> int:
             read = _read(args, args.test)
             test = _split(read.frame, args.target, read.description)
         else:
-            print("test set: a held-out 20% of --data (stratified, seeded); the pipeline may "
-                  "have been fitted on those rows")
         done = release(
             pipeline,
             train=(x_train, y_train),
