@@ -55,7 +55,7 @@ def generated_table(rows: int = 1500, seed: int = 7) -> tuple[pd.DataFrame, pd.S
 
 
 def _xgb(**params: Any) -> XGBClassifier:
-    return XGBClassifier(n_estimators=25, max_depth=3, learning_rate=0.3, **params)
+    return XGBClassifier(n_estimators=25, max_depth=3, learning_rate=0.3, n_jobs=1, **params)
 
 
 def ohe(**params: Any) -> OneHotEncoder:
@@ -133,7 +133,7 @@ PENGUIN_STEPS: dict[str, Callable[[], Any]] = {
 GENERATED_STEPS: dict[str, Callable[[], Any]] = {
     "generated_mixed": lambda: ColumnTransformer(
         [
-            ("spend", make_pipeline(FunctionTransformer(np.log1p), StandardScaler()), ["spend"]),
+            ("spend", make_pipeline(FunctionTransformer(np.sqrt, feature_names_out="one-to-one"), StandardScaler()), ["spend"]),
             ("visits", SimpleImputer(strategy="median", add_indicator=True), ["visit count.total"]),
             ("plan", make_pipeline(SimpleImputer(strategy="most_frequent"), ohe()), ["plan"]),
             ("region", ohe(max_categories=3, handle_unknown="infrequent_if_exist"), ["region"]),

@@ -100,7 +100,7 @@ def convert_step(g: Graph, step: Any, cols: list[Col], path: str) -> list[Col]:
             want = "text" if text else "numbers"
             raise StepRefused(path, step, f"it reads {want} only")
         return convert_tabship_step(g, step, cols)
-    why = "a lambda or home-made class has no exact converter"
+    why = "no exact converter for this step (a home-made class, or one not listed)"
     if isinstance(step, str):
         why = "unknown step name"
     raise StepRefused(path, step, why)

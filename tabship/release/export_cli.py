@@ -99,7 +99,6 @@ def _own(args: argparse.Namespace) -> int:
         if args.test:
             read = _read(args, args.test)
             test = _split(read.frame, args.target, read.description)
-        else:
         done = release(
             pipeline,
             train=(x_train, y_train),
