@@ -33,7 +33,12 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from tabship.training.contract import CategoryEncoder, CategoryNumber, FeatureDeriver, NumericCleaner
+from tabship.training.contract import (
+    CategoryEncoder,
+    CategoryNumber,
+    FeatureDeriver,
+    NumericCleaner,
+)
 
 Row = dict[str, Any]
 Probe = Callable[[Row, float], list[Row]]

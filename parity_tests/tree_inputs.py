@@ -75,7 +75,9 @@ def compare_tree_inputs(
     graph = session.run([output], feeds_for(session, frame))[0]
     reference = pipeline_tree_inputs(pipeline, frame)
     if graph.shape != reference.shape:
-        raise ValueError(f"trees read {graph.shape} in the graph, {reference.shape} in the pipeline")
+        raise ValueError(
+            f"trees read {graph.shape} in the graph, {reference.shape} in the pipeline"
+        )
     same = (graph.view(np.uint32) == reference.view(np.uint32)) | (
         np.isnan(graph) & np.isnan(reference)
     )
@@ -83,4 +85,6 @@ def compare_tree_inputs(
     if not per_column.any():
         return TreeInputs(0, None, 0)
     worst = int(np.argmax(per_column))
-    return TreeInputs(int(per_column.sum()), _names(pipeline, graph.shape[1])[worst], int(per_column[worst]))
+    return TreeInputs(
+        int(per_column.sum()), _names(pipeline, graph.shape[1])[worst], int(per_column[worst])
+    )

@@ -44,12 +44,20 @@ def generated_table(rows: int = 1500, seed: int = 7) -> tuple[pd.DataFrame, pd.S
     visits = rng.integers(0, 40, rows).astype(np.float64)
     visits[rng.random(rows) < 0.2] = np.nan
     plan = rng.choice(np.array(["basic", "plus", "pro", None], dtype=object), rows)
-    region = rng.choice(np.array(["north", "south", "east", "west", "isles"]), rows, p=[0.4, 0.3, 0.2, 0.08, 0.02])
+    region = rng.choice(
+        np.array(["north", "south", "east", "west", "isles"]), rows, p=[0.4, 0.3, 0.2, 0.08, 0.02]
+    )
     tenure = rng.integers(1, 7, rows)
     score = 0.02 * spend + 0.1 * np.nan_to_num(visits, nan=5) + (plan == "pro") * 2 - tenure * 0.3
     target = (score + rng.normal(0, 1, rows) > np.median(score)).astype(int)
     frame = pd.DataFrame(
-        {"spend": spend, "visit count.total": visits, "plan": plan, "region": region, "tenure": tenure}
+        {
+            "spend": spend,
+            "visit count.total": visits,
+            "plan": plan,
+            "region": region,
+            "tenure": tenure,
+        }
     )
     return frame, pd.Series(target, name="churned")
 
@@ -91,25 +99,59 @@ PENGUIN_STEPS: dict[str, Callable[[], Any]] = {
                 make_pipeline(
                     SimpleImputer(strategy="mean"),
                     FunctionTransformer(np.log1p),
-                    KBinsDiscretizer(n_bins=5, encode="ordinal", quantile_method="averaged_inverted_cdf"),
+                    KBinsDiscretizer(
+                        n_bins=5, encode="ordinal", quantile_method="averaged_inverted_cdf"
+                    ),
                 ),
                 ["bill_length_mm", "flipper_length_mm", "body_mass_g"],
             ),
-            ("depth", make_pipeline(SimpleImputer(), KBinsDiscretizer(n_bins=4, encode="onehot-dense", strategy="uniform")), ["bill_depth_mm"]),
-            ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), ohe()), ["island", "sex"]),
+            (
+                "depth",
+                make_pipeline(
+                    SimpleImputer(),
+                    KBinsDiscretizer(n_bins=4, encode="onehot-dense", strategy="uniform"),
+                ),
+                ["bill_depth_mm"],
+            ),
+            (
+                "cat",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), ohe()),
+                ["island", "sex"],
+            ),
         ]
     ),
     "robust_maxabs_indicator": lambda: ColumnTransformer(
         [
-            ("robust", make_pipeline(SimpleImputer(add_indicator=True), RobustScaler()), ["bill_length_mm", "bill_depth_mm"]),
-            ("maxabs", make_pipeline(SimpleImputer(strategy="constant", fill_value=0.0), MaxAbsScaler()), ["flipper_length_mm", "body_mass_g"]),
+            (
+                "robust",
+                make_pipeline(SimpleImputer(add_indicator=True), RobustScaler()),
+                ["bill_length_mm", "bill_depth_mm"],
+            ),
+            (
+                "maxabs",
+                make_pipeline(SimpleImputer(strategy="constant", fill_value=0.0), MaxAbsScaler()),
+                ["flipper_length_mm", "body_mass_g"],
+            ),
             ("sqrt", FunctionTransformer(np.sqrt), ["year"]),
-            ("sex", make_pipeline(SimpleImputer(strategy="constant", fill_value="unknown"), ohe()), ["sex"]),
-            ("island", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=60, sparse_output=False), ["island"]),
+            (
+                "sex",
+                make_pipeline(SimpleImputer(strategy="constant", fill_value="unknown"), ohe()),
+                ["sex"],
+            ),
+            (
+                "island",
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist", min_frequency=60, sparse_output=False
+                ),
+                ["island"],
+            ),
         ]
     ),
     "missing_as_category_sparse": lambda: ColumnTransformer(
-        [("num", "passthrough", NUMBERS), ("cat", OneHotEncoder(handle_unknown="ignore"), ["island", "sex"])],
+        [
+            ("num", "passthrough", NUMBERS),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["island", "sex"]),
+        ],
         sparse_threshold=1.0,  # a sparse matrix: XGBoost reads its unstored zeros as missing
     ),
     "tabship_steps": lambda: ColumnTransformer(
@@ -119,7 +161,13 @@ PENGUIN_STEPS: dict[str, Callable[[], Any]] = {
                 make_pipeline(
                     NumericCleaner(bounds={"body_mass_g": (0, None)}),
                     FeatureDeriver(
-                        features=[{"name": "mass_per_flipper", "kind": "ratio", "inputs": ["body_mass_g", "flipper_length_mm"]}],
+                        features=[
+                            {
+                                "name": "mass_per_flipper",
+                                "kind": "ratio",
+                                "inputs": ["body_mass_g", "flipper_length_mm"],
+                            }
+                        ],
                         columns=["flipper_length_mm", "body_mass_g"],
                     ),
                 ),
@@ -133,7 +181,13 @@ PENGUIN_STEPS: dict[str, Callable[[], Any]] = {
 GENERATED_STEPS: dict[str, Callable[[], Any]] = {
     "generated_mixed": lambda: ColumnTransformer(
         [
-            ("spend", make_pipeline(FunctionTransformer(np.sqrt, feature_names_out="one-to-one"), StandardScaler()), ["spend"]),
+            (
+                "spend",
+                make_pipeline(
+                    FunctionTransformer(np.sqrt, feature_names_out="one-to-one"), StandardScaler()
+                ),
+                ["spend"],
+            ),
             ("visits", SimpleImputer(strategy="median", add_indicator=True), ["visit count.total"]),
             ("plan", make_pipeline(SimpleImputer(strategy="most_frequent"), ohe()), ["plan"]),
             ("region", ohe(max_categories=3, handle_unknown="infrequent_if_exist"), ["region"]),

@@ -35,7 +35,9 @@ from tabship.parity_tests.tree_inputs import compare_tree_inputs, tree_input_ses
 from tabship.training.own.contract import ContractError, read_columns
 from tabship.training.own.reference import own_reference
 
-CASES = [(name, "binary") for name in PENGUIN_STEPS] + [(name, "multiclass") for name in PENGUIN_STEPS]
+CASES = [(name, "binary") for name in PENGUIN_STEPS] + [
+    (name, "multiclass") for name in PENGUIN_STEPS
+]
 CASES += [(name, "binary") for name in GENERATED_STEPS]
 
 
@@ -93,7 +95,10 @@ def test_unknown_steps_are_refused_by_path() -> None:
     strict = ColumnTransformer([("cat", OrdinalEncoder(), ["island"])])
     assert "handle_unknown='error'" in _refusal(fit(strict, X, y), X)
     sentinel = Pipeline(
-        [("prep", ColumnTransformer([("cat", ohe(), ["island"])])), ("model", XGBClassifier(n_estimators=3, missing=0.0))]
+        [
+            ("prep", ColumnTransformer([("cat", ohe(), ["island"])])),
+            ("model", XGBClassifier(n_estimators=3, missing=0.0)),
+        ]
     ).fit(X, y)
     assert re.match(r"model: XGBClassifier: missing=0\.0", _refusal(sentinel, X))
 
@@ -101,7 +106,9 @@ def test_unknown_steps_are_refused_by_path() -> None:
 def test_contract_refusals_name_the_problem() -> None:
     X, species = penguins()
     y = is_gentoo(species)
-    no_names = Pipeline([("model", XGBClassifier(n_estimators=3))]).fit(X[["bill_length_mm"]].to_numpy(), y)
+    no_names = Pipeline([("model", XGBClassifier(n_estimators=3))]).fit(
+        X[["bill_length_mm"]].to_numpy(), y
+    )
     with pytest.raises(ContractError, match="feature_names_in_"):
         tabship.convert(no_names, X)
     with pytest.raises(ContractError, match="expected a fitted scikit-learn Pipeline"):

@@ -10,6 +10,7 @@ scikit-learn's. Only handle_unknown="error" is refused: the served row would nee
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from typing import Any
@@ -58,11 +59,13 @@ def _probe_input(step: Any, column: int, values: list[Any], text: list[bool]) ->
 
 def _block_slices(step: Any) -> list[slice]:
     if isinstance(step, OneHotEncoder):
-        widths = [len(step._compute_transformed_categories(i)) for i in range(len(step.categories_))]
+        widths = [
+            len(step._compute_transformed_categories(i)) for i in range(len(step.categories_))
+        ]
     else:
         widths = [1] * len(step.categories_)
     starts = np.cumsum([0, *widths])
-    return [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(starts)]
 
 
 def _unseen(cats: Any, text: bool) -> Any:

@@ -30,7 +30,9 @@ UFUNCS: dict[Any, Callable[[Graph, str], str]] = {
 def function_problem(step: Any) -> str | None:
     if step.func is not None and step.func not in UFUNCS:
         name = getattr(step.func, "__name__", repr(step.func))
-        return f"func={name} has no exact converter (numpy ufuncs: log1p, log, sqrt, exp, abs, square)"
+        return (
+            f"func={name} has no exact converter (numpy ufuncs: log1p, log, sqrt, exp, abs, square)"
+        )
     if step.kw_args:
         return "kw_args are not supported"
     return None
@@ -73,9 +75,7 @@ def first_reaching(func: Any, edge: float) -> float:
     return _double(low)
 
 
-def convert_kbins(
-    g: Graph, step: Any, cols: list[Col], before: Any = None
-) -> list[Col]:
+def convert_kbins(g: Graph, step: Any, cols: list[Col], before: Any = None) -> list[Col]:
     """Bin = the number of interior edges <= x (searchsorted side="right"), compared in
     float64; onehot-dense spreads the bin over n_bins_ columns. `before`: an increasing
     ufunc applied just before, folded into the edges (log1p is not correctly rounded: its

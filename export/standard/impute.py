@@ -20,8 +20,10 @@ def imputer_problem(step: Any, cols: list[Col]) -> str | None:
         )
     if len({c.text for c in cols}) > 1:
         return "it reads numbers and text together: impute them in separate branches"
-    if cols and cols[0].text and any(
-        not isinstance(s, str) for s in np.asarray(step.statistics_, dtype=object)
+    if (
+        cols
+        and cols[0].text
+        and any(not isinstance(s, str) for s in np.asarray(step.statistics_, dtype=object))
     ):
         return "a text column's fill value must be text"
     return None

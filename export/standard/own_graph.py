@@ -49,8 +49,9 @@ def convert_own(
     width = len(cols)
     if width != int(model.n_features_in_):
         raise StepRefused(
-            "model", model, f"the steps give {width} columns, the model was fitted on "
-            f"{model.n_features_in_}"
+            "model",
+            model,
+            f"the steps give {width} columns, the model was fitted on {model.n_features_in_}",
         )
     matrix = g.matrix(cols)
     if is_sparse_output(steps):

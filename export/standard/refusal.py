@@ -29,6 +29,4 @@ class StepRefused(ValueError):
         self.path = path or "(pipeline)"
         self.why = why
         kind = step if isinstance(step, str) else type(step).__name__
-        super().__init__(
-            f"{self.path}: {kind}: {why}\nsupported steps: " + "; ".join(SUPPORTED)
-        )
+        super().__init__(f"{self.path}: {kind}: {why}\nsupported steps: " + "; ".join(SUPPORTED))

@@ -11,7 +11,12 @@ from tabship.export.converters.categories import convert_category_encoder, conve
 from tabship.export.converters.feature_deriver import convert_feature_deriver
 from tabship.export.converters.numeric_cleaner import convert_numeric_cleaner
 from tabship.export.standard.graph import Col, Graph
-from tabship.training.contract import CategoryEncoder, CategoryNumber, FeatureDeriver, NumericCleaner
+from tabship.training.contract import (
+    CategoryEncoder,
+    CategoryNumber,
+    FeatureDeriver,
+    NumericCleaner,
+)
 
 
 @dataclass(frozen=True)

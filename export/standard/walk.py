@@ -122,9 +122,7 @@ def _input_indices(step: ColumnTransformer) -> dict[str, list[int]]:
     return {k: [int(i) for i in v] for k, v in step._transformer_to_input_indices.items()}
 
 
-def _column_transformer(
-    g: Graph, step: ColumnTransformer, cols: list[Col], path: str
-) -> list[Col]:
+def _column_transformer(g: Graph, step: ColumnTransformer, cols: list[Col], path: str) -> list[Col]:
     indices = _input_indices(step)
     out: list[Col] = []
     for name, transformer, _ in step.transformers_:

@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pipeline",
         help="a fitted scikit-learn Pipeline ending in an XGBClassifier, saved with joblib",
     )
-    add_source_arguments(parser, data_help="with --pipeline: the training rows (CSV/Parquet/SQLite)")
+    add_source_arguments(
+        parser, data_help="with --pipeline: the training rows (CSV/Parquet/SQLite)"
+    )
     parser.add_argument("--target", help="with --pipeline: the target column of --data")
     parser.add_argument(
         "--test", help="with --pipeline: the test rows (default: a held-out 20%% of --data)"
@@ -52,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     if args.source is not None:
         print("tabship export: give a version directory or --pipeline, not both", file=sys.stderr)
         return 2
-    missing = [flag for flag, value in (("--data", args.data), ("--target", args.target)) if not value]
+    missing = [
+        flag for flag, value in (("--data", args.data), ("--target", args.target)) if not value
+    ]
     if missing:
         print(f"tabship export: --pipeline needs {' and '.join(missing)}", file=sys.stderr)
         return 2
@@ -120,6 +124,8 @@ def _own(args: argparse.Namespace) -> int:
     for note in done.notes:
         print(note)
     if not done.passed:
-        print(f"tabship export: parity gate FAILED for {done.folder}; not released", file=sys.stderr)
+        print(
+            f"tabship export: parity gate FAILED for {done.folder}; not released", file=sys.stderr
+        )
         return 1
     return 0

@@ -246,7 +246,8 @@ def release(
             report_dir=folder / "report",
         )
         released = release_candidate(candidate, store, generated=generated)
-    assert released.gate is not None and released.outcome is not None
+    assert released.gate is not None
+    assert released.outcome is not None
     if key is not None and released.passed:
         from tabship.contract.signature import sign_folder
 

@@ -25,7 +25,9 @@ def own_threshold(
     if rule is None:
         return Threshold(value=0.5, rule="predict", chosen_on="scikit-learn's predict (0.5)")
     # The pipeline came fitted: the held-out rows are the only ones it has not seen.
-    return choose_threshold(y_test, p_test, rule, "test (the held-out rows; metrics are optimistic)")
+    return choose_threshold(
+        y_test, p_test, rule, "test (the held-out rows; metrics are optimistic)"
+    )
 
 
 def evaluate_own(
