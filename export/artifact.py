@@ -26,7 +26,9 @@ from tabship.export.convert import (
 )
 from tabship.export.live_reference import drift_reference, mark_sensitive
 from tabship.export.registry import ObjectRegistry, Registry
+from tabship.export.standard.own_graph import convert_own
 from tabship.training.declaration import Declaration
+from tabship.training.own.reference import raw_columns
 from tabship.training.pickles import load_joblib
 
 if TYPE_CHECKING:
@@ -121,6 +123,9 @@ def candidate_classes(candidate: ReleaseCandidate) -> list[str] | None:
 
 def convert_candidate(candidate: ReleaseCandidate) -> onnx.ModelProto:
     classes = candidate_classes(candidate)
+    if raw_columns(candidate.pipeline) is not None:  # a user's own fitted pipeline
+        threshold = None if classes else candidate.record["threshold"]["value"]
+        return convert_own(candidate.pipeline, threshold, classes)
     if classes:
         return convert_pipeline(candidate.pipeline, candidate.declaration, None, classes)
     threshold = candidate.record["threshold"]["value"]

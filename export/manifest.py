@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from tabship.contract.manifest import KIND_ONNX_TYPES
+from tabship.contract.manifest import EXACT_MATCHING, KIND_ONNX_TYPES
 from tabship.contract.manifest import METADATA_KEY as METADATA_KEY  # re-exported: export's callers
 from tabship.contract.manifest import SCHEMA_PATH as SCHEMA_PATH
 from tabship.contract.rules import MAX_TEXT_LENGTH
 from tabship.training.contract import CategoryEncoder
 from tabship.training.declaration import Declaration
+from tabship.training.own.contract import categories_seen, numeric_range
+from tabship.training.own.reference import raw_columns
 
 LIBRARIES = (
     "numpy",
@@ -77,6 +79,8 @@ def input_schema(
     pipeline: Pipeline, declaration: Declaration, train_frame: Any
 ) -> list[dict[str, Any]]:
     """Per raw column: type, nullability, cleaning, known categories, observed range."""
+    if raw_columns(pipeline) is not None:
+        return own_input_schema(pipeline, declaration, train_frame)
     contract = pipeline.named_steps["contract"]
     cleaned: dict[str, np.ndarray] = {}
     categories: dict[str, list[str]] = {}
@@ -107,6 +111,48 @@ def input_schema(
             entry["categories"] = categories[column.name]
             entry["aliases"] = dict(sorted(column.aliases.items()))
             entry["integer_codes"] = column.integer_codes
+            entry["max_length"] = MAX_TEXT_LENGTH
+        schema.append(entry)
+    return schema
+
+
+OWN_NUMERIC_CLEANING = [
+    "text is parsed as a number; text that is not a number becomes missing",
+    "infinite values become missing",
+    "the fitted pipeline's own steps follow, computed as scikit-learn computes them",
+]
+OWN_CATEGORICAL_CLEANING = [
+    "text is compared with the fitted categories exactly (letter case and spaces count), "
+    "unless a tabship.steps category step reads the column",
+    "null and empty text are the one missing value",
+    "numbers are read as text: integral numbers as decimal integers (2.0 -> '2')",
+]
+
+
+def own_input_schema(
+    pipeline: Pipeline, declaration: Declaration, train_frame: Any
+) -> list[dict[str, Any]]:
+    """A user's own pipeline: the same schema, read from the training data (categories
+    seen, observed range); every column accepts a missing value, as the pipeline does."""
+    schema = []
+    for column in declaration.columns:
+        entry: dict[str, Any] = {
+            "name": column.name,
+            "kind": column.kind,
+            "onnx_type": KIND_ONNX_TYPES[column.kind],
+            "shape": ["N", 1],
+            "nullable": True,
+        }
+        if column.kind == "numeric":
+            entry["cleaning"] = OWN_NUMERIC_CLEANING
+            entry["bounds"] = {"min": None, "max": None}
+            entry["range"] = numeric_range(train_frame, column.name)
+        else:
+            entry["cleaning"] = OWN_CATEGORICAL_CLEANING
+            entry["categories"] = categories_seen(train_frame, column.name)
+            entry["aliases"] = {}
+            entry["integer_codes"] = False
+            entry["matching"] = EXACT_MATCHING
             entry["max_length"] = MAX_TEXT_LENGTH
         schema.append(entry)
     return schema

@@ -26,6 +26,7 @@ from tabship.parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
 from tabship.parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
 from tabship.parity_tests.generated import generated_rows
 from tabship.parity_tests.rows import boundary_rows, hostile_rows, split_counts_per_class
+from tabship.parity_tests.tree_inputs import compare_tree_inputs, tree_input_session
 from tabship.runtime.model.schema import InputSchema
 from tabship.runtime.model.session import session_options
 from tabship.training.pickles import load_joblib
@@ -76,6 +77,7 @@ def check_parity(
     """Every set is built and compared on its own: a set that cannot be built or scored is
     reported FAILED with the reason instead of ending the gate."""
     session = _session(model_bytes)
+    trees = tree_input_session(model_bytes)
     classes = manifest_classes(manifest)
     threshold = None if classes else float(manifest["threshold"]["value"])
     test, train = reference_data["test_frame"], reference_data["train_frame"]
@@ -106,6 +108,11 @@ def check_parity(
             frame, note = build()
             built = time.perf_counter()
             result, reference = compare(name, pipeline, session, frame, threshold, classes)
+            if trees is not None and len(frame):
+                found = compare_tree_inputs(pipeline, trees, frame)
+                result = replace(
+                    result, tree_input_cells=found.cells, tree_input_column=found.column
+                )
         except Exception as error:  # any failure is this set's verdict, not a crash
             results.append(SetResult.broken(name, _failure(error)))
             continue
@@ -180,6 +187,11 @@ def format_table(
         )
         if r.note:
             lines.append(f"{'':<10}{r.note}")
+        if r.tree_input_cells:
+            lines.append(
+                f"{'':<10}tree inputs: {r.tree_input_cells} float32 cell(s) differ from the "
+                f"pipeline's, most in column {r.tree_input_column!r}"
+            )
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tabship.training.contract import CategoryEncoder
+from tabship.training.own.reference import raw_columns
 
 Probe = Callable[[dict[str, Any], float], list[dict[str, Any]]]
 MAX_BOUNDARY_ROWS = 200_000
@@ -74,6 +75,10 @@ def _targets(threshold: np.float32) -> list[float]:
 def _feature_probes(pipeline: Any) -> dict[int, tuple[str, Probe, bool]]:
     """For each column of the matrix that reaches the trees: its name, how to move it from raw
     values, and whether it is discrete (probed by its values, not at each threshold)."""
+    if raw_columns(pipeline) is not None:  # a user's own pipeline
+        from tabship.parity_tests.own_probes import own_feature_probes
+
+        return own_feature_probes(pipeline)
     contract = pipeline.named_steps["contract"]
     probes: dict[int, tuple[str, Probe, bool]] = {}
     for branch, transformer, columns in contract.transformers_:

@@ -99,8 +99,11 @@ def _plot_calibration(y: np.ndarray, p: np.ndarray, path: Path) -> None:
 
 
 def _plot_importance(trained: TrainedVariant, path: Path, top: int = 20) -> None:
-    names = trained.pipeline.named_steps["contract"].get_feature_names_out()
     gains = trained.pipeline.named_steps["model"].feature_importances_
+    try:
+        names = trained.pipeline.named_steps["contract"].get_feature_names_out()
+    except AttributeError:  # a user's step without feature names (e.g. FunctionTransformer)
+        names = np.asarray([f"f{i}" for i in range(len(gains))])
     order = np.argsort(gains)[::-1][:top][::-1]
     figure, axes = plt.subplots(figsize=(6, 0.3 * len(order) + 1))
     axes.barh([str(names[i]) for i in order], gains[order])

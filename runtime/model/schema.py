@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tabship.contract import spelling
-from tabship.contract.manifest import CATEGORICAL, NUMERIC
+from tabship.contract.manifest import CATEGORICAL, EXACT_MATCHING, NUMERIC
 from tabship.contract.rules import (
     BLANK_TEXT,
     MAX_TEXT_LENGTH,
@@ -92,6 +92,7 @@ class Column:
     known: frozenset[str] = frozenset()
     categories: tuple[str, ...] = ()
     aliases: Mapping[str, str] = field(default_factory=dict)
+    exact: bool = False  # a user's own encoder: categories match as written (manifest "matching")
     dtype: Any = field(default=np.float64)
     # text -> unseen?, a pure function of the fields above (dict operations are atomic under
     # the GIL: the event loop and the prep thread may share it)
@@ -115,8 +116,11 @@ class Column:
         memo = self._unseen_memo
         unseen = memo.get(text)
         if unseen is None:
-            label = spelling.canonical_label(text, self.aliases, self.integer_codes)
-            unseen = label not in self.known
+            if self.exact:
+                unseen = text not in self.known
+            else:
+                label = spelling.canonical_label(text, self.aliases, self.integer_codes)
+                unseen = label not in self.known
             if len(memo) >= UNSEEN_MEMO_MAX:
                 memo.clear()
             memo[text] = unseen
@@ -206,6 +210,7 @@ def column_from_manifest(entry: Mapping[str, Any]) -> Column:
         known=frozenset(categories),
         categories=categories,
         aliases=dict(aliases),
+        exact=entry.get("matching") == EXACT_MATCHING,
         dtype=object,
     )
 

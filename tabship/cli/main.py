@@ -17,8 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train": ("tabship.release.cli", "train the pipeline variants (and export + gate them)"),
     "export": (
-        "tabship.export.cli",
-        "export a fitted reference pipeline to a versioned ONNX artifact",
+        "tabship.release.export_cli",
+        "export a version again, or release your own fitted pipeline (--pipeline FILE)",
     ),
     "parity": ("tabship.parity_tests.gate", "run the parity release gate on a model version"),
     "vectors": (

@@ -27,6 +27,9 @@ MANIFEST_VERSION = (
 MANIFEST_VERSIONS = (1, 2)
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
+# A categorical input's "matching": tabship's spelling rules (the default) or, for a user's own
+# encoder, the categories exactly as written.
+SPELLING_MATCHING, EXACT_MATCHING = "spelling", "exact"
 # A manifest input's kind -> the ONNX type of the graph input that reads it.
 KIND_ONNX_TYPES = {NUMERIC: "tensor(double)", CATEGORICAL: "tensor(string)"}
 
@@ -87,6 +90,8 @@ def check_manifest(value: Any, where: str) -> dict[str, Any]:
                 isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
             ):
                 raise fail(f"input {name!r}: aliases must map text to text")
+            if entry.get("matching", SPELLING_MATCHING) not in (SPELLING_MATCHING, EXACT_MATCHING):
+                raise fail(f"input {name!r}: matching {entry.get('matching')!r}")
             if not isinstance(entry.get("integer_codes", False), bool):
                 raise fail(f"input {name!r}: integer_codes must be a boolean")
             max_length = entry.get("max_length")
