@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tabship.runtime.dataplane.errors import InvalidBody, NotReady
+from tabship.runtime.dataplane.explaining import Explain, rows_json
 from tabship.runtime.dataplane.json_codec import render_json
 from tabship.runtime.dataplane.offload import OFFLOAD_ROWS
 from tabship.runtime.dataplane.oip_infer import (
@@ -123,17 +124,30 @@ class DataPlane:
 
     # -- tabship API v1 ----------------------------------------------------------------------
 
-    async def predict(self, payload: Any) -> Prediction:
-        """One row (a JSON object) or a list of rows, validated and scored."""
+    async def predict(self, payload: Any, explain: Explain | None = None) -> Prediction:
+        """One row (a JSON object) or a list of rows, validated and scored; with `explain`,
+        each row's contributions too (tabship.runtime.dataplane.explaining)."""
         service = self.service
+        if explain is not None:
+            service.check_explainable()  # before the rows are read
         single = isinstance(payload, dict)
         rows = [payload] if single else payload
         if not isinstance(rows, list):
             raise InvalidBody("the body must be a JSON object (one row) or an array of objects")
         service.check_row_count(len(rows))
         validated = await service.validate_rows(rows)
-        scores = await service.score(validated)
-        return Prediction(self._prediction_body(validated, scores, single), validated.n_rows)
+        if explain is None:
+            scores = await service.score(validated)
+            return Prediction(self._prediction_body(validated, scores, single), validated.n_rows)
+        scores, contributions = await service.score_explained(validated, explain)
+        explained = rows_json(contributions, explain.top, service.model.classes)
+        body = self._prediction_body(validated, scores, single)
+        if single:
+            body["contributions"] = explained[0]
+        else:
+            for item, entry in zip(body["predictions"], explained, strict=True):
+                item["contributions"] = entry
+        return Prediction(body, validated.n_rows)
 
     def _prediction_body(
         self, validated: Validated, scores: Scores, single: bool
