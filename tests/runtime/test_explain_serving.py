@@ -1,0 +1,177 @@
+"""/v1/predict?explain=k|all: each row's contributions (margin scale, with the bias) from the
+served explainer, equal to xgboost's pred_contribs summed per column; refusals by name."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from conftest import AppServer
+
+from tabship.runtime.model.schema import InputSchema
+
+pytestmark = pytest.mark.slow
+UNGATED = {"TABSHIP_ALLOW_UNGATED": "1"}
+FLOAT32_NOISE = 1e-5
+
+
+def json_rows(manifest: dict[str, Any], frame: pd.DataFrame, n: int) -> list[dict[str, Any]]:
+    """The first `n` rows of `frame` the server accepts, as a JSON client sends them."""
+    rows = []
+    for record in frame.to_dict("records"):
+        rows.append(
+            {
+                k: None if isinstance(v, float) and math.isnan(v) else v
+                for k, v in record.items()
+                if k in {i["name"] for i in manifest["inputs"]}
+            }
+        )
+    good = InputSchema(manifest["inputs"]).mask_rows(rows).good.tolist()
+    return [r for r, ok in zip(rows, good, strict=True) if ok][:n]
+
+
+def reference_by_column(
+    pipeline: Any, manifest: dict[str, Any], rows: list[dict[str, Any]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """xgboost's pred_contribs of the reference pipeline, summed per column: ([rows, scores,
+    columns], bias [scores])."""
+    frame = pd.DataFrame(rows, columns=[i["name"] for i in manifest["inputs"]])
+    x = pipeline[:-1].transform(frame).astype(np.float32)
+    contribs = pipeline[-1].get_booster().predict(xgb.DMatrix(x), pred_contribs=True)
+    if contribs.ndim == 2:
+        contribs = contribs[:, None, :]
+    groups = manifest["explanations"]["groups"]
+    columns = list(dict.fromkeys(groups))
+    fold = np.zeros((len(groups), len(columns)))
+    fold[np.arange(len(groups)), [columns.index(g) for g in groups]] = 1.0
+    return contribs[:, :, :-1].astype(np.float64) @ fold, contribs[0, :, -1]
+
+
+@pytest.fixture(scope="module")
+def binary(exported: Any) -> Iterator[tuple[AppServer, dict[str, Any]]]:
+    app = AppServer(exported.version_dir, UNGATED)
+    yield app, json.loads((exported.version_dir / "manifest.json").read_text())
+    app.stop()
+
+
+def test_top_k_and_all(binary: tuple[AppServer, dict[str, Any]], exported: Any) -> None:
+    app, manifest = binary
+    rows = json_rows(manifest, exported.test_frame, 20)
+    columns = list(dict.fromkeys(manifest["explanations"]["groups"]))
+    reference, bias = reference_by_column(exported.pipeline, manifest, rows)
+
+    answer = app.client.post("/v1/predict?explain=all", json=rows)
+    assert answer.status_code == 200, answer.text
+    for i, item in enumerate(answer.json()["predictions"]):
+        explained = item["contributions"]
+        assert explained["scale"] == "margin" and "rest" not in explained
+        assert list(explained["values"]) == sorted(
+            explained["values"], key=lambda c: -abs(explained["values"][c])
+        )
+        served = np.array([explained["values"][c] for c in columns])
+        assert np.abs(served - reference[i, 0]).max() <= FLOAT32_NOISE
+        assert abs(explained["bias"] - bias[0]) <= FLOAT32_NOISE
+        assert explained["margin"] == pytest.approx(explained["bias"] + served.sum(), abs=1e-9)
+        # the margin is the log-odds of the probability the same call returned
+        assert 1 / (1 + math.exp(-explained["margin"])) == pytest.approx(
+            item["probability"], abs=1e-6
+        )
+
+    one = app.client.post("/v1/predict?explain=3", json=rows[0]).json()
+    top = one["contributions"]
+    assert len(top["values"]) == 3
+    order = np.argsort(-np.abs(reference[0, 0]), kind="stable")
+    assert set(top["values"]) == {columns[i] for i in order[:3]}
+    assert top["bias"] + sum(top["values"].values()) + top["rest"] == pytest.approx(
+        top["margin"], abs=1e-9
+    )
+
+
+def test_by_feature(binary: tuple[AppServer, dict[str, Any]], exported: Any) -> None:
+    app, manifest = binary
+    row = json_rows(manifest, exported.test_frame, 1)[0]
+    answer = app.client.post("/v1/predict?explain=all&explain_by=feature", json=row).json()
+    values = answer["contributions"]["values"]
+    assert set(values) == set(manifest["explanations"]["features"])
+    by_column = app.client.post("/v1/predict?explain=all", json=row).json()["contributions"]
+    month = [
+        f
+        for f, g in zip(
+            manifest["explanations"]["features"], manifest["explanations"]["groups"], strict=True
+        )
+        if g == "Month"
+    ]
+    assert sum(values[f] for f in month) == pytest.approx(by_column["values"]["Month"], abs=1e-12)
+
+
+def test_without_the_option_nothing_changes(
+    binary: tuple[AppServer, dict[str, Any]], exported: Any
+) -> None:
+    app, manifest = binary
+    rows = json_rows(manifest, exported.test_frame, 5)
+    plain = app.client.post("/v1/predict", json=rows).json()
+    explained = app.client.post("/v1/predict?explain=2", json=rows).json()
+    assert all("contributions" not in p for p in plain["predictions"])
+    for a, b in zip(plain["predictions"], explained["predictions"], strict=True):
+        assert a["probability"] == b["probability"] and a["label"] == b["label"]
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("explain=0", "'explain'"),
+        ("explain=-1", "'explain'"),
+        ("explain=top", "'explain'"),
+        ("explain=1.5", "'explain'"),
+        ("explain=all&explain_by=leaf", "'explain_by'"),
+        ("explain_by=feature", "'explain_by' needs 'explain'"),
+    ],
+)
+def test_bad_options_are_refused_by_name(
+    binary: tuple[AppServer, dict[str, Any]], exported: Any, query: str, named: str
+) -> None:
+    app, manifest = binary
+    row = json_rows(manifest, exported.test_frame, 1)[0]
+    answer = app.client.post(f"/v1/predict?{query}", json=row)
+    assert answer.status_code == 400
+    assert named in answer.json()["error"]["message"]
+
+
+def test_a_version_without_explainer_says_so(app_server: AppServer) -> None:
+    answer = app_server.client.post("/v1/predict?explain=3", json={})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "no_explainer"
+    assert "re-export" in answer.json()["error"]["message"]
+
+
+def test_multiclass_one_set_per_class(penguins_version: Any) -> None:
+    app = AppServer(penguins_version.version_dir)
+    try:
+        manifest = json.loads((penguins_version.version_dir / "manifest.json").read_text())
+        classes = manifest["target"]["classes"]
+        rows = json_rows(manifest, penguins_version.trained.test_frame, 10)
+        reference, bias = reference_by_column(penguins_version.trained.pipeline, manifest, rows)
+        columns = list(dict.fromkeys(manifest["explanations"]["groups"]))
+        answer = app.client.post("/v1/predict?explain=all", json=rows)
+        assert answer.status_code == 200, answer.text
+        for i, item in enumerate(answer.json()["predictions"]):
+            per_class = item["contributions"]["classes"]
+            assert list(per_class) == classes
+            margins = []
+            for k, name in enumerate(classes):
+                served = np.array([per_class[name]["values"][c] for c in columns])
+                assert np.abs(served - reference[i, k]).max() <= FLOAT32_NOISE
+                assert abs(per_class[name]["bias"] - bias[k]) <= FLOAT32_NOISE
+                margins.append(per_class[name]["margin"])
+            softmax = np.exp(np.array(margins) - max(margins))
+            softmax /= softmax.sum()
+            expected = [item["probabilities"][c] for c in classes]
+            np.testing.assert_allclose(softmax, expected, rtol=0, atol=1e-6)
+    finally:
+        app.stop()
