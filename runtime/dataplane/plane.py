@@ -22,12 +22,15 @@ from tabship.runtime.dataplane.explaining import Explain, rows_json
 from tabship.runtime.dataplane.json_codec import render_json
 from tabship.runtime.dataplane.offload import OFFLOAD_ROWS
 from tabship.runtime.dataplane.oip_infer import (
+    CONTRIBUTIONS,
     DATATYPES,
     EXTENSIONS,
     PLATFORM,
     Inference,
     InferRequest,
     InferResponse,
+    contributions_metadata,
+    contributions_shape,
     outputs_for,
     server_version,
 )
@@ -200,7 +203,16 @@ class DataPlane:
     def model_metadata(self, name: str, version: str | None) -> dict[str, Any]:
         self.inference.check_model(name, version)
         model = self.service.model
-        return {
+        outputs = [
+            {"name": name, "datatype": datatype, "shape": shape}
+            for name, (datatype, shape) in outputs_for(model.classes).items()
+        ]
+        described = contributions_metadata(model)
+        if described is not None:
+            width = len(described["columns"]) - 1
+            shape = contributions_shape(model.classes, width)
+            outputs.append({"name": CONTRIBUTIONS, "datatype": "FP64", "shape": shape})
+        answer = {
             "name": model.name,
             "versions": [model.version],
             "platform": PLATFORM,
@@ -208,11 +220,11 @@ class DataPlane:
                 {"name": entry["name"], "datatype": DATATYPES[entry["kind"]], "shape": [-1, 1]}
                 for entry in model.inputs
             ],
-            "outputs": [
-                {"name": name, "datatype": datatype, "shape": shape}
-                for name, (datatype, shape) in outputs_for(model.classes).items()
-            ],
+            "outputs": outputs,
         }
+        if described is not None:  # REST only: gRPC's metadata has no parameters
+            answer["parameters"] = {CONTRIBUTIONS: described}
+        return answer
 
     async def infer(self, name: str, version: str | None, request: InferRequest) -> InferResponse:
         self.check_model(name, version)

@@ -175,3 +175,111 @@ def test_multiclass_one_set_per_class(penguins_version: Any) -> None:
             np.testing.assert_allclose(softmax, expected, rtol=0, atol=1e-6)
     finally:
         app.stop()
+
+
+def oip_inputs(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    inputs = []
+    for entry in manifest["inputs"]:
+        values = [r[entry["name"]] for r in rows]
+        if entry["kind"] == "numeric":
+            data: list[Any] = [None if v is None else float(v) for v in values]
+            datatype = "FP64"
+        else:
+            data, datatype = ["" if v is None else str(v) for v in values], "BYTES"
+        inputs.append(
+            {"name": entry["name"], "datatype": datatype, "shape": [len(rows), 1], "data": data}
+        )
+    return inputs
+
+
+def test_oip_rest_contributions_output(
+    binary: tuple[AppServer, dict[str, Any]], exported: Any
+) -> None:
+    app, manifest = binary
+    rows = json_rows(manifest, exported.test_frame, 8)
+    reference, bias = reference_by_column(exported.pipeline, manifest, rows)
+    columns = list(dict.fromkeys(manifest["explanations"]["groups"]))
+    url = f"/v2/models/{manifest['name']}/infer"
+    meta = app.client.get(f"/v2/models/{manifest['name']}").json()
+    described = next(o for o in meta["outputs"] if o["name"] == "contributions")
+    assert described == {
+        "name": "contributions",
+        "datatype": "FP64",
+        "shape": [-1, len(columns) + 1],
+    }
+    assert meta["parameters"]["contributions"]["columns"] == [*columns, "bias"]
+
+    plain = app.client.post(url, json={"inputs": oip_inputs(manifest, rows)}).json()
+    assert [o["name"] for o in plain["outputs"]] == ["probabilities", "label", "decision"]
+    for body in (
+        {"inputs": oip_inputs(manifest, rows), "parameters": {"explain": True}},
+        {"inputs": oip_inputs(manifest, rows), "outputs": [{"name": "contributions"}]},
+    ):
+        answer = app.client.post(url, json=body)
+        assert answer.status_code == 200, answer.text
+        output = next(o for o in answer.json()["outputs"] if o["name"] == "contributions")
+        assert output["shape"] == [len(rows), len(columns) + 1]
+        assert json.loads(output["parameters"]["columns"]) == [*columns, "bias"]
+        values = np.array(output["data"]).reshape(output["shape"])
+        assert np.abs(values[:, :-1] - reference[:, 0]).max() <= FLOAT32_NOISE
+        assert np.abs(values[:, -1] - bias[0]).max() <= FLOAT32_NOISE
+    by_feature = app.client.post(
+        url,
+        json={
+            "inputs": oip_inputs(manifest, rows),
+            "parameters": {"explain": True, "explain_by": "feature"},
+        },
+    ).json()
+    output = next(o for o in by_feature["outputs"] if o["name"] == "contributions")
+    assert output["shape"] == [len(rows), len(manifest["explanations"]["features"]) + 1]
+    refused = app.client.post(
+        url,
+        json={"inputs": oip_inputs(manifest, rows), "parameters": {"explain": "yes"}},
+    )
+    assert refused.status_code == 400 and "'explain'" in refused.json()["error"]
+
+
+@pytest.mark.server
+def test_oip_grpc_contributions_output(start_server: Any, exported: Any) -> None:
+    import grpc
+    from conftest import free_port
+    from tritonclient.grpc import service_pb2 as pb
+    from tritonclient.grpc import service_pb2_grpc as pb_grpc
+
+    manifest = json.loads((exported.version_dir / "manifest.json").read_text())
+    rows = json_rows(manifest, exported.test_frame, 4)
+    reference, bias = reference_by_column(exported.pipeline, manifest, rows)
+    port = free_port()
+    start_server(exported.version_dir, {**UNGATED, "TABSHIP_GRPC_PORT": str(port)})
+    request = pb.ModelInferRequest(model_name=manifest["name"])
+    for tensor in oip_inputs(manifest, rows):
+        item = request.inputs.add(
+            name=tensor["name"], datatype=tensor["datatype"], shape=tensor["shape"]
+        )
+        if tensor["datatype"] == "FP64":
+            item.contents.fp64_contents.extend(
+                [float("nan") if v is None else v for v in tensor["data"]]
+            )
+        else:
+            item.contents.bytes_contents.extend([v.encode() for v in tensor["data"]])
+    request.parameters["explain"].bool_param = True
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        meta = stub.ModelMetadata(pb.ModelMetadataRequest(name=manifest["name"]))
+        assert "contributions" in [o.name for o in meta.outputs]
+        reply = stub.ModelInfer(request)
+        names = [o.name for o in reply.outputs]
+        assert names == ["probabilities", "label", "decision", "contributions"]
+        output = reply.outputs[3]
+        columns = json.loads(output.parameters["columns"].string_param)
+        values = np.frombuffer(reply.raw_output_contents[3], dtype="<f8").reshape(
+            list(output.shape)
+        )
+        assert values.shape == (len(rows), len(columns))
+        assert np.abs(values[:, :-1] - reference[:, 0]).max() <= FLOAT32_NOISE
+        assert np.abs(values[:, -1] - bias[0]).max() <= FLOAT32_NOISE
+        request.parameters["explain"].string_param = "yes"
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelInfer(request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "'explain'" in str(refused.value.details())
