@@ -164,4 +164,3 @@ def explanations_record(
         "features": features,
         "groups": groups,
     }
-

@@ -141,7 +141,9 @@ def compare_contributions(
     expected, margin = reference(pipeline, frame)
     explained = served.explainer.by_feature(served.tree_input(frame))
     if expected.shape[:2] != explained.values.shape[:2]:
-        raise ValueError(f"reference contributions {expected.shape}, served {explained.values.shape}")
+        raise ValueError(
+            f"reference contributions {expected.shape}, served {explained.values.shape}"
+        )
     dphi = np.abs(explained.values - expected[:, :, :-1]).max(axis=(1, 2))
     dphi = np.where(np.isnan(dphi), np.inf, dphi)
     dbias = float(np.abs(explained.bias - expected[0, :, -1]).max())
@@ -168,7 +170,9 @@ def format_contributions(results: list[ContributionsResult]) -> str:
     ]
     for r in results:
         if r.error is not None:
-            lines.append(f"{r.name:<14}{'-':>9}{'-':>12}{'-':>10}{'-':>12}{'-':>13}  FAIL: {r.error}")
+            lines.append(
+                f"{r.name:<14}{'-':>9}{'-':>12}{'-':>10}{'-':>12}{'-':>13}  FAIL: {r.error}"
+            )
             continue
         lines.append(
             f"{r.name:<14}{r.rows:>9}{r.max_abs_dphi:>12.3g}{r.max_abs_dbias:>10.3g}"

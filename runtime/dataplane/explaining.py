@@ -71,9 +71,7 @@ def rows_json(
     out = []
     for row in contributions.values:
         if classes:
-            per_class = {
-                c: _one(names, row[i], bias[i], top) for i, c in enumerate(classes)
-            }
+            per_class = {c: _one(names, row[i], bias[i], top) for i, c in enumerate(classes)}
             out.append({"scale": SCALE, "classes": per_class})
         else:
             out.append({"scale": SCALE, **_one(names, row[0], bias[0], top)})

@@ -212,7 +212,7 @@ class DataPlane:
             width = len(described["columns"]) - 1
             shape = contributions_shape(model.classes, width)
             outputs.append({"name": CONTRIBUTIONS, "datatype": "FP64", "shape": shape})
-        answer = {
+        answer: dict[str, Any] = {
             "name": model.name,
             "versions": [model.version],
             "platform": PLATFORM,

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 import numpy as np
 
 from tabship.runtime.dataplane.batching import Batcher
-from tabship.runtime.dataplane.explaining import Explain, NoExplainer
 from tabship.runtime.dataplane.errors import (
     DeadlineExceeded,
     InvalidRows,
@@ -21,6 +20,7 @@ from tabship.runtime.dataplane.errors import (
     PayloadTooLarge,
     RequestTimeout,
 )
+from tabship.runtime.dataplane.explaining import Explain, NoExplainer
 from tabship.runtime.dataplane.json_codec import decode_json
 from tabship.runtime.dataplane.metrics import Metrics
 from tabship.runtime.dataplane.offload import OFFLOAD_BYTES, OFFLOAD_ROWS, Offload, QueueFull

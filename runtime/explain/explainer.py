@@ -112,4 +112,3 @@ def _read_covers(data: bytes, forest: Forest) -> np.ndarray:
     if not np.all(np.isfinite(covers)):
         raise ForestError("explainer file: covers must be finite numbers")
     return covers
-

@@ -120,13 +120,16 @@ def read_forest(model: pb.ModelProto, n_features: int) -> Forest:
         raise ForestError("leaf weights name a score column that does not exist")
     leaf_weight = np.zeros((n, n_scores), dtype=np.float64)
     for t, i, c, w in zip(
-        a[f"{prefix}_treeids"], a[f"{prefix}_nodeids"], class_ids, a[f"{prefix}_weights"],
+        a[f"{prefix}_treeids"],
+        a[f"{prefix}_nodeids"],
+        class_ids,
+        a[f"{prefix}_weights"],
         strict=True,
     ):
-        k = index.get((int(t), int(i)))
-        if k is None or branch[k]:
+        leaf = index.get((int(t), int(i)))
+        if leaf is None or branch[leaf]:
             raise ForestError(f"tree {t} node {i}: a weight on a node that is not a leaf")
-        leaf_weight[k, c] += np.float32(w)
+        leaf_weight[leaf, c] += np.float32(w)
     base = np.zeros(n_scores, dtype=np.float64)
     if a.get("base_values"):
         values = np.asarray(a["base_values"], dtype=np.float32)
@@ -146,9 +149,7 @@ def read_forest(model: pb.ModelProto, n_features: int) -> Forest:
         mode=modes,
         true_child=true_child,
         false_child=false_child,
-        missing_true=np.asarray(
-            a.get("nodes_missing_value_tracks_true") or [0] * n, dtype=bool
-        ),
+        missing_true=np.asarray(a.get("nodes_missing_value_tracks_true") or [0] * n, dtype=bool),
         leaf_weight=leaf_weight,
         base=base,
         roots=roots,

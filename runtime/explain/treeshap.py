@@ -38,7 +38,7 @@ def conditions(forest: Forest, table: PathTable, x: np.ndarray) -> np.ndarray:
 def _bucket_phi(bucket: Bucket, taken: np.ndarray) -> np.ndarray:
     """float64 [rows, paths, players]: each player's Shapley value of its path's game, per
     unit of leaf weight."""
-    one = taken[:, bucket.conditions].all(axis=-1).astype(np.float64)  # [R, P, U]
+    one = np.asarray(taken[:, bucket.conditions].all(axis=-1), dtype=np.float64)  # [R, P, U]
     zero = bucket.zero[None, :, :]
     u = bucket.players
     rows, paths = one.shape[0], one.shape[1]

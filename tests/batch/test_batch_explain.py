@@ -24,8 +24,19 @@ def test_explain_adds_contribution_columns(
 ) -> None:
     out = tmp_path / "scored.parquet"
     code = main(
-        ["score", "--model", str(gated_model), str(inputs.parquet), str(out)]
-        + ["--keys", "session_id", "--explain", "--chunk-rows", "700", "--quiet"]
+        [
+            "score",
+            "--model",
+            str(gated_model),
+            str(inputs.parquet),
+            str(out),
+            "--keys",
+            "session_id",
+            "--explain",
+            "--chunk-rows",
+            "700",
+            "--quiet",
+        ]
     )
     assert code == 0, capsys.readouterr().err
     scored = pq.read_table(out).to_pandas()
@@ -76,7 +87,8 @@ def test_explain_refusals(
     (old / "manifest.json").write_text(json.dumps(manifest))
     assert main(["score", "--model", str(old), str(inputs.parquet), str(out), "--explain"]) == 2
     err = capsys.readouterr().err
-    assert "carries no explainer" in err and "re-export" in err
+    assert "carries no explainer" in err
+    assert "re-export" in err
     assert not out.exists()
 
 

@@ -43,7 +43,8 @@ def test_faithful_version_passes(exported: Any) -> None:
     by_name = {r.name: r for r in gate.contributions}
     assert set(by_name) == {"test", "boundary", "hostile"}
     for result in gate.contributions:
-        assert result.rows > 0 and result.passed, result
+        assert result.rows > 0, result
+        assert result.passed, result
         assert result.max_abs_dphi <= BAR_MAX_ABS_DPHI
     assert gate.passed
 
@@ -74,7 +75,8 @@ def test_a_nudged_cover_fails(exported: Any) -> None:
     assert all(r.passed for r in gate.results)  # the probabilities do not see it
     assert not gate.passed
     for result in gate.contributions:
-        assert not result.passed and result.max_abs_dphi > 10 * BAR_MAX_ABS_DPHI, result
+        assert not result.passed, result
+        assert result.max_abs_dphi > 10 * BAR_MAX_ABS_DPHI, result
 
 
 def _nudged_leaf(model: onnx.ModelProto, by: float) -> onnx.ModelProto:
@@ -114,7 +116,8 @@ def test_cli_table_report_and_verdict(
     shutil.copytree(exported.version_dir, copy)
     assert main(["parity", str(copy), "--generated-rows", "100"]) == 0
     out = capsys.readouterr().out
-    assert "max |dphi|" in out and "top-3 moved" in out
+    assert "max |dphi|" in out
+    assert "top-3 moved" in out
     report = json.loads((copy / "parity_report.json").read_text())
     assert [s["name"] for s in report["contributions"]["sets"]] == ["test", "boundary", "hostile"]
     assert report["contributions"]["bar"]["rank_changes"] == 0

@@ -70,7 +70,8 @@ def test_top_k_and_all(binary: tuple[AppServer, dict[str, Any]], exported: Any) 
     assert answer.status_code == 200, answer.text
     for i, item in enumerate(answer.json()["predictions"]):
         explained = item["contributions"]
-        assert explained["scale"] == "margin" and "rest" not in explained
+        assert explained["scale"] == "margin"
+        assert "rest" not in explained
         assert list(explained["values"]) == sorted(
             explained["values"], key=lambda c: -abs(explained["values"][c])
         )
@@ -119,7 +120,8 @@ def test_without_the_option_nothing_changes(
     explained = app.client.post("/v1/predict?explain=2", json=rows).json()
     assert all("contributions" not in p for p in plain["predictions"])
     for a, b in zip(plain["predictions"], explained["predictions"], strict=True):
-        assert a["probability"] == b["probability"] and a["label"] == b["label"]
+        assert a["probability"] == b["probability"]
+        assert a["label"] == b["label"]
 
 
 @pytest.mark.parametrize(
@@ -236,7 +238,8 @@ def test_oip_rest_contributions_output(
         url,
         json={"inputs": oip_inputs(manifest, rows), "parameters": {"explain": "yes"}},
     )
-    assert refused.status_code == 400 and "'explain'" in refused.json()["error"]
+    assert refused.status_code == 400
+    assert "'explain'" in refused.json()["error"]
 
 
 @pytest.mark.server
