@@ -286,3 +286,24 @@ def test_oip_grpc_contributions_output(start_server: Any, exported: Any) -> None
             stub.ModelInfer(request)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "'explain'" in str(refused.value.details())
+
+
+def test_the_explainer_is_verified_like_the_graph(exported: Any, tmp_path: Any) -> None:
+    import shutil
+
+    from tabship.contract.errors import ModelRefused
+    from tabship.runtime.model.artifact import load_artifact
+    from tabship.runtime.settings import Settings
+
+    copy = tmp_path / "version"
+    shutil.copytree(exported.version_dir, copy)
+    settings = Settings.from_env(UNGATED, model_uri=str(copy))
+    assert load_artifact(settings).explainer_bytes == (copy / "explainer.json").read_bytes()
+    content = json.loads((copy / "explainer.json").read_text())
+    content["covers"][1] *= 1.01
+    (copy / "explainer.json").write_text(json.dumps(content))
+    with pytest.raises(ModelRefused, match=r"explainer.json: SHA-256 .* does not match"):
+        load_artifact(settings)
+    (copy / "explainer.json").unlink()
+    with pytest.raises(ModelRefused, match="explainer.json does not exist"):
+        load_artifact(settings)
