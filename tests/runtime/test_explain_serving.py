@@ -307,3 +307,23 @@ def test_the_explainer_is_verified_like_the_graph(exported: Any, tmp_path: Any) 
     (copy / "explainer.json").unlink()
     with pytest.raises(ModelRefused, match="explainer.json does not exist"):
         load_artifact(settings)
+
+
+def test_openapi_describes_explanations(
+    binary: tuple[AppServer, dict[str, Any]], exported: Any
+) -> None:
+    import jsonschema
+
+    app, manifest = binary
+    document = app.client.get("/openapi.json").json()
+    predict = document["paths"]["/v1/predict"]["post"]
+    assert [p["name"] for p in predict["parameters"]] == ["explain", "explain_by"]
+    schema = predict["responses"]["200"]["content"]["application/json"]["schema"]
+    rows = json_rows(manifest, exported.test_frame, 3)
+    for body, query in ((rows[0], "explain=2"), (rows, "explain=all")):
+        answer = app.client.post(f"/v1/predict?{query}", json=body).json()
+        jsonschema.validate(answer, schema)
+    broken = app.client.post("/v1/predict?explain=all", json=rows[0]).json()
+    broken["contributions"]["margin"] = "high"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
