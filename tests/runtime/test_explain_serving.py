@@ -305,7 +305,7 @@ def test_the_explainer_is_verified_like_the_graph(exported: Any, tmp_path: Any) 
     with pytest.raises(ModelRefused, match=r"explainer.json: SHA-256 .* does not match"):
         load_artifact(settings)
     (copy / "explainer.json").unlink()
-    with pytest.raises(ModelRefused, match="explainer.json does not exist"):
+    with pytest.raises(ModelRefused, match=r"explainer\.json does not exist"):
         load_artifact(settings)
 
 
