@@ -14,6 +14,7 @@ import joblib
 import onnx
 
 from tabship.contract.drift import DRIFT_KEY
+from tabship.contract.explanations import EXPLAINER_FILE, SECTION
 from tabship.contract.manifest import MANIFEST_FILE, MODEL_FILE
 from tabship.export import manifest as manifests
 from tabship.export.convert import (
@@ -24,6 +25,7 @@ from tabship.export.convert import (
     convert_pipeline,
     multiclass_outputs,
 )
+from tabship.export.explainer import explainer_bytes, explanations_record
 from tabship.export.live_reference import drift_reference, mark_sensitive
 from tabship.export.registry import ObjectRegistry, Registry
 from tabship.export.standard.own_graph import convert_own
@@ -210,6 +212,7 @@ class StagedVersion:
     version: str
     model: bytes
     manifest: dict[str, Any]
+    explainer: bytes | None = None  # explainer.json: covers for the served explanations
 
 
 def stage_candidate(
@@ -224,10 +227,15 @@ def stage_candidate(
     if candidate.report_dir is not None:
         # file-only, like parity: the report sits beside the graph, not inside it
         manifest["report"] = manifests.report_record(candidate.report_dir)
+    # file-only too: what TreeSHAP needs beyond the graph, hash-checked like it
+    explainer = explainer_bytes(candidate.pipeline, model)
+    manifest[SECTION] = explanations_record(
+        candidate.pipeline, candidate.declaration, explainer, manifests.sha256_bytes(explainer)
+    )
     data = model.SerializeToString(deterministic=True)
     manifest["onnx"]["sha256"] = manifests.sha256_bytes(data)
     manifest["onnx"]["bytes"] = len(data)
-    return StagedVersion(candidate, version, data, manifest)
+    return StagedVersion(candidate, version, data, manifest, explainer)
 
 
 def write_staged(
@@ -242,6 +250,8 @@ def write_staged(
     def fill(folder: Path) -> None:
         (folder / MODEL_FILE).write_bytes(staged.model)
         (folder / MANIFEST_FILE).write_text(manifests.dumps(staged.manifest))
+        if staged.explainer is not None:
+            (folder / EXPLAINER_FILE).write_bytes(staged.explainer)
         joblib.dump(candidate.pipeline, folder / REFERENCE_FILE)
         joblib.dump(candidate.reference_data, folder / REFERENCE_DATA_FILE)
         (folder / TRAINING_RECORD_FILE).write_text(

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,9 @@ import onnxruntime as ort
 import pandas as pd
 
 from tabship.contract.errors import ModelRefused
+from tabship.contract.explanations import EXPLAINER_FILE, SECTION
 from tabship.contract.manifest import MANIFEST_FILE, MODEL_FILE, check_manifest
+from tabship.parity_tests import contributions as explained
 from tabship.parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
 from tabship.parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
 from tabship.parity_tests.generated import generated_rows
@@ -41,10 +43,12 @@ class GateRun:
     rows: dict[str, pd.DataFrame]  # the raw rows of each set (for fixtures)
     references: dict[str, np.ndarray]  # the reference P(positive) of each set
     details: dict[str, Any]
+    # the contributions sets (empty for a version without explanations)
+    contributions: list[explained.ContributionsResult] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return all(result.passed for result in self.results)
+        return all(r.passed for r in self.results) and all(r.passed for r in self.contributions)
 
 
 def session_for_gate(model_bytes: bytes) -> tuple[ort.InferenceSession, ort.SessionOptions]:
@@ -73,9 +77,11 @@ def check_parity(
     reference_data: dict[str, Any],
     *,
     generated: int = DEFAULT_GENERATED_ROWS,
+    explainer: bytes | None = None,
 ) -> GateRun:
     """Every set is built and compared on its own: a set that cannot be built or scored is
-    reported FAILED with the reason instead of ending the gate."""
+    reported FAILED with the reason instead of ending the gate. A manifest with explanations
+    adds the contributions sets, on `explainer` (explainer.json's bytes)."""
     session = _session(model_bytes)
     trees = tree_input_session(model_bytes)
     classes = manifest_classes(manifest)
@@ -121,7 +127,39 @@ def check_parity(
         seconds[name]["build"] = round(built - started, 3)
         results.append(replace(result, note=note))
         rows[name], references[name] = frame, reference
-    return GateRun(results, rows, references, details)
+    run = GateRun(results, rows, references, details)
+    if SECTION in manifest:
+        run.contributions = _contributions(pipeline, model_bytes, manifest, explainer, run)
+    return run
+
+
+def _contributions(
+    pipeline: Any,
+    model_bytes: bytes,
+    manifest: dict[str, Any],
+    explainer: bytes | None,
+    run: GateRun,
+) -> list[explained.ContributionsResult]:
+    broken = explained.ContributionsResult.broken
+    if explainer is None:
+        return [broken("explainer", f"{EXPLAINER_FILE} missing")]
+    try:
+        served = explained.Served(model_bytes, explainer, manifest[SECTION])
+    except Exception as error:  # the explainer's refusal is this set's verdict
+        return [broken("explainer", _failure(error))]
+    results = []
+    seconds = run.details["seconds"]
+    for name in explained.SETS:
+        started = time.perf_counter()
+        if name not in run.rows:
+            results.append(broken(name, "the set's rows could not be built"))
+            continue
+        try:
+            results.append(explained.compare_contributions(name, pipeline, served, run.rows[name]))
+        except Exception as error:
+            results.append(broken(name, _failure(error)))
+        seconds[f"contributions:{name}"] = {"total": round(time.perf_counter() - started, 3)}
+    return results
 
 
 def manifest_classes(manifest: dict[str, Any]) -> list[str] | None:
@@ -130,6 +168,16 @@ def manifest_classes(manifest: dict[str, Any]) -> list[str] | None:
 
 
 def report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str, Any]:
+    outcome = _report(run, manifest, onnx_sha256)
+    if SECTION in manifest:
+        outcome["contributions"] = {
+            "bar": explained.bar(),
+            "sets": [r.as_dict() for r in run.contributions],
+        }
+    return outcome
+
+
+def _report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str, Any]:
     classes = manifest_classes(manifest)
     if classes:
         return {
@@ -278,6 +326,7 @@ def gate_version(
         manifest,
         inputs.reference_data,
         generated=generated,
+        explainer=_explainer(folder, manifest),
     )
     outcome = report(gate, manifest, sha)
     # The graph is never rewritten (its hash holds); the manifest's parity section records
@@ -292,9 +341,24 @@ def gate_version(
     return gate, outcome
 
 
+def _explainer(folder: Path, manifest: dict[str, Any]) -> bytes | None:
+    """explainer.json, checked against the manifest as the graph is (None: no explanations)."""
+    section = manifest.get(SECTION)
+    if section is None:
+        return None
+    path = folder / EXPLAINER_FILE
+    if not path.is_file():
+        raise NotAVersion(f"{path} is missing, and the manifest's explanations name it")
+    data = path.read_bytes()
+    if not isinstance(section, dict) or hashlib.sha256(data).hexdigest() != section.get("sha256"):
+        raise NotAVersion(f"{path} does not match the manifest's explanations SHA-256")
+    return data
+
+
 def verdict(outcome: dict[str, Any]) -> dict[str, Any]:
     """The manifest's parity section for a gate report."""
-    return {k: outcome[k] for k in ("status", "checked_at", "bar", "sets")}
+    keys = ("status", "checked_at", "bar", "sets", "contributions")
+    return {k: outcome[k] for k in keys if k in outcome}
 
 
 def report_text(outcome: dict[str, Any]) -> str:
@@ -306,10 +370,15 @@ def print_outcome(folder: Path, gate: GateRun, outcome: dict[str, Any]) -> None:
     print(f"parity gate: {model['name']} {model['version']}")
     multiclass = "classes" in outcome
     print(format_table(gate.results, gate.details.get("seconds"), multiclass=multiclass))
-    print(
-        f"{outcome['status'].upper()}: bar max |dP| <= {BAR_MAX_ABS_DP:g} and no flips "
-        f"on every set; report {folder / REPORT_FILE}"
-    )
+    if gate.contributions:
+        print(explained.format_contributions(gate.contributions))
+    bars = f"bar max |dP| <= {BAR_MAX_ABS_DP:g} and no flips on every set"
+    if gate.contributions:
+        bars += (
+            f", max |dphi|, |dbias| and efficiency error <= {explained.BAR_MAX_ABS_DPHI:g} "
+            "and the top 3 columns in order"
+        )
+    print(f"{outcome['status'].upper()}: {bars}; report {folder / REPORT_FILE}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,8 +29,10 @@ import pyarrow.parquet as pq
 
 from tabship.contract.progress import Progress
 from tabship.contract.target import probability_columns
+from tabship.runtime.batch.contributions import contribution_arrays, with_contributions
 from tabship.runtime.batch.rejects import ChunkValidator, from_numpy, strings
-from tabship.runtime.model.session import Model
+from tabship.runtime.explain.explainer import Contributions
+from tabship.runtime.model.session import Model, Scores
 
 # Measured (bench/bench_batch_tuning.py, docs/batch.md): on 2 CPUs 32,768-row chunks with one
 # chunk in flight per CPU on the one shared session were fastest or tied for Parquet and CSV;
@@ -119,8 +121,10 @@ def score_chunk(
     batch: pa.RecordBatch | pa.Table,
     keys: Sequence[str],
     first_row: int,
+    explain: bool = False,
 ) -> tuple[pa.Table, pa.Table, Summary]:
-    """(scored rows, rejects, counts) for one chunk whose first row is input row `first_row`."""
+    """(scored rows, rejects, counts) for one chunk whose first row is input row `first_row`;
+    with `explain`, the rows' contributions after the other columns."""
     result = validator.validate(batch)
     key_columns = [batch.column(k) for k in keys]
     key_schema = pa.schema([batch.schema.field(k) for k in keys])
@@ -130,17 +134,35 @@ def score_chunk(
     else:
         where = from_numpy(np.flatnonzero(result.good).astype(np.int64), pa.int64())
         kept = [column.take(where) for column in key_columns]
-    if model.classes:
-        scored = multiclass_scored(model, result.feeds if n_good else None, kept, key_schema)
-        return scored, *_rejects_and_counts(result, key_columns, key_schema, first_row)
-    if n_good:
+    scores: Scores | None = None
+    explained: Contributions | None = None
+    if n_good and explain:
+        scores, x = model.score_explained(result.feeds)
+        assert model.explainer is not None
+        explained = model.explainer.by_column(x)
+    elif n_good:
         scores = model.score(result.feeds)
+    if model.classes:
+        scored = multiclass_scored(model, scores, kept, key_schema)
+    else:
+        scored = _binary_scored(model, scores, kept, key_schema)
+    if explain:
+        columns = [*scored.columns, *contribution_arrays(explained, model)]
+        scored = pa.Table.from_arrays(columns, schema=with_contributions(scored.schema, model))
+    return scored, *_rejects_and_counts(result, key_columns, key_schema, first_row)
+
+
+def _binary_scored(
+    model: Model, scores: Scores | None, kept: list[Any], key_schema: pa.Schema
+) -> pa.Table:
+    n_good = 0 if scores is None else len(scores.labels)
+    if scores is not None:
         probability = scores.probabilities[:, 1].astype(np.float64)
         labels, decisions = scores.labels, scores.decisions
     else:
         probability = np.empty(0, dtype=np.float64)
         labels = decisions = np.empty(0, dtype=np.int64)
-    scored = pa.Table.from_arrays(
+    return pa.Table.from_arrays(
         [
             *kept,
             from_numpy(probability, pa.float64()),
@@ -151,7 +173,6 @@ def score_chunk(
         ],
         schema=output_schema(key_schema),
     )
-    return scored, *_rejects_and_counts(result, key_columns, key_schema, first_row)
 
 
 def _rejects_and_counts(
@@ -193,10 +214,11 @@ def multiclass_output_schema(keys: pa.Schema, classes: list[str]) -> pa.Schema:
     )
 
 
-def multiclass_scored(model: Model, feeds: Any, kept: list[Any], key_schema: pa.Schema) -> pa.Table:
+def multiclass_scored(
+    model: Model, scores: Scores | None, kept: list[Any], key_schema: pa.Schema
+) -> pa.Table:
     classes = model.classes or []
-    if feeds is not None:
-        scores = model.score(feeds)
+    if scores is not None:
         probabilities = scores.probabilities.astype(np.float64)
         labels, decisions = scores.labels.astype(np.int64), scores.decisions.tolist()
     else:
@@ -433,6 +455,7 @@ def score_file(
     overwrite: bool = False,
     allow_absent: bool = False,
     progress: bool = True,
+    explain: bool = False,
 ) -> Summary:
     """Scores `input_path` into `output_path` (and rejects into `rejects_path`, when given).
 
@@ -449,7 +472,10 @@ def score_file(
     check_columns(validator, source.columns, str(input_path), allow_absent)
     summary = Summary(absent_columns=tuple(n for n in validator.names if n not in source.columns))
     key_schema = _key_schema(source, keys)
-    sink = Sink(output_path, output_schema(key_schema, model.classes), fmt, overwrite=overwrite)
+    sink_schema = output_schema(key_schema, model.classes)
+    if explain:
+        sink_schema = with_contributions(sink_schema, model)
+    sink = Sink(output_path, sink_schema, fmt, overwrite=overwrite)
     reject_sink = None
     try:
         if rejects_path is not None:
@@ -473,11 +499,12 @@ def score_file(
                 summary.add(counts)
                 bar.advance(counts.rows)
 
-            sink_schema = output_schema(key_schema, model.classes)
             reject_schema = rejects_schema(key_schema)
             first_row = 0
             for batch in source.batches:
-                pending.append(pool.submit(score_chunk, model, validator, batch, keys, first_row))
+                pending.append(
+                    pool.submit(score_chunk, model, validator, batch, keys, first_row, explain)
+                )
                 first_row += batch.num_rows
                 while len(pending) > max(workers, 1):
                     drain_one()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tabship.contract.errors import ModelRefused
 from tabship.runtime.batch.chunks import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS, FORMATS, BatchError
+from tabship.runtime.batch.contributions import ExplainError
 from tabship.runtime.settings import Settings, SettingsError
 
 
@@ -65,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2,
         help="dask without --scheduler: worker processes of the local cluster",
     )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="add each row's contributions (margin scale): contribution_<column> and "
+        "contribution_bias (multiclass: contribution_<class>_<column>); local engine",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress, no summary")
 
 
@@ -83,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail("no model: pass --model or set MODEL_URI")
     if args.chunk_rows < 1 or args.workers < 1 or args.ort_threads < 0:
         return _fail("--chunk-rows and --workers must be >= 1, --ort-threads >= 0")
+    if args.explain and args.engine == "dask":
+        return _fail("--explain runs on the local engine only (drop --engine dask)")
     try:
         if args.engine == "dask":
             from tabship.runtime.batch.dask_engine import score_dask
@@ -105,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             summary = _score_local(args, settings, keys)
     except ModelRefused as error:
         return _fail(f"model refused: {error}")
-    except BatchError as error:
+    except (BatchError, ExplainError) as error:
         return _fail(str(error))
     except KeyboardInterrupt:
         return _fail("interrupted; no output written")
@@ -120,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _score_local(args: argparse.Namespace, settings: Settings, keys: tuple[str, ...]):  # type: ignore[no-untyped-def]
     from tabship.runtime.batch.chunks import score_file
+    from tabship.runtime.batch.contributions import contribution_names
     from tabship.runtime.model.artifact import load_artifact
     from tabship.runtime.model.session import Model
 
@@ -129,6 +139,8 @@ def _score_local(args: argparse.Namespace, settings: Settings, keys: tuple[str, 
     if output_path.exists() and not args.overwrite:
         raise BatchError(f"{output_path}: already exists (use --overwrite to replace it)")
     model = Model(load_artifact(settings), threads=args.ort_threads)
+    if args.explain:
+        contribution_names(model)  # refuses a version without explainer, before any work
     return score_file(
         model,
         input_path,
@@ -141,4 +153,5 @@ def _score_local(args: argparse.Namespace, settings: Settings, keys: tuple[str, 
         overwrite=args.overwrite,
         allow_absent=args.allow_absent_columns,
         progress=not args.quiet and os.environ.get("TERM") != "dumb",
+        explain=args.explain,
     )

@@ -8,15 +8,18 @@ The caller holds `service.admitted()` (limits and deadline) around `Inference.in
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 
+from tabship.contract.explanations import BIAS, SCALE
 from tabship.contract.manifest import CATEGORICAL, DECISION, LABEL, NUMERIC, PROBABILITIES
 from tabship.runtime.dataplane import oip_tensors
 from tabship.runtime.dataplane.errors import BadRequest, InvalidRows, NotFound
+from tabship.runtime.dataplane.explaining import Explain, parse_explain
 from tabship.runtime.dataplane.offload import OFFLOAD_ROWS
 from tabship.runtime.dataplane.service import Service
 from tabship.runtime.model.session import Scores
@@ -51,6 +54,28 @@ def outputs_for(classes: list[str] | None) -> dict[str, tuple[str, list[int]]]:
     }
 
 
+# Requested by name in `outputs`, or with the request parameter "explain": true; FP64
+# [N, columns + 1] (multiclass [N, K, columns + 1]), the bias last as in pred_contribs.
+CONTRIBUTIONS = "contributions"
+
+
+def contributions_metadata(model: Any) -> dict[str, Any] | None:
+    """The contributions output's description (columns in order, bias last), or None."""
+    explainer = model.explainer
+    if explainer is None:
+        return None
+    return {
+        "scale": SCALE,
+        "columns": [*explainer.columns, BIAS],
+        "features": [*explainer.features, BIAS],
+        "explain_by": "request parameter 'explain_by': column (default) or feature",
+    }
+
+
+def contributions_shape(classes: list[str] | None, width: int) -> list[int]:
+    return [-1, len(classes), width + 1] if classes else [-1, width + 1]
+
+
 _MAX_NESTING = 8
 
 
@@ -75,6 +100,8 @@ class InferRequest:
     id: str | None = None
     outputs: list[RequestedOutput] | None = None  # None: every output
     binary_output: bool = False
+    explain: bool = False  # parameter "explain": contributions among the default outputs
+    explain_by: str | None = None  # parameter "explain_by": column / feature
 
 
 @dataclass(slots=True)
@@ -84,6 +111,7 @@ class InferOutput:
     shape: list[int]
     array: np.ndarray
     binary: bool = False
+    parameters: dict[str, str] | None = None  # e.g. the contributions' column names (JSON)
 
 
 @dataclass(slots=True)
@@ -191,11 +219,13 @@ class Inference:
         return columns, n_rows or 0
 
     def wanted(self, request: InferRequest) -> list[tuple[str, bool]]:
+        known = [*OUTPUTS, CONTRIBUTIONS]
         if request.outputs is None:
-            return [(name, request.binary_output) for name in OUTPUTS]
-        unknown = [o.name for o in request.outputs if o.name not in OUTPUTS]
+            names = [*OUTPUTS, CONTRIBUTIONS] if request.explain else list(OUTPUTS)
+            return [(name, request.binary_output) for name in names]
+        unknown = [o.name for o in request.outputs if o.name not in known]
         if unknown:
-            raise BadRequest(f"unknown outputs {[u[:50] for u in unknown]}; known: {list(OUTPUTS)}")
+            raise BadRequest(f"unknown outputs {[u[:50] for u in unknown]}; known: {known}")
         return [
             (o.name, request.binary_output if o.binary is None else o.binary)
             for o in request.outputs
@@ -208,15 +238,41 @@ class Inference:
         else:
             columns, n_rows = self.columns(request)
         wanted = self.wanted(request)
+        explain: Explain | None = None
+        if any(name == CONTRIBUTIONS for name, _ in wanted):
+            explain = parse_explain(True, request.explain_by, "parameter")
+            service.check_explainable()
+        elif request.explain_by is not None:
+            parse_explain(None, request.explain_by, "parameter")
         try:
             validated = await service.validate_columns(columns, n_rows)
         except InvalidRows as error:  # the protocol reports request errors as 400
             raise BadRequest(
                 error.message, problems=error.problems, problem_count=error.problem_count
             ) from None
-        scores = await service.score(validated)
-        outputs = [self._output(name, binary, scores, n_rows) for name, binary in wanted]
+        if explain is None:
+            scores = await service.score(validated)
+            outputs = [self._output(name, binary, scores, n_rows) for name, binary in wanted]
+            return InferResponse(self.name, self.version, outputs, request.id)
+        scores, explained = await service.score_explained(validated, explain)
+        outputs = [
+            self._contributions(binary, explained.values, explained.bias, explained.names)
+            if name == CONTRIBUTIONS
+            else self._output(name, binary, scores, n_rows)
+            for name, binary in wanted
+        ]
         return InferResponse(self.name, self.version, outputs, request.id)
+
+    def _contributions(
+        self, binary: bool, values: np.ndarray, bias: np.ndarray, names: list[str]
+    ) -> InferOutput:
+        rows, scores = values.shape[0], values.shape[1]
+        with_bias = np.concatenate([values, np.broadcast_to(bias, (rows, scores))[..., None]], 2)
+        array = with_bias if self.service.model.classes else with_bias[:, 0, :]
+        columns = json.dumps([*names, BIAS])
+        return InferOutput(
+            CONTRIBUTIONS, "FP64", list(array.shape), array, binary, {"columns": columns}
+        )
 
     def _output(self, name: str, binary: bool, scores: Scores, n_rows: int) -> InferOutput:
         datatype, shape = self.outputs[name]

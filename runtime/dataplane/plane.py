@@ -18,15 +18,19 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tabship.runtime.dataplane.errors import InvalidBody, NotFound, NotReady
+from tabship.runtime.dataplane.explaining import Explain, rows_json
 from tabship.runtime.dataplane.json_codec import render_json
 from tabship.runtime.dataplane.offload import OFFLOAD_ROWS
 from tabship.runtime.dataplane.oip_infer import (
+    CONTRIBUTIONS,
     DATATYPES,
     EXTENSIONS,
     PLATFORM,
     Inference,
     InferRequest,
     InferResponse,
+    contributions_metadata,
+    contributions_shape,
     outputs_for,
     server_version,
 )
@@ -145,17 +149,30 @@ class DataPlane:
 
     # -- tabship API v1 ----------------------------------------------------------------------
 
-    async def predict(self, payload: Any) -> Prediction:
-        """One row (a JSON object) or a list of rows, validated and scored."""
+    async def predict(self, payload: Any, explain: Explain | None = None) -> Prediction:
+        """One row (a JSON object) or a list of rows, validated and scored; with `explain`,
+        each row's contributions too (tabship.runtime.dataplane.explaining)."""
         service = self.service
+        if explain is not None:
+            service.check_explainable()  # before the rows are read
         single = isinstance(payload, dict)
         rows = [payload] if single else payload
         if not isinstance(rows, list):
             raise InvalidBody("the body must be a JSON object (one row) or an array of objects")
         service.check_row_count(len(rows))
         validated = await service.validate_rows(rows)
-        scores = await service.score(validated)
-        return Prediction(self._prediction_body(validated, scores, single), validated.n_rows)
+        if explain is None:
+            scores = await service.score(validated)
+            return Prediction(self._prediction_body(validated, scores, single), validated.n_rows)
+        scores, contributions = await service.score_explained(validated, explain)
+        explained = rows_json(contributions, explain.top, service.model.classes)
+        body = self._prediction_body(validated, scores, single)
+        if single:
+            body["contributions"] = explained[0]
+        else:
+            for item, entry in zip(body["predictions"], explained, strict=True):
+                item["contributions"] = entry
+        return Prediction(body, validated.n_rows)
 
     def _prediction_body(
         self, validated: Validated, scores: Scores, single: bool
@@ -208,7 +225,16 @@ class DataPlane:
     def model_metadata(self, name: str, version: str | None) -> dict[str, Any]:
         self.inference.check_model(name, version)
         model = self.service.model
-        return {
+        outputs = [
+            {"name": name, "datatype": datatype, "shape": shape}
+            for name, (datatype, shape) in outputs_for(model.classes).items()
+        ]
+        described = contributions_metadata(model)
+        if described is not None:
+            width = len(described["columns"]) - 1
+            shape = contributions_shape(model.classes, width)
+            outputs.append({"name": CONTRIBUTIONS, "datatype": "FP64", "shape": shape})
+        answer: dict[str, Any] = {
             "name": model.name,
             "versions": [model.version],
             "platform": PLATFORM,
@@ -216,11 +242,11 @@ class DataPlane:
                 {"name": entry["name"], "datatype": DATATYPES[entry["kind"]], "shape": [-1, 1]}
                 for entry in model.inputs
             ],
-            "outputs": [
-                {"name": name, "datatype": datatype, "shape": shape}
-                for name, (datatype, shape) in outputs_for(model.classes).items()
-            ],
+            "outputs": outputs,
         }
+        if described is not None:  # REST only: gRPC's metadata has no parameters
+            answer["parameters"] = {CONTRIBUTIONS: described}
+        return answer
 
     async def infer(self, name: str, version: str | None, request: InferRequest) -> InferResponse:
         self.check_model(name, version)

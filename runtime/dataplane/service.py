@@ -10,6 +10,8 @@ from collections.abc import AsyncIterable, Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from tabship.runtime.dataplane.batching import Batcher
 from tabship.runtime.dataplane.errors import (
     DeadlineExceeded,
@@ -18,9 +20,11 @@ from tabship.runtime.dataplane.errors import (
     PayloadTooLarge,
     RequestTimeout,
 )
+from tabship.runtime.dataplane.explaining import Explain, NoExplainer
 from tabship.runtime.dataplane.json_codec import decode_json
 from tabship.runtime.dataplane.metrics import Metrics
 from tabship.runtime.dataplane.offload import OFFLOAD_BYTES, OFFLOAD_ROWS, Offload, QueueFull
+from tabship.runtime.explain.explainer import Contributions
 from tabship.runtime.model.schema import InputSchema, Validated
 from tabship.runtime.model.session import Model, Scores
 from tabship.runtime.settings import Settings
@@ -227,6 +231,35 @@ class Service:
         if live is not None:
             live.tap.observe(validated, scores)
         return scores
+
+    def check_explainable(self) -> None:
+        if self.model.explainer is None:
+            raise NoExplainer(
+                f"{self.model.name} {self.model.version} carries no explainer (exported before "
+                "explanations existed): re-export it to explain its rows"
+            )
+
+    def _explain_rows(self, validated: Validated, by: str) -> tuple[Scores, Contributions]:
+        explainer = self.model.explainer
+        assert explainer is not None
+        if validated.n_rows == 0:
+            scores = Scores(*(a[:0] for a in self.model.warmup_scores))
+            x = np.zeros((0, len(explainer.features)), dtype=np.float32)
+        else:
+            scores, x = self.model.score_explained(self.schema.stack([validated]))
+        return scores, (explainer.by_column(x) if by == "column" else explainer.by_feature(x))
+
+    async def score_explained(
+        self, validated: Validated, explain: Explain
+    ) -> tuple[Scores, Contributions]:
+        """Scores and contributions of the same rows from one session call, in the inference
+        thread (never batched with others: plain requests keep their cost)."""
+        self.check_explainable()
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(None, self._explain_rows, validated, explain.by)
+        self.metrics.batch(validated.n_rows)
+        self.metrics.scored(validated.n_rows)
+        return answer
 
     def by_class(self, scores: Scores, classes: list[str]) -> list[dict[str, float | None]]:
         """Multiclass: each row's probabilities keyed by class name (non-finite -> None)."""

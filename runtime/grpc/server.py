@@ -92,7 +92,25 @@ def infer_request(message: pb.ModelInferRequest) -> InferRequest:
             item.data = values
         inputs.append(item)
     outputs = [RequestedOutput(o.name, True) for o in message.outputs] or None
-    return InferRequest(inputs, message.id or None, outputs, binary_output=True)
+    explain, explain_by = False, None
+    if "explain" in message.parameters:
+        parameter = message.parameters["explain"]
+        if parameter.WhichOneof("parameter_choice") != "bool_param":
+            raise BadRequest("request: parameter 'explain' must be a bool_param")
+        explain = parameter.bool_param
+    if "explain_by" in message.parameters:
+        parameter = message.parameters["explain_by"]
+        if parameter.WhichOneof("parameter_choice") != "string_param":
+            raise BadRequest("request: parameter 'explain_by' must be a string_param")
+        explain_by = parameter.string_param
+    return InferRequest(
+        inputs,
+        message.id or None,
+        outputs,
+        binary_output=True,
+        explain=explain,
+        explain_by=explain_by,
+    )
 
 
 def infer_response(answer: InferResponse) -> pb.ModelInferResponse:
@@ -100,7 +118,9 @@ def infer_response(answer: InferResponse) -> pb.ModelInferResponse:
         model_name=answer.model_name, model_version=answer.model_version, id=answer.id or ""
     )
     for output in answer.outputs:
-        reply.outputs.add(name=output.name, datatype=output.datatype, shape=output.shape)
+        tensor = reply.outputs.add(name=output.name, datatype=output.datatype, shape=output.shape)
+        for key, value in (output.parameters or {}).items():
+            tensor.parameters[key].string_param = value
         reply.raw_output_contents.append(oip_tensors.raw_output(output.datatype, output.array))
     return reply
 

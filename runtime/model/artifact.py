@@ -17,6 +17,12 @@ from urllib.parse import unquote, urlsplit
 
 from tabship.contract import object_store, signature
 from tabship.contract.errors import MissingFile, ModelRefused
+from tabship.contract.explanations import (
+    EXPLAINER_FILE,
+    MAX_FILE_BYTES,
+    SECTION,
+    check_explanations,
+)
 from tabship.contract.manifest import (
     MANIFEST_FILE,
     METADATA_KEY,
@@ -44,6 +50,7 @@ class Artifact:
     sha256_checked_against: tuple[str, ...]  # "manifest", "MODEL_SHA256"
     facts: OnnxFacts
     signed_by: str | None = None  # key id of a verified manifest.sig (TABSHIP_TRUSTED_KEYS)
+    explainer_bytes: bytes | None = None  # explainer.json, verified against the manifest
 
     @property
     def name(self) -> str:
@@ -219,6 +226,34 @@ def _same_contract(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     ]
 
 
+def _sibling(location: str, name: str) -> str:
+    """`name` beside a model path, URL or object key (a query is dropped)."""
+    folder, slash, _ = location.split("?", 1)[0].rpartition("/")
+    return f"{folder}{slash}{name}"
+
+
+def _explainer(model_location: str, manifest: dict[str, Any], settings: Settings) -> bytes:
+    """explainer.json beside the graph, checked against the manifest as the graph is."""
+    section = check_explanations(manifest["explanations"], f"{manifest['name']} manifest")
+    location = _sibling(model_location, EXPLAINER_FILE)
+    shown = location.split("?", 1)[0]
+    try:
+        data = _fetch(location, settings, MAX_FILE_BYTES)
+    except MissingFile:
+        raise ModelRefused(
+            f"{shown} does not exist, and the manifest's explanations name it"
+        ) from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    if sha256 != section["sha256"].lower():
+        raise ModelRefused(
+            f"{shown}: SHA-256 {sha256} does not match the manifest's {section['sha256']}: "
+            "the file was modified or belongs to another version"
+        )
+    if len(data) != section["bytes"]:
+        raise ModelRefused(f"{shown}: {len(data)} bytes, the manifest says {section['bytes']}")
+    return data
+
+
 def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
     """Fetches and verifies the model named by `uri` (default: settings.model_uri).
 
@@ -226,7 +261,8 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
     that differs from manifest.onnx.sha256 or the MODEL_SHA256 pin, a file with neither to check
     against, external data, operator domains other than ai.onnx / ai.onnx.ml, model-local
     functions, an embedded manifest that disagrees with manifest.json, an onnxruntime older than
-    manifest.onnx.min_onnxruntime, and parity.status != "passed" unless settings.allow_ungated.
+    manifest.onnx.min_onnxruntime, parity.status != "passed" unless settings.allow_ungated, and
+    an explainer.json (named by the manifest's explanations) missing or not matching its hash.
     With settings.trusted_keys, also a manifest without a valid signature by one of them
     (contract.signature), checked before anything in the manifest is used.
     Graph-vs-manifest inputs/outputs are checked when the session exists (runtime.model).
@@ -321,7 +357,14 @@ def load_artifact(settings: Settings, uri: str | None = None) -> Artifact:
             f"{manifest['name']} {manifest['version']}: parity.status is {status!r}, not 'passed'; "
             f"refusing an ungated model (TABSHIP_ALLOW_UNGATED=1 overrides){hint}"
         )
+    # file-only (like parity): a lone .onnx carries no explanations
+    explainer = (
+        _explainer(model_location, manifest, settings)
+        if manifest_file is not None and SECTION in manifest
+        else None
+    )
     return Artifact(
+        explainer_bytes=explainer,
         model_bytes=data,
         manifest=manifest,
         sha256=sha256,

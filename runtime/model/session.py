@@ -21,6 +21,8 @@ from tabship.contract.manifest import (
 )
 from tabship.contract.target import classes_of, decision_type
 from tabship.runtime.dataplane.errors import ModelRefused
+from tabship.runtime.explain.explainer import Explainer
+from tabship.runtime.explain.forest import ForestError
 from tabship.runtime.model.artifact import Artifact, load_artifact
 from tabship.runtime.settings import Settings
 
@@ -68,9 +70,20 @@ class Model:
         self.inputs: list[dict[str, Any]] = list(self.manifest["inputs"])
         self._delay_s = testonly_delay_s
         started = time.monotonic()
+        self.explainer: Explainer | None = None
+        model_bytes = artifact.model_bytes
+        if artifact.explainer_bytes is not None:
+            try:
+                self.explainer = Explainer(
+                    model_bytes, artifact.explainer_bytes, self.manifest["explanations"]
+                )
+            except ForestError as error:
+                raise ModelRefused(f"{artifact.model_location}: explanations: {error}") from None
+            model_bytes = self.explainer.exposing(model_bytes)
+        self._explain_outputs = [*_OUTPUTS, self.explainer.output] if self.explainer else []
         try:
             self._session = ort.InferenceSession(
-                artifact.model_bytes,
+                model_bytes,
                 sess_options=session_options(threads),
                 providers=["CPUExecutionProvider"],
             )
@@ -90,6 +103,8 @@ class Model:
         self._raw_run: Any = getattr(raw, "run", None)
         self._check_graph()
         self.warmup_scores = self._warm_up()
+        if self.explainer is not None:
+            self._check_explainer()
         # One warm call on the warm-up rows, plus any per-call delay: what scoring a small
         # request costs (the server scores a lone one this cheap on its event loop).
         warm = self.warmup_feeds()
@@ -136,6 +151,8 @@ class Model:
                     f"{where}: output {name!r} should be {onnx_type}, graph has {graph_outputs.get(name)}"
                 )
         declared_outputs = {o["name"] for o in self.manifest["outputs"]}
+        if self.explainer is not None:
+            graph_outputs.pop(self.explainer.output, None)  # exposed here, not in the file
         if declared_outputs != set(graph_outputs):
             raise ModelRefused(
                 f"{where}: manifest outputs {sorted(declared_outputs)} differ from graph outputs "
@@ -190,6 +207,39 @@ class Model:
                     f"manifest threshold {self.threshold}"
                 )
         return scores
+
+    def _check_explainer(self) -> None:
+        """The explainer's trees must be the graph's: on the warm-up rows, contributions +
+        bias through the link give the graph's probabilities (float32 apart)."""
+        assert self.explainer is not None
+        scores, x = self.score_explained(self.warmup_feeds())
+        explained = self.explainer.by_feature(x)
+        margin = explained.values.sum(axis=2) + explained.bias
+        if self.classes:
+            shifted = np.exp(margin - margin.max(axis=1, keepdims=True))
+            p = shifted / shifted.sum(axis=1, keepdims=True)
+            graph = scores.probabilities.astype(np.float64)
+        else:
+            p = 1.0 / (1.0 + np.exp(-margin[:, 0]))
+            graph = scores.probabilities[:, 1].astype(np.float64)
+        if not np.allclose(p, graph, rtol=0, atol=1e-5):
+            raise ModelRefused(
+                f"{self.artifact.model_location}: the explainer's trees do not give the graph's "
+                f"probabilities ({p.tolist()} vs {graph.tolist()})"
+            )
+
+    def score_explained(self, feeds: Mapping[str, np.ndarray]) -> tuple[Scores, np.ndarray]:
+        """score() plus the trees' float32 input [N, features], for the explainer."""
+        if not self._explain_outputs:
+            raise ValueError("this version carries no explainer")
+        if self._delay_s:
+            time.sleep(self._delay_s)
+        feed = feeds if type(feeds) is dict else dict(feeds)
+        if self._raw_run is not None:
+            p, labels, decisions, x = self._raw_run(self._explain_outputs, feed, None)
+        else:
+            p, labels, decisions, x = self._session.run(self._explain_outputs, feed)
+        return Scores(p, labels, decisions), x
 
     def _run(self, feeds: Mapping[str, np.ndarray]) -> Scores:
         feed = feeds if type(feeds) is dict else dict(feeds)

@@ -17,6 +17,7 @@ from tabship.runtime.page.plots import Plot
 METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "log_loss", "brier")
 MULTICLASS_METRICS = ("log_loss", "accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro")
 PREDICT_PATH = "/v1/predict"
+EXPLAIN_QUERY = "?explain=all"  # a version with an explainer: the form shows the contributions
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ def example_value(entry: dict[str, Any]) -> str:
     return str(categories[0]) if categories else ""
 
 
-def _form(inputs: list[dict[str, Any]], live: bool) -> str:
+def _form(inputs: list[dict[str, Any]], live: bool, explained: bool = False) -> str:
     fields = []
     for index, entry in enumerate(inputs):
         name = str(entry["name"])
@@ -255,7 +256,7 @@ def _form(inputs: list[dict[str, Any]], live: bool) -> str:
     disabled = "" if live else " disabled"
     return f"""
 <section id="score"><h2>Score one row</h2>
-<form id="score-form" data-endpoint="{PREDICT_PATH}"><div class="grid">{"".join(fields)}</div>
+<form id="score-form" data-endpoint="{PREDICT_PATH}{EXPLAIN_QUERY if explained else ""}"><div class="grid">{"".join(fields)}</div>
 <div class="actions"><button type="submit"{disabled}>Score</button>
 <span class="note">{note}</span></div></form>
 <div id="result" data-state="idle"></div></section>"""
@@ -285,7 +286,7 @@ def render_page(manifest: dict[str, Any], sha256: str, plots: list[Plot], *, liv
 <header><h1 id="model-name">{escape(name)}</h1>
 <div class="sub">version <span id="model-version">{escape(version)}</span> &middot; model.onnx SHA-256
 <code>{escape(sha256)}</code></div></header>
-<main>{_summary(manifest)}{_parity(manifest)}{LIVE_MARKER if live else ""}{_plots(plots)}{_schema(inputs)}{_form(inputs, live)}</main>
+<main>{_summary(manifest)}{_parity(manifest)}{LIVE_MARKER if live else ""}{_plots(plots)}{_schema(inputs)}{_form(inputs, live, "explanations" in manifest)}</main>
 <script type="application/json" id="page-data">{page_data}</script>
 <script>{script}</script>
 </body></html>

@@ -154,7 +154,18 @@ def request_from_json(payload: Any, binary: memoryview | None) -> InferRequest:
             f"the binary_data_size of the inputs add up to {offset} bytes, the body has "
             f"{len(binary)} after the inference header"
         )
-    return InferRequest(tensors, request_id, _outputs(payload.get("outputs")), binary_output)
+    explain = bool(_flag("request", parameters, "explain"))
+    explain_by = parameters.get("explain_by")
+    if explain_by is not None and not isinstance(explain_by, str):
+        raise BadRequest("request: parameter 'explain_by' must be a string")
+    return InferRequest(
+        tensors,
+        request_id,
+        _outputs(payload.get("outputs")),
+        binary_output,
+        explain=explain,
+        explain_by=explain_by,
+    )
 
 
 def _outputs(requested: Any) -> list[RequestedOutput] | None:
@@ -195,9 +206,11 @@ def encode(response: InferResponse) -> tuple[bytes, dict[str, str]]:
             "datatype": output.datatype,
             "shape": output.shape,
         }
+        if output.parameters:
+            entry["parameters"] = dict(output.parameters)
         if output.binary:
             data = oip_tensors.raw_output(output.datatype, output.array)
-            entry["parameters"] = {"binary_data_size": len(data)}
+            entry["parameters"] = {**entry.get("parameters", {}), "binary_data_size": len(data)}
             raw.append(data)
         else:
             entry["data"] = _json_data(output.array)

@@ -6,13 +6,14 @@ from typing import Any
 
 import numpy as np
 
+from tabship.contract.explanations import SECTION
 from tabship.contract.manifest import CATEGORICAL
 from tabship.contract.rules import BLANK_TEXT, NUMERIC_TEXT
 from tabship.contract.target import classes_of
 from tabship.runtime.dataplane.oip_infer import OUTPUTS, server_version
 from tabship.runtime.dataplane.oip_tensors import EXACT_INTEGER, NUMERIC_DATATYPES
 from tabship.runtime.model.schema import Column, InputSchema
-from tabship.runtime.rest import openapi_multiclass
+from tabship.runtime.rest import openapi_explain, openapi_multiclass
 
 _ERROR = {
     "type": "object",
@@ -340,6 +341,8 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
                 },
             }
         }
+    if SECTION in manifest:
+        openapi_explain.describe(paths["/v1/predict"]["post"], predict_response, manifest)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tabship.runtime.dataplane.explaining import parse_explain
 from tabship.runtime.dataplane.plane import DataPlane
 from tabship.runtime.rest.body import read_body, require_json
 from tabship.runtime.rest.responses import JSONResponse
@@ -45,8 +46,10 @@ class TabshipAPI:
     async def predict(self, request: Request) -> Response:
         plane = self.plane
         require_json(request)
+        query = request.query_params
+        explain = parse_explain(query.get("explain"), query.get("explain_by"))
         async with plane.admitted():
             payload = await plane.decode_json(await read_body(request, plane))
-            answer = await plane.predict(payload)
+            answer = await plane.predict(payload, explain)
         content = await plane.encode_json(answer.body, answer.n_rows)
         return Response(content, media_type="application/json")

@@ -45,7 +45,12 @@ def gate_staged(
     manifest = check_manifest(json.loads(manifests.dumps(staged.manifest)), where)
     candidate = staged.candidate
     run = check_parity(
-        candidate.pipeline, staged.model, manifest, candidate.reference_data, generated=generated
+        candidate.pipeline,
+        staged.model,
+        manifest,
+        candidate.reference_data,
+        generated=generated,
+        explainer=staged.explainer,
     )
     return run, report(run, manifest, staged.manifest["onnx"]["sha256"])
 

@@ -35,7 +35,10 @@ def _by_name(results: list[Any]) -> dict[str, Any]:
 
 def test_faithful_graph_passes_every_set(version_dir: Path) -> None:
     pipeline, model, manifest, data = _load(version_dir)
-    gate = check_parity(pipeline, model.SerializeToString(), manifest, data, generated=500)
+    explainer = (version_dir / "explainer.json").read_bytes()
+    gate = check_parity(
+        pipeline, model.SerializeToString(), manifest, data, generated=500, explainer=explainer
+    )
     sets = _by_name(gate.results)
     assert set(sets) == {"test", "train", "boundary", "hostile", "generated"}
     assert all(result.rows > 0 for result in gate.results)

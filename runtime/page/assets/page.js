@@ -44,6 +44,41 @@
     return table;
   }
 
+  // The row's contributions as horizontal bars (margin scale), largest magnitude first; for a
+  // multiclass model, those of the predicted class.
+  function contributionChart(explained, label) {
+    const set = explained.classes ? explained.classes[label] : explained;
+    const figure = document.createElement("figure");
+    figure.id = "contributions";
+    const caption = document.createElement("figcaption");
+    const of = explained.classes ? ` to the score of ${label}` : " to the log-odds";
+    caption.textContent = `contributions${of}: bias ${set.bias.toFixed(4)}, margin ${set.margin.toFixed(4)}`;
+    figure.appendChild(caption);
+    const entries = Object.entries(set.values);
+    const largest = Math.max(...entries.map(([, v]) => Math.abs(v)), 1e-12);
+    for (const [column, value] of entries) {
+      const row = document.createElement("div");
+      row.className = "bar-row";
+      row.dataset.column = column;
+      row.dataset.value = String(value);
+      const name = document.createElement("span");
+      name.className = "bar-name";
+      name.textContent = column;
+      const track = document.createElement("span");
+      track.className = "bar-track";
+      const bar = document.createElement("span");
+      bar.className = value >= 0 ? "bar up" : "bar down";
+      bar.style.width = `${(50 * Math.abs(value)) / largest}%`;
+      track.appendChild(bar);
+      const number = document.createElement("span");
+      number.className = "bar-value num";
+      number.textContent = value.toFixed(4);
+      row.append(name, track, number);
+      figure.appendChild(row);
+    }
+    return figure;
+  }
+
   function collect() {
     const row = {};
     for (const input of form.querySelectorAll("input[data-column]")) {
@@ -66,18 +101,22 @@
       const body = await response.json().catch(() => null);
       if (response.ok && body && Array.isArray(body.classes)) {
         const ranked = body.classes.map((c) => `${c} ${Number(body.probabilities[c]).toFixed(6)}`);
-        show([
+        const nodes = [
           paragraph(`label ${body.label}; probabilities ${ranked.join(", ")}`, "score"),
           paragraph(`${body.model.name} ${body.model.version}`, "note"),
-        ], "scored");
+        ];
+        if (body.contributions) nodes.push(contributionChart(body.contributions, body.label));
+        show(nodes, "scored");
         result.dataset.probabilities = JSON.stringify(body.probabilities);
         result.dataset.label = String(body.label);
       } else if (response.ok && body) {
         const label = body.label === 1 ? "positive" : "negative";
-        show([
+        const nodes = [
           paragraph(`probability ${body.probability.toFixed(6)}, label ${body.label} (${label} at threshold ${body.threshold})`, "score"),
           paragraph(`${body.model.name} ${body.model.version}`, "note"),
-        ], "scored");
+        ];
+        if (body.contributions) nodes.push(contributionChart(body.contributions, body.label));
+        show(nodes, "scored");
         result.dataset.probability = String(body.probability);
         result.dataset.label = String(body.label);
       } else {
