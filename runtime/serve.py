@@ -31,7 +31,7 @@ from tabship.runtime.dataplane.errors import ModelRefused, NotReady, RequestErro
 from tabship.runtime.dataplane.json_codec import render_json  # noqa: E402
 from tabship.runtime.dataplane.plane import DataPlane  # noqa: E402
 from tabship.runtime.dataplane.service import Service  # noqa: E402
-from tabship.runtime.health_listener import Heartbeat, HealthProcess, bind  # noqa: E402
+from tabship.runtime.health_listener import HealthProcess, Heartbeat, bind  # noqa: E402
 from tabship.runtime.model.session import Model  # noqa: E402
 from tabship.runtime.rest.app import create_app  # noqa: E402
 from tabship.runtime.rest.protocol import GuardedProtocol, Limits  # noqa: E402

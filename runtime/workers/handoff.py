@@ -28,12 +28,11 @@ def settings_json(settings: Settings) -> dict[str, Any]:
 
 def settings_from_json(values: dict[str, Any]) -> Settings:
     fields = {f.name: f for f in dataclasses.fields(Settings)}
-    return Settings(
-        **{
-            name: tuple(value) if isinstance(fields[name].default, tuple) else value
-            for name, value in values.items()
-        }
-    )
+    typed: dict[str, Any] = {
+        name: tuple(value) if isinstance(fields[name].default, tuple) else value
+        for name, value in values.items()
+    }
+    return Settings(**typed)
 
 
 def _artifact_json(artifact: Artifact) -> dict[str, Any]:

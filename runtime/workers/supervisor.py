@@ -63,7 +63,9 @@ def supervise(settings: Settings) -> int:
     try:
         folder, owned = _metrics_folder()
     except OSError as error:
-        log.error("tabship serve: bad setting: %s=%s: %s", METRICS_DIR, os.environ[METRICS_DIR], error)
+        log.error(
+            "tabship serve: bad setting: %s=%s: %s", METRICS_DIR, os.environ[METRICS_DIR], error
+        )
         return EXIT_SETTINGS
     try:
         return Supervisor(settings, folder).run()
@@ -176,7 +178,9 @@ class Supervisor:
             self.http = bind(settings.host, settings.port)
             self.http.listen(BACKLOG)
         except OSError as error:
-            log.error("tabship serve: cannot listen on %s:%s: %s", settings.host, settings.port, error)
+            log.error(
+                "tabship serve: cannot listen on %s:%s: %s", settings.host, settings.port, error
+            )
             return False
         port = self.http.getsockname()[1]
         grpc_port = settings.grpc_port
@@ -220,7 +224,9 @@ class Supervisor:
         for fd in (wake_read, wake_write):
             os.set_blocking(fd, False)
         previous_wakeup = signal.set_wakeup_fd(wake_write)
-        handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        handlers = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
         self.selector.register(wake_read, selectors.EVENT_READ, None)
         try:
             for worker in self.workers:
@@ -304,7 +310,9 @@ class Supervisor:
     # -- workers ----------------------------------------------------------------------------
 
     def _spawn(self, worker: _Worker) -> None:
-        assert self.http is not None and self.counts is not None and self.handoff is not None
+        assert self.http is not None
+        assert self.counts is not None
+        assert self.handoff is not None
         beat_read, beat_write = os.pipe()
         os.set_blocking(beat_read, False)
         fds = (self.http.fileno(), beat_write, self.handoff.fileno(), self.counts.fd)
@@ -337,7 +345,9 @@ class Supervisor:
         worker.restart_at = None
         self.counts.clear(worker.index, process.pid)
         self.selector.register(beat_read, selectors.EVENT_READ, worker)
-        log.info("worker %d of %d started (pid %d)", worker.index + 1, len(self.workers), process.pid)
+        log.info(
+            "worker %d of %d started (pid %d)", worker.index + 1, len(self.workers), process.pid
+        )
 
     def _read_beats(self, worker: _Worker) -> None:
         assert worker.beat_fd is not None
@@ -402,7 +412,8 @@ class Supervisor:
 
     def _forget(self, worker: _Worker) -> None:
         """A worker process that has exited: its pipe, its gauges, its share of the limits."""
-        assert worker.process is not None and self.counts is not None
+        assert worker.process is not None
+        assert self.counts is not None
         self._close_beats(worker)
         multiprocess.mark_process_dead(worker.process.pid, self.folder)
         self.counts.clear(worker.index)
@@ -458,8 +469,8 @@ class Supervisor:
                     return worker.line
                 state = "stopped" if self.stopping else "starting"
                 message = f"worker {worker.index + 1} of {total} is {state}"
-                body = {"error": {"code": "not_ready", "message": message}}
-                return b"503 " + json.dumps(body, separators=(",", ":")).encode()
+                refusal = {"error": {"code": "not_ready", "message": message}}
+                return b"503 " + json.dumps(refusal, separators=(",", ":")).encode()
         _, _, body = self.workers[0].line.partition(b" ")
         try:
             answer = json.loads(body)

@@ -23,9 +23,9 @@ from tabship.runtime.dataplane.errors import ModelRefused
 from tabship.runtime.model.session import Model
 from tabship.runtime.serve import (
     EXIT_REFUSED,
-    grpc_listener_class,
     build_server,
     configure_logging,
+    grpc_listener_class,
 )
 from tabship.runtime.workers.handoff import read_handoff
 from tabship.runtime.workers.shared import SharedCounts, WorkerShare
