@@ -365,6 +365,14 @@ class Supervisor:
             if worker.ready and not worker.ready_once:
                 worker.ready_once = True
                 worker.failed_starts = 0
+                if self.started:  # a replacement
+                    assert worker.process is not None
+                    log.info(
+                        "worker %d of %d ready (pid %d)",
+                        worker.index + 1,
+                        len(self.workers),
+                        worker.process.pid,
+                    )
 
     def _close_beats(self, worker: _Worker) -> None:
         if worker.beat_fd is not None:
