@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import tritonclient.grpc as triton_grpc
 from conftest import NAME, Server, free_port
 from fixture_model import write_version
 from prometheus_client.mmap_dict import MmapedDict
@@ -410,4 +411,30 @@ def test_a_refused_model_starts_no_worker(
         )
         assert busy.wait_exit(60) == 1
     assert "cannot serve the health port" in busy.log
+    assert "started (pid" not in busy.log
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_every_worker_serves_the_grpc_port(start_server: Any, version_a: Path) -> None:
+    port = free_port()
+    server = _start(start_server, version_a, env={"TABSHIP_GRPC_PORT": str(port)})
+    # a channel per call: a new connection each, so both workers' listeners are reached
+    for _ in range(6):
+        client = triton_grpc.InferenceServerClient(f"127.0.0.1:{port}")
+        assert client.is_server_ready()
+        client.close()
+    text = server.client.get("/metrics", headers={"Connection": "close"}).text
+    ready = "/inference.GRPCInferenceService/ServerReady"
+    route = {"route": ready, "method": "GRPC", "status": "200"}
+    assert metric(text, "tabship_http_requests_total", **route) == 6  # whichever worker took it
+    with socket.socket() as taken:  # held by a program that does not share it
+        taken.bind(("127.0.0.1", 0))
+        busy = start_server(
+            version_a,
+            {"TABSHIP_WORKERS": "2", "TABSHIP_GRPC_PORT": str(taken.getsockname()[1])},
+            False,
+        )
+        assert busy.wait_exit(60) == 1
+    assert "cannot serve gRPC" in busy.log
     assert "started (pid" not in busy.log
