@@ -41,16 +41,19 @@ from bench_server import (
     tabship_command,
 )
 
+# the supervisor says at info level when every worker is ready
+INFO = {"TABSHIP_LOG_LEVEL": "info"}
+
 
 def servers(model: Path, workdir: Path) -> dict[str, Server]:
     command = [*tabship_command(), "--model", str(model)]
     return {
         "one process": Server("tabship serve", command, {}, workdir / "single.log"),
         "workers 1": Server(
-            "tabship serve --workers 1", [*command, "--workers", "1"], {}, workdir / "w1.log"
+            "tabship serve --workers 1", [*command, "--workers", "1"], INFO, workdir / "w1.log"
         ),
         "workers 2": Server(
-            "tabship serve --workers 2", [*command, "--workers", "2"], {}, workdir / "w2.log"
+            "tabship serve --workers 2", [*command, "--workers", "2"], INFO, workdir / "w2.log"
         ),
     }
 
