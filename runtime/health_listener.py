@@ -47,6 +47,8 @@ START_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 64  # probes come one at a time; more is a misbehaving client
 ROUTES = ("/healthz", "/readyz")
 ALIVE = b'{"status":"alive"}'
+# a state line `stalled MESSAGE`: both routes answer 503 `stalled` (runtime/workers/supervisor.py)
+STALLED = b"stalled"
 STARTING = b'503 {"error":{"code":"not_ready","message":"not ready"}}'
 
 
@@ -88,9 +90,67 @@ def error_response(
 # -- the server's side ------------------------------------------------------------------------
 
 
-class HealthProcess:
-    """Starts the listener process on `sock` and feeds it the serving loop's heartbeat:
-    `readiness()` gives the status and JSON body of /readyz, called on the serving loop."""
+class Heartbeat:
+    """Writes the serving loop's state line to a pipe every BEAT_S: `readiness()` gives the
+    status and JSON body of /readyz, called on the serving loop. The pipe leads to the probe
+    port's process (HealthProcess) or, in a worker of `tabship serve --workers N`, to the
+    supervisor (runtime/workers/), which answers the probes for all workers; `on_gone` is called
+    once when the reader has gone away."""
+
+    def __init__(
+        self,
+        state_fd: int | None,
+        readiness: Callable[[], tuple[int, bytes]],
+        on_gone: Callable[[], None] | None = None,
+    ) -> None:
+        self._state_fd = state_fd
+        self._readiness = readiness
+        self._on_gone = on_gone
+        self._handle: asyncio.TimerHandle | None = None
+        self._last = b""
+        if state_fd is not None:
+            os.set_blocking(state_fd, False)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._beat(loop)
+
+    def _beat(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.beat()
+        self._handle = loop.call_later(BEAT_S, self._beat, loop)
+
+    def beat(self) -> None:
+        """Sends the state line now."""
+        status, body = self._readiness()
+        self.write(b"%d %s\n" % (status, body))
+
+    def write(self, line: bytes) -> None:
+        if self._state_fd is None:
+            return
+        try:
+            os.write(self._state_fd, line)
+        except BlockingIOError:
+            pass  # the reader is not reading: it will answer `stalled`
+        except OSError:  # it is gone: the probes fail, which is the truth
+            if self._last:
+                log.error("the health port's process exited")
+            self._last = b""
+            if self._on_gone is not None:
+                on_gone, self._on_gone = self._on_gone, None
+                on_gone()
+        else:
+            self._last = line
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._state_fd is not None:
+            os.close(self._state_fd)  # end of file: the reader knows this end is gone
+            self._state_fd = None
+
+
+class HealthProcess(Heartbeat):
+    """Starts the listener process on `sock` and feeds it the heartbeat (Heartbeat)."""
 
     def __init__(
         self,
@@ -99,18 +159,20 @@ class HealthProcess:
         stall_s: float,
         header_timeout_s: float,
     ) -> None:
+        super().__init__(None, readiness)
         self.port: int = sock.getsockname()[1]
         self._sock = sock
-        self._readiness = readiness
         self._stall_s = stall_s
         self._header_timeout_s = header_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
-        self._state_fd: int | None = None
-        self._handle: asyncio.TimerHandle | None = None
-        self._last = b""
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Raises OSError when the process cannot be started or does not come up."""
+        self.launch()
+        super().start(loop)
+
+    def launch(self) -> None:
+        """Starts the process (no heartbeat yet: `beat` or `write` send the state lines)."""
         state_read, state_write = os.pipe()
         try:
             fds = (self._sock.fileno(), state_read)
@@ -136,35 +198,9 @@ class HealthProcess:
                 if not started
                 else "the health port's process did not start"
             )
-        self._beat(loop)
-
-    def _beat(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.beat()
-        self._handle = loop.call_later(BEAT_S, self._beat, loop)
-
-    def beat(self) -> None:
-        """Sends the state line now."""
-        status, body = self._readiness()
-        line = b"%d %s\n" % (status, body)
-        if self._state_fd is not None:
-            try:
-                os.write(self._state_fd, line)
-            except BlockingIOError:
-                pass  # the process is not reading: it will answer `stalled`
-            except OSError:  # it is gone: the probes fail, which is the truth
-                if self._last:
-                    log.error("the health port's process exited")
-                self._last = b""
-            else:
-                self._last = line
 
     def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if self._state_fd is not None:
-            os.close(self._state_fd)  # end of file: the process exits
-            self._state_fd = None
+        super().stop()
         if self._process is not None:
             try:
                 self._process.wait(2)
@@ -258,9 +294,11 @@ class Listener:
             return error_response(
                 503, "stalled", f"the serving event loop has not run for {stuck:.1f} s"
             )
+        status, _, body = self.ready.partition(b" ")
+        if status == STALLED:  # the supervisor's word: one of its workers stopped beating
+            return error_response(503, "stalled", body.decode("utf-8", "replace"))
         if path == "/healthz":
             return response(200, ALIVE)
-        status, _, body = self.ready.partition(b" ")
         return response(int(status), body)
 
 

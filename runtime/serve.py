@@ -1,5 +1,7 @@
 """`tabship serve`: verify the model named by --model / MODEL_URI, then serve it with uvicorn
-(one worker, one InferenceSession). A model that fails any check: one log line, exit code 1."""
+(one process, one InferenceSession). A model that fails any check: one log line, exit code 1.
+With --workers N / TABSHIP_WORKERS: a supervisor and N such processes sharing the ports
+(runtime/workers/)."""
 
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable, Generator  # noqa: E402
 from types import FrameType  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import uvicorn  # noqa: E402
 
@@ -28,12 +31,15 @@ from tabship.runtime.dataplane.errors import ModelRefused, NotReady, RequestErro
 from tabship.runtime.dataplane.json_codec import render_json  # noqa: E402
 from tabship.runtime.dataplane.plane import DataPlane  # noqa: E402
 from tabship.runtime.dataplane.service import Service  # noqa: E402
-from tabship.runtime.health_listener import HealthProcess, bind  # noqa: E402
+from tabship.runtime.health_listener import HealthProcess, Heartbeat, bind  # noqa: E402
 from tabship.runtime.live.hub import start_live  # noqa: E402
 from tabship.runtime.model.session import Model  # noqa: E402
 from tabship.runtime.rest.app import create_app  # noqa: E402
 from tabship.runtime.rest.protocol import GuardedProtocol, Limits  # noqa: E402
-from tabship.runtime.settings import Settings, SettingsError  # noqa: E402
+from tabship.runtime.settings import Settings, SettingsError, parse_workers  # noqa: E402
+
+if TYPE_CHECKING:
+    from tabship.runtime.workers.shared import WorkerShare
 
 if _gc_enabled:
     gc.enable()
@@ -55,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also serve the Open Inference Protocol over gRPC on this port (grpc extra; "
         "default $TABSHIP_GRPC_PORT, unset: no gRPC)",
     )
+    parser.add_argument(
+        "--workers",
+        help="serve with N worker processes sharing the ports, or `auto` (the CPUs this "
+        "process may use); default $TABSHIP_WORKERS, unset: one process",
+    )
 
 
 class _Server(uvicorn.Server):
@@ -70,6 +81,7 @@ class _Server(uvicorn.Server):
         grpc: Any = None,
         *,
         readiness: Callable[[], dict[str, Any]],
+        beat_fd: int | None = None,
     ) -> None:
         super().__init__(config)
         self.readiness = readiness
@@ -79,7 +91,9 @@ class _Server(uvicorn.Server):
         self._gc_enabled = gc_enabled
         self.grpc = grpc  # runtime.grpc_server.GrpcListener, started on this event loop
         self.cut_short = False
-        self.health: HealthProcess | None = None  # the probe port's process, if any
+        self.health: Heartbeat | None = None  # the probe port's process, if any
+        # a worker of `tabship serve --workers N`: the pipe its heartbeat goes to (supervisor)
+        self.beat_fd = beat_fd
 
     async def _wait_tasks_to_complete(self) -> None:
         # uvicorn cancels this after TABSHIP_SHUTDOWN_TIMEOUT_S: remember that requests were cut
@@ -123,9 +137,10 @@ class _Server(uvicorn.Server):
 
     def _start_health(self) -> bool:
         """The probe port (TABSHIP_HEALTH_PORT), served by a process of its own
-        (runtime/health_listener.py); False if it cannot be bound or started."""
+        (runtime/health_listener.py), or a worker's heartbeat to its supervisor; False if the
+        port cannot be bound or its process started."""
         settings = self.service.settings
-        if settings.health_port is None:
+        if settings.health_port is None and self.beat_fd is None:
             return True
 
         def readiness() -> tuple[int, bytes]:
@@ -136,6 +151,19 @@ class _Server(uvicorn.Server):
                 return 200, render_json(self.readiness())
             except RequestError as error:
                 return error.status, render_json(error.body())
+
+        if self.beat_fd is not None:
+            service = self.service
+
+            def beat() -> tuple[int, bytes]:
+                # /metrics is rendered by whichever worker is asked: keep this one's gauges fresh
+                service.metrics.state(ready=service.is_ready, inflight=service.inflight)
+                return readiness()
+
+            self.health = Heartbeat(self.beat_fd, beat, on_gone=self._supervisor_gone)
+            self.health.start(asyncio.get_running_loop())
+            return True
+        assert settings.health_port is not None
 
         try:
             self.health = HealthProcess(
@@ -152,6 +180,10 @@ class _Server(uvicorn.Server):
             return False
         log.info("health port %s: /healthz and /readyz", self.health.port)
         return True
+
+    def _supervisor_gone(self) -> None:
+        log.error("the supervisor is gone: shutting down")
+        self.handle_exit(signal.SIGTERM, None)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -177,7 +209,7 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def _grpc_listener(settings: Settings) -> Any:
+def grpc_listener_class(settings: Settings) -> Any:
     """runtime.grpc_server.GrpcListener when a gRPC port is set; imported only then, since
     grpcio comes with the optional grpc extra."""
     if settings.grpc_port is None:
@@ -207,34 +239,84 @@ def _raise_file_limit(connections: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def _logging(level: str) -> None:
+def configure_logging(level: str, tag: str = "") -> None:
+    """Log lines on stderr; `tag` names the process (a worker: ` [worker 2]`)."""
     logging.basicConfig(
         level=level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s %(name)s{tag}: %(message)s",
         stream=sys.stderr,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        workers = None if args.workers is None else _workers_argument(args.workers)
         settings = Settings.from_env(
-            model_uri=args.model, host=args.host, port=args.port, grpc_port=args.grpc_port
+            model_uri=args.model,
+            host=args.host,
+            port=args.port,
+            grpc_port=args.grpc_port,
+            workers=workers,
         )
-        grpc_listener = _grpc_listener(settings)
+        grpc_listener = grpc_listener_class(settings)
     except SettingsError as error:
-        _logging("info")
+        configure_logging("info")
         log.error("tabship serve: bad setting: %s", error)
         return EXIT_SETTINGS
-    _logging(settings.log_level)
+    configure_logging(settings.log_level)
+    if settings.workers is not None:
+        live = [
+            name
+            for name, on in (
+                ("TABSHIP_SHADOW_MODEL_URI", settings.shadow_model_uri),
+                ("TABSHIP_CAPTURE_URI", settings.capture_uri),
+                ("TABSHIP_DRIFT", settings.drift),
+            )
+            if on
+        ]
+        if live:
+            # each worker would keep its own shadow queue, capture files and drift window
+            log.error(
+                "tabship serve: bad setting: %s not supported with --workers yet: "
+                "serve one process per replica",
+                ", ".join(live),
+            )
+            return EXIT_SETTINGS
+        from tabship.runtime.workers.supervisor import supervise
+
+        return supervise(settings)
     enabled = gc.isenabled()
     gc.disable()  # as during the imports, until the server has started (_Server.startup)
     try:
-        model = Model.load(settings)
+        model = load_model(settings)
     except ModelRefused as error:
         if enabled:
             gc.enable()
         log.error("tabship serve: refusing to serve the model: %s", error)
         return EXIT_REFUSED
+    try:
+        server = build_server(settings, model, grpc_listener, gc_enabled=enabled)
+    except ModelRefused as error:
+        log.error("tabship serve: refusing to serve the model: %s", error)
+        return EXIT_REFUSED
+    except SettingsError as error:
+        log.error("tabship serve: bad setting: %s", error)
+        return EXIT_SETTINGS
+    server.run()
+    return 0 if server.started else EXIT_REFUSED
+
+
+def _workers_argument(text: str) -> int | None:
+    try:
+        return parse_workers(text)
+    except ValueError as error:
+        raise SettingsError(f"--workers {text!r}: {error}") from None
+
+
+def load_model(settings: Settings) -> Model:
+    """The model verified (every check of runtime/model/) and warmed up, logged; raises
+    ModelRefused."""
+    model = Model.load(settings)
     log.info(
         "loaded %s %s in %.3f s (sha256 %s checked against %s; %s)",
         model.name,
@@ -251,18 +333,34 @@ def run(args: argparse.Namespace) -> int:
             "serving an UNGATED model (parity.status=%r) because TABSHIP_ALLOW_UNGATED=1",
             model.manifest["parity"]["status"],
         )
+    return model
+
+
+def build_server(
+    settings: Settings,
+    model: Model,
+    grpc_listener: Any,
+    *,
+    gc_enabled: bool,
+    share: WorkerShare | None = None,
+    beat_fd: int | None = None,
+) -> _Server:
+    """The uvicorn server for `model`; `share` and `beat_fd` in a worker process of
+    `tabship serve --workers N` (runtime/workers/worker.py): limits counted with the other
+    workers, gRPC on the shared port, the heartbeat to the supervisor."""
     plane = DataPlane(Service(settings, model))
     service = plane.service
-    try:
-        service.live = start_live(settings, model, service.metrics.registry)
-    except ModelRefused as error:
-        log.error("tabship serve: refusing to serve the model: %s", error)
-        return EXIT_REFUSED
-    except SettingsError as error:
-        log.error("tabship serve: bad setting: %s", error)
-        return EXIT_SETTINGS
+    service.peers = share
+    # ModelRefused (a shadow that fails verification) or SettingsError: the caller's to report
+    service.live = start_live(settings, model, service.metrics.registry)
     app = create_app(settings, model, plane)
-    grpc = grpc_listener(settings, plane) if grpc_listener is not None else None
+    grpc = None
+    if grpc_listener is not None:
+        grpc = (
+            grpc_listener(settings, plane)
+            if share is None
+            else grpc_listener(settings, plane, shared_port=True)
+        )
     _raise_file_limit(settings.max_connections)
     limits = Limits(
         header_timeout_s=settings.header_timeout_s,
@@ -271,6 +369,8 @@ def run(args: argparse.Namespace) -> int:
         keepalive_max_requests=settings.keepalive_max_requests,
         retry_after_s=settings.retry_after_s,
         on_reject=service.metrics.reject,
+        connections_elsewhere=None if share is None else share.connections_elsewhere,
+        on_connections=None if share is None else share.publish_connections,
     )
     config = uvicorn.Config(
         app,
@@ -290,13 +390,13 @@ def run(args: argparse.Namespace) -> int:
         config,
         service,
         settings.drain_s,
-        gc_enabled=enabled,
+        gc_enabled=gc_enabled,
         grpc=grpc,
         readiness=plane.readiness,
+        beat_fd=beat_fd,
     )
     service.connections = lambda: len(server.server_state.connections)
-    server.run()
-    return 0 if server.started else EXIT_REFUSED
+    return server
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from tabship.runtime.workers.cpus import available_cpus
+
 
 class SettingsError(ValueError):
     pass
@@ -94,6 +96,19 @@ def _hosts(text: str) -> tuple[str, ...]:
     return hosts
 
 
+def parse_workers(text: str) -> int | None:
+    """`--workers` / TABSHIP_WORKERS: N >= 1, or `auto` (the CPUs this process may use)."""
+    text = text.strip().lower()
+    if not text:
+        return None
+    if text == "auto":
+        return available_cpus()
+    try:
+        return _positive_int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of workers >= 1 nor 'auto'") from None
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -132,6 +147,12 @@ class Settings:
         5.0,
         "health port: `/healthz` and `/readyz` answer 503 `stalled` when the serving event "
         "loop has not run for this long",
+    )
+    workers: int | None = _setting(
+        None,
+        "serve with this many worker processes sharing the ports, each with its own session, "
+        "batcher and admission, under one supervisor (`--workers`; `auto`: the CPUs this "
+        "process may use, cgroup quota included); unset: one process, no supervisor",
     )
     max_body_bytes: int = _setting(1_048_576, "larger request bodies get 413")
     max_rows: int = _setting(1000, "more rows in one request get 413")
@@ -280,6 +301,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "grpc_port": lambda t: _port(t) if t.strip() else None,
     "health_port": lambda t: _port(t) if t.strip() else None,
     "health_stall_s": _positive_float,
+    "workers": parse_workers,
     "max_body_bytes": _positive_int,
     "max_rows": _positive_int,
     "max_problems": _positive_int,

@@ -23,6 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -70,7 +71,9 @@ class Metrics:
             "tabship_ready",
             "1 when the model is verified, warmed up and not draining.",
             registry=registry,
-            multiprocess_mode="min",
+            # several workers: 1 only when every live one is (an exited worker's file is
+            # removed by the supervisor, runtime/workers/supervisor.py)
+            multiprocess_mode="livemin",
         )
         self._inflight = Gauge(
             "tabship_inflight_requests",
@@ -140,6 +143,12 @@ class Metrics:
         self.inference_calls = 0  # this process's, for in-process users
         self._nonfinite_count = 0
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._collectors: list[Collector] = []
+
+    def add_collector(self, collector: Collector) -> None:
+        """Metrics of another source, exposed with these (a worker's supervisor's counts)."""
+        self._collectors.append(collector)
+        self.registry.register(collector)
 
     # -- updates (event loop thread) --------------------------------------------------------
 
@@ -198,15 +207,22 @@ class Metrics:
         self._nonfinite.inc(max(0, value - self._nonfinite_count))
         self._nonfinite_count = value
 
+    def state(self, *, ready: bool, inflight: int) -> None:
+        """The readiness and in-flight gauges; a worker sets them on every heartbeat, since
+        /metrics is rendered by whichever worker is asked."""
+        self._ready.set(int(ready))
+        self._inflight.set(inflight)
+
     # -- exposition -------------------------------------------------------------------------
 
     def render(self, *, ready: bool, inflight: int, accept: str | None = None) -> tuple[bytes, str]:
         """(body, content type): Prometheus text 0.0.4, or OpenMetrics when `accept` asks."""
-        self._ready.set(int(ready))
-        self._inflight.set(inflight)
+        self.state(ready=ready, inflight=inflight)
         registry: CollectorRegistry = self.registry
         if multiprocess_dir() is not None:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            for collector in self._collectors:
+                registry.register(collector)
         encoder, content_type = choose_encoder(accept or "")
         return encoder(registry), content_type

@@ -8,7 +8,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterable, Callable, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -44,6 +44,16 @@ INLINE_MAX_S = 0.002
 T = TypeVar("T")
 
 
+class Peers(Protocol):
+    """The other worker processes of the same server (`tabship serve --workers N`,
+    runtime/workers/shared.py): TABSHIP_MAX_INFLIGHT and TABSHIP_MAX_INFLIGHT_ROWS count their
+    admissions too, and this process publishes its own."""
+
+    def inflight_elsewhere(self) -> int: ...
+    def inflight_rows_elsewhere(self) -> int: ...
+    def publish(self, inflight: int, inflight_rows: int) -> None: ...
+
+
 class Service:
     def __init__(self, settings: Settings, model: Model, metrics: Metrics | None = None) -> None:
         self.settings = settings
@@ -59,6 +69,7 @@ class Service:
         self.abandon_inference = False  # shutdown timeout reached: do not wait for the thread
         self.inflight = 0  # requests holding a scoring slot (body read)
         self.inflight_rows = 0
+        self.peers: Peers | None = None  # set by a worker process (runtime/workers/worker.py)
         self._inline = model.call_seconds <= INLINE_MAX_S
         # open client connections, set by the server (runtime.serve); None: unknown, no inline
         self.connections: Callable[[], int] | None = None
@@ -312,7 +323,9 @@ class Admission:
         settings = service.settings
         if self._slot:
             return
-        if service.inflight >= settings.max_inflight:
+        peers = service.peers
+        busy = service.inflight if peers is None else service.inflight + peers.inflight_elsewhere()
+        if busy >= settings.max_inflight:
             service.metrics.reject("overloaded")
             raise Overloaded(
                 f"more than {settings.max_inflight} requests in progress; retry later",
@@ -320,13 +333,19 @@ class Admission:
             )
         service.inflight += 1
         self._slot = True
+        if peers is not None:
+            peers.publish(service.inflight, service.inflight_rows)
 
     def take_rows(self, n: int) -> None:
         """Rows count against TABSHIP_MAX_INFLIGHT_ROWS; a request alone is always admitted
         (one request of up to TABSHIP_MAX_ROWS must be servable)."""
         service = self._service
         settings = service.settings
-        if service.inflight_rows and service.inflight_rows + n > settings.max_inflight_rows:
+        peers = service.peers
+        held = service.inflight_rows
+        if peers is not None:
+            held += peers.inflight_rows_elsewhere()
+        if held and held + n > settings.max_inflight_rows:
             service.metrics.reject("overloaded")
             raise Overloaded(
                 f"more than {settings.max_inflight_rows} rows in progress; retry later",
@@ -334,6 +353,8 @@ class Admission:
             )
         service.inflight_rows += n
         self._rows += n
+        if peers is not None:
+            peers.publish(service.inflight, service.inflight_rows)
 
     async def __aenter__(self) -> None:
         self._timeout = asyncio.timeout(self._limit)
@@ -350,6 +371,8 @@ class Admission:
             self._slot = False
         service.inflight_rows -= self._rows
         self._rows = 0
+        if service.peers is not None:
+            service.peers.publish(service.inflight, service.inflight_rows)
         _current.reset(self._token)
         try:
             await self._timeout.__aexit__(kind, error, tb)

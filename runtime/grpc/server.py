@@ -228,9 +228,12 @@ class GrpcListener:
     """The gRPC server of `tabship serve --grpc-port N`, started and stopped on the HTTP
     server's event loop (runtime.serve)."""
 
-    def __init__(self, settings: Settings, plane: DataPlane) -> None:
+    def __init__(self, settings: Settings, plane: DataPlane, *, shared_port: bool = False) -> None:
         self.settings = settings
         self.plane = plane
+        # a worker of `tabship serve --workers N`: the workers listen on the port together
+        # (SO_REUSEPORT), which the supervisor holds bound so that no other program can take it
+        self.shared_port = shared_port
         self.server: grpc.aio.Server | None = None
         self.port: int | None = None
 
@@ -240,7 +243,8 @@ class GrpcListener:
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", limit),
-                ("grpc.so_reuseport", 0),  # a port in use is an error, not a shared listener
+                # a port in use is an error, not a shared listener (unless shared with workers)
+                ("grpc.so_reuseport", int(self.shared_port)),
             ],
             maximum_concurrent_rpcs=None,
         )

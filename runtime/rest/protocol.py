@@ -39,6 +39,10 @@ class Limits:
     keepalive_max_requests: int = 1000
     retry_after_s: int = 1
     on_reject: Callable[[str], None] = lambda reason: None
+    # other worker processes of the same server (runtime/workers/shared.py): their open
+    # connections count against max_connections, and this process publishes its own count
+    connections_elsewhere: Callable[[], int] | None = None
+    on_connections: Callable[[int], None] | None = None
 
 
 class _Refused(Exception):
@@ -69,7 +73,11 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         limits = self.limits
-        if len(self.connections) > limits.max_connections:
+        open_here = len(self.connections)
+        if limits.on_connections is not None:
+            limits.on_connections(open_here)
+        elsewhere = 0 if limits.connections_elsewhere is None else limits.connections_elsewhere()
+        if open_here + elsewhere > limits.max_connections:
             limits.on_reject("too_many_connections")
             self._close_with(
                 refusal(
@@ -85,6 +93,8 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
         super().connection_lost(exc)
+        if self.limits.on_connections is not None:
+            self.limits.on_connections(len(self.connections))
 
     def _cancel_timers(self) -> None:
         for timer in (self._header_timer, self._body_timer):
