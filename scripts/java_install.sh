@@ -9,5 +9,10 @@ for tool in java mvn; do
     command -v "$tool" >/dev/null 2>&1 || { echo "java_install.sh: $tool is required (Java 17+ and Maven)" >&2; exit 1; }
 done
 mvn -q -B verify
-java -jar target/tabship-client.jar 2>&1 | head -n 1 >/dev/null   # the jar runs
+# the jar runs: with no arguments it prints its usage (and exits 2, as a CLI should)
+usage="$(java -jar target/tabship-client.jar 2>&1 || true)"
+case "$usage" in
+    usage:*) ;;
+    *) echo "java_install.sh: target/tabship-client.jar does not run: $usage" >&2; exit 1 ;;
+esac
 echo "java_install.sh: clients/java built and tested (onnxruntime $(ls target/lib | sed -n 's/^onnxruntime-\(.*\)\.jar$/\1/p'))"
