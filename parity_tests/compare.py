@@ -39,6 +39,9 @@ class SetResult:
     # float32 cells reaching the trees whose bits differ from the pipeline's (tree_inputs.py)
     tree_input_cells: int = 0
     tree_input_column: str | None = None
+    # rows the model's own input rules refuse (tabship/contract/rules.py MODEL_REFUSALS): no
+    # consumer scores them, so they are not compared (counted apart from `rows`)
+    refused: int = 0
 
     @classmethod
     def broken(cls, name: str, error: str) -> SetResult:
