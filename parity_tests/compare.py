@@ -39,7 +39,7 @@ class SetResult:
     # float32 cells reaching the trees whose bits differ from the pipeline's (tree_inputs.py)
     tree_input_cells: int = 0
     tree_input_column: str | None = None
-    # rows the model's own input rules refuse (tabship/contract/rules.py MODEL_REFUSALS): no
+    # rows refused on an input with the model's own rules (gate.refused_rows): no
     # consumer scores them, so they are not compared (counted apart from `rows`)
     refused: int = 0
 

@@ -22,7 +22,6 @@ import pandas as pd
 
 from tabship.contract.errors import ModelRefused
 from tabship.contract.manifest import MANIFEST_FILE, MODEL_FILE, check_manifest
-from tabship.contract.rules import MODEL_REFUSALS, reason_code
 from tabship.parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare, feeds_for
 from tabship.parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
 from tabship.parity_tests.generated import generated_rows
@@ -135,16 +134,19 @@ def check_parity(
 def refused_rows(
     schema: InputSchema, session: ort.InferenceSession, frame: pd.DataFrame
 ) -> np.ndarray:
-    """Rows the model's own input rules refuse (nullable, domain, unknown categories), judged
-    by the validation engine on the values the graph would be fed: scikit-learn cannot score
-    them either, and every consumer refuses them, so they are expected refusals."""
+    """Rows the validation engine refuses on an input that carries the model's own rules
+    (not nullable, a domain, unknown categories refused), judged on the values the graph would
+    be fed: every consumer refuses them and scikit-learn may not score them (a too long or
+    unknown category, an infinite number read as missing), so they are expected refusals.
+    Rows refused on other inputs are still compared, fed as the gate feeds them."""
     refused = np.zeros(len(frame), dtype=bool)
-    if not len(frame):
+    ruled = {c.name for c in schema.columns if not c.nullable or c.has_rules}
+    if not len(frame) or not ruled:
         return refused
     feeds = feeds_for(session, frame)
     masked = schema.mask_columns({k: v.reshape(-1) for k, v in feeds.items()}, len(frame))
     for problem in masked.problems:
-        if problem.row is not None and reason_code(problem.reason) in MODEL_REFUSALS:
+        if problem.row is not None and problem.column in ruled:
             refused[problem.row] = True
     return refused
 
@@ -221,7 +223,7 @@ def format_table(
             lines.append(f"{'':<10}{r.note}")
         if r.refused:
             lines.append(
-                f"{'':<10}{r.refused} more row(s) refused by the model's input rules (nullable, "
+                f"{'':<10}{r.refused} more row(s) refused on inputs with the model's own rules (nullable, "
                 "domain, unknown categories), as by every consumer: not compared"
             )
         if r.tree_input_cells:

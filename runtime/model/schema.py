@@ -154,6 +154,23 @@ class Column:
             self.check_number(number)
         return number
 
+    def number_problem(self, number: float) -> str | None:
+        """The reason the fitted pipeline's rules refuse a (not missing) number, or None."""
+        try:
+            self.check_number(number)
+        except _Reject as reject:
+            return reject.reason
+        return None
+
+    def outside_rules(self, numbers: np.ndarray) -> np.ndarray:
+        """bool per number: a rule refuses it (number_problem says why); NaN never."""
+        with np.errstate(invalid="ignore"):
+            outside = (numbers < self.minimum) | (numbers > self.maximum)
+        if self.values is not None:
+            known = np.fromiter(self.values, dtype=np.float64, count=len(self.values))
+            outside |= ~np.isin(numbers, known) & ~np.isnan(numbers)
+        return np.asarray(outside, dtype=bool)
+
     def check_number(self, number: float) -> None:
         """The fitted pipeline's rules on a (not missing) number."""
         if not self.minimum <= number <= self.maximum:
@@ -232,6 +249,9 @@ class Column:
             raise _Reject(reason("expected_category", json_type=_json_type(value)))
         if not text.strip(WHITESPACE):
             if self.nullable:
+                # a user's encoder reads only "" as missing: other blank text is a category
+                if text and self.refuse_unknown and self.is_unseen(text):
+                    raise _Reject(reason("unknown_category", shown=_shown(text)))
                 return text, False
             raise _Reject(REASONS["blank_not_nullable"])
         unseen = self.is_unseen(text)
@@ -532,12 +552,7 @@ class InputSchema:
     @staticmethod
     def _number_rules(spec: Column, array: np.ndarray, problems: _Collector) -> None:
         """Column.check_number over an array, vectorised (the cells it refuses only)."""
-        with np.errstate(invalid="ignore"):
-            outside = (array < spec.minimum) | (array > spec.maximum)
-        if spec.values is not None:
-            known = np.fromiter(spec.values, dtype=np.float64, count=len(spec.values))
-            outside |= ~np.isin(array, known) & ~np.isnan(array)
-        outside &= np.isfinite(array)  # infinities are already refused as not finite
+        outside = spec.outside_rules(array) & np.isfinite(array)  # inf: refused as not finite
         for r in np.flatnonzero(outside):
             try:
                 spec.check_number(float(array[r]))

@@ -147,6 +147,9 @@ def rules_problem(entry: Mapping[str, Any]) -> str | None:
         return "values are a numeric input's numbers"
     if unknown == UNKNOWN_REFUSED and entry.get("kind") == NUMERIC and values is None:
         return "unknown values refused without values"
+    if unknown == UNKNOWN_REFUSED and entry.get("kind") == CATEGORICAL:
+        if entry.get("matching") != EXACT_MATCHING:  # consumers match refused ones as written
+            return "unknown categories are refused only with matching 'exact'"
     return None
 
 

@@ -51,18 +51,11 @@ REASONS = {
     ),
 }
 MISSING_COLUMN = REASONS["missing_column"]
-# Refusals a model's own input rules give (a manifest input's nullable, domain and unknown),
-# as opposed to how a value is read: the parity gate takes rows refused for these out of its
-# comparison as expected refusals, since scikit-learn cannot score them either.
-MODEL_REFUSALS = frozenset(
-    {"null_not_nullable", "blank_not_nullable", "outside_domain", "unknown_category"}
-)
 
 __all__ = [
     "BLANK_TEXT",
     "MAX_TEXT_LENGTH",
     "MISSING_COLUMN",
-    "MODEL_REFUSALS",
     "NOT_BLANK",
     "NUMERIC_TEXT",
     "REASONS",

@@ -328,7 +328,7 @@ export function pipelineRules(input) {
   if (!refuseUnknown) return null;
   const known = new Set(input.categories ?? []); // matched exactly as written
   return (fed) => {
-    const text = /** @type {string} */ (fed);
-    if (!BLANK.test(text) && !known.has(text)) throw new ValueProblem('unknown_category', { shown: shown(text) });
+    const text = /** @type {string} */ (fed); // only "" is missing to a user's encoder
+    if (text !== '' && !known.has(text)) throw new ValueProblem('unknown_category', { shown: shown(text) });
   };
 }

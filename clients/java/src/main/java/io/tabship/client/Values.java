@@ -354,7 +354,7 @@ final class Values {
         }
 
         void checkCategory(String text) throws Refusal {
-            if (refuseUnknown && !strip(text).isEmpty() && !categories.contains(text)) {
+            if (refuseUnknown && !text.isEmpty() && !categories.contains(text)) {
                 throw new Refusal("unknown_category", Map.of("shown", shown(text)));
             }
         }
