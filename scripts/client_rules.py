@@ -283,8 +283,8 @@ def render_cases() -> str:
                     else:
                         case["feed"] = str(fed)
                 lines.append(json.dumps(case, ensure_ascii=True))
-    for rules in RULE_INPUTS:
-        entry = {"name": "x", "max_length": 10, **rules}
+    for entry_rules in RULE_INPUTS:
+        entry = {"name": "x", "max_length": 10, **entry_rules}
         schema = InputSchema([entry])
         for text in [*CASE_VALUES, "-1", "-0.9999999999999999", "709.78", "709.7800000000001"]:
             masked = schema.mask_rows([{"x": json.loads(text)}])

@@ -260,7 +260,7 @@ class Derivation:
                 rules.why.append(f"{path}: {kind} reads {needs}{after}")
 
     def probes(self, raw: str) -> np.ndarray:
-        values = [] if self.frame is None else np.asarray(self.frame[raw], dtype=object)
+        values: Any = [] if self.frame is None else np.asarray(self.frame[raw], dtype=object)
         finite = [float(v) for v in values if _finite(v)]
         special = [-1.0, -0.0, 0.0, 1.0, 5e-324, -5e-324, 1e308, -1e308, -LARGEST, LARGEST]
         return np.asarray(sorted({*special, *finite}), dtype=np.float64)
