@@ -8,8 +8,10 @@ with handle_unknown="error" on a category it did not see. A graph would score th
 silently (log1p(-2) is NaN, log1p(-1) is -inf), so they are refused by rule instead. Each
 rule is solved back to the raw value through the elementwise steps before it (imputers,
 scalers, numpy ufuncs), computed as scikit-learn computes them, by bisection over the
-doubles: the domain bounds are exact. Where the accepted values are not one range, or a rule
-cannot be traced to a raw input, the step is refused by its path.
+doubles: the domain bounds are exact. Where the accepted values are not one range (log then a
+scaler: every number but 0), the range around the training data is kept (x > 0), stricter
+than scikit-learn; where a rule cannot be traced to a raw input, the step is refused by its
+path.
 """
 
 from __future__ import annotations
@@ -279,32 +281,23 @@ class Derivation:
             raise StepRefused(
                 path, step, f"no value of column {col.raw!r} reaches it as a value it reads"
             )
-        inside = probes[good]
-        anchor = float(inside[len(inside) // 2])
+        # the run of accepted probes around the training data's middle: where the accepted
+        # values are not one range (log then a scaler: all but 0), the range around the data,
+        # which is stricter than scikit-learn (log(-1) is NaN, a missing value to it)
+        inside = np.flatnonzero(good)
+        anchor = int(inside[len(inside) // 2])
+        first, last = anchor, anchor
+        while first > 0 and good[first - 1]:
+            first -= 1
+        while last < len(probes) - 1 and good[last + 1]:
+            last += 1
 
         def ok(x: float) -> bool:
             return bool(accepted(col.values(np.array([x])))[0])
 
-        low = -math.inf if ok(-LARGEST) else _edge(ok, anchor, -LARGEST)
-        high = math.inf if ok(LARGEST) else _edge(ok, anchor, LARGEST)
-        edges = [low, high, _neighbour(low, -1), _neighbour(high, 1)]
-        checks = np.concatenate([probes, [x for x in edges if math.isfinite(x)]])
-        wrong = accepted(col.values(checks)) != ((checks >= low) & (checks <= high))
-        if wrong.any():
-            x = float(checks[np.argmax(wrong)])
-            raise StepRefused(
-                path,
-                step,
-                f"the values of column {col.raw!r} it can read are not one range ({x!r} "
-                "breaks it): no input rule can state them",
-            )
+        low = -math.inf if first == 0 else _edge(ok, probes[first], probes[first - 1])
+        high = math.inf if last == len(probes) - 1 else _edge(ok, probes[last], probes[last + 1])
         return low, high
-
-
-def _neighbour(x: float, direction: int) -> float:
-    if not math.isfinite(x):
-        return x
-    return float(np.nextafter(x, direction * math.inf))
 
 
 def _finite(value: Any) -> bool:
