@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -15,14 +16,21 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from tabship.contract.manifest import EXACT_MATCHING, KIND_ONNX_TYPES
+from tabship.contract.manifest import (
+    CATEGORICAL,
+    EXACT_MATCHING,
+    KIND_ONNX_TYPES,
+    NUMERIC,
+    UNKNOWN_KEY,
+    UNKNOWN_REFUSED,
+)
 from tabship.contract.manifest import METADATA_KEY as METADATA_KEY  # re-exported: export's callers
 from tabship.contract.manifest import SCHEMA_PATH as SCHEMA_PATH
 from tabship.contract.rules import MAX_TEXT_LENGTH
 from tabship.training.contract import CategoryEncoder
 from tabship.training.declaration import Declaration
 from tabship.training.own.contract import categories_seen, numeric_range
-from tabship.training.own.reference import raw_columns
+from tabship.training.own.reference import raw_columns, user_steps
 
 LIBRARIES = (
     "numpy",
@@ -133,15 +141,22 @@ def own_input_schema(
     pipeline: Pipeline, declaration: Declaration, train_frame: Any
 ) -> list[dict[str, Any]]:
     """A user's own pipeline: the same schema, read from the training data (categories
-    seen, observed range); every column accepts a missing value, as the pipeline does."""
+    seen, observed range), with what its fitted steps refuse (export/standard/domains.py):
+    a missing value where nothing imputes it first (nullable false), numbers outside the
+    domain, unknown categories where an encoder refuses them."""
+    from tabship.export.standard.domains import derive_rules
+
+    kinds = [(c.name, c.kind == CATEGORICAL) for c in declaration.columns]
+    rules = derive_rules(user_steps(pipeline), kinds, train_frame)
     schema = []
     for column in declaration.columns:
+        rule = rules.get(column.name)
         entry: dict[str, Any] = {
             "name": column.name,
             "kind": column.kind,
             "onnx_type": KIND_ONNX_TYPES[column.kind],
             "shape": ["N", 1],
-            "nullable": True,
+            "nullable": rule is None or rule.missing,
         }
         if column.kind == "numeric":
             entry["cleaning"] = OWN_NUMERIC_CLEANING
@@ -154,8 +169,25 @@ def own_input_schema(
             entry["integer_codes"] = False
             entry["matching"] = EXACT_MATCHING
             entry["max_length"] = MAX_TEXT_LENGTH
+        if rule is not None:
+            _add_rules(entry, rule)
         schema.append(entry)
     return schema
+
+
+def _add_rules(entry: dict[str, Any], rule: Any) -> None:
+    if entry["kind"] == NUMERIC and (math.isfinite(rule.minimum) or math.isfinite(rule.maximum)):
+        entry["domain"] = {
+            "min": rule.minimum if math.isfinite(rule.minimum) else None,
+            "max": rule.maximum if math.isfinite(rule.maximum) else None,
+        }
+    if rule.known is not None:
+        entry[UNKNOWN_KEY] = UNKNOWN_REFUSED
+        if entry["kind"] == NUMERIC:
+            entry["values"] = sorted(rule.known)
+        else:
+            entry["categories"] = sorted(rule.known)
+    entry["rules"] = list(rule.why)
 
 
 def report_record(folder: Path) -> dict[str, Any]:

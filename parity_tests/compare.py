@@ -39,6 +39,9 @@ class SetResult:
     # float32 cells reaching the trees whose bits differ from the pipeline's (tree_inputs.py)
     tree_input_cells: int = 0
     tree_input_column: str | None = None
+    # rows refused on an input with the model's own rules (gate.refused_rows): no
+    # consumer scores them, so they are not compared (counted apart from `rows`)
+    refused: int = 0
 
     @classmethod
     def broken(cls, name: str, error: str) -> SetResult:

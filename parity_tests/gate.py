@@ -24,7 +24,7 @@ from tabship.contract.errors import ModelRefused
 from tabship.contract.explanations import EXPLAINER_FILE, SECTION
 from tabship.contract.manifest import MANIFEST_FILE, MODEL_FILE, check_manifest
 from tabship.parity_tests import contributions as explained
-from tabship.parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare
+from tabship.parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare, feeds_for
 from tabship.parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
 from tabship.parity_tests.generated import generated_rows
 from tabship.parity_tests.rows import boundary_rows, hostile_rows, split_counts_per_class
@@ -88,6 +88,7 @@ def check_parity(
     threshold = None if classes else float(manifest["threshold"]["value"])
     test, train = reference_data["test_frame"], reference_data["train_frame"]
     inputs = manifest["inputs"]
+    schema = InputSchema(inputs)
     details: dict[str, Any] = {}
 
     def boundary() -> tuple[pd.DataFrame, str | None]:
@@ -113,9 +114,15 @@ def check_parity(
         try:
             frame, note = build()
             built = time.perf_counter()
-            result, reference = compare(name, pipeline, session, frame, threshold, classes)
-            if trees is not None and len(frame):
-                found = compare_tree_inputs(pipeline, trees, frame)
+            refused = refused_rows(schema, session, frame)
+            kept = frame[~refused]
+            result, scored = compare(name, pipeline, session, kept, threshold, classes)
+            reference = _spread(scored, refused)
+            if result.worst_row is not None:
+                result = replace(result, worst_row=int(np.flatnonzero(~refused)[result.worst_row]))
+            result = replace(result, refused=int(refused.sum()))
+            if trees is not None and len(kept):
+                found = compare_tree_inputs(pipeline, trees, kept)
                 result = replace(
                     result, tree_input_cells=found.cells, tree_input_column=found.column
                 )
@@ -160,6 +167,33 @@ def _contributions(
             results.append(broken(name, _failure(error)))
         seconds[f"contributions:{name}"] = {"total": round(time.perf_counter() - started, 3)}
     return results
+
+
+def refused_rows(
+    schema: InputSchema, session: ort.InferenceSession, frame: pd.DataFrame
+) -> np.ndarray:
+    """Rows the validation engine refuses on an input that carries the model's own rules
+    (not nullable, a domain, unknown categories refused), judged on the values the graph would
+    be fed: every consumer refuses them and scikit-learn may not score them (a too long or
+    unknown category, an infinite number read as missing), so they are expected refusals.
+    Rows refused on other inputs are still compared, fed as the gate feeds them."""
+    refused = np.zeros(len(frame), dtype=bool)
+    ruled = {c.name for c in schema.columns if not c.nullable or c.has_rules}
+    if not len(frame) or not ruled:
+        return refused
+    feeds = feeds_for(session, frame)
+    masked = schema.mask_columns({k: v.reshape(-1) for k, v in feeds.items()}, len(frame))
+    for problem in masked.problems:
+        if problem.row is not None and problem.column in ruled:
+            refused[problem.row] = True
+    return refused
+
+
+def _spread(scored: np.ndarray, refused: np.ndarray) -> np.ndarray:
+    """The reference outputs per row of the whole set, NaN for the refused rows."""
+    out = np.full((len(refused), *scored.shape[1:]), np.nan)
+    out[~refused] = scored
+    return out
 
 
 def manifest_classes(manifest: dict[str, Any]) -> list[str] | None:
@@ -235,6 +269,11 @@ def format_table(
         )
         if r.note:
             lines.append(f"{'':<10}{r.note}")
+        if r.refused:
+            lines.append(
+                f"{'':<10}{r.refused} more row(s) refused on inputs with the model's own rules (nullable, "
+                "domain, unknown categories), as by every consumer: not compared"
+            )
         if r.tree_input_cells:
             lines.append(
                 f"{'':<10}tree inputs: {r.tree_input_cells} float32 cell(s) differ from the "

@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from tabship.contract import rules
 from tabship.contract.manifest import DECISION, LABEL, PROBABILITIES
-from tabship.contract.rules import REASONS
 from tabship.parity_tests.compare import BAR_MAX_ABS_DP
 from tabship.parity_tests.gate import (
     GateRun,
@@ -41,21 +40,8 @@ FORMAT_VERSION = 1
 SETS = ("test", "boundary", "hostile", "generated")
 
 
-def _template_pattern(template: str) -> re.Pattern[str]:
-    parts = re.split(r"\{\w+\}", template)
-    return re.compile(".*".join(re.escape(part) for part in parts), re.DOTALL)
-
-
 # A problem carries the server's words; the vectors carry the code a program matches on.
-_CODES = [(code, _template_pattern(text)) for code, text in REASONS.items()]
-
-
-def reason_code(reason: str) -> str:
-    """The REASONS code whose template produced `reason` (the most specific one that fits)."""
-    codes = [code for code, pattern in _CODES if pattern.fullmatch(reason)]
-    if not codes:
-        raise ValueError(f"no reason code produces {reason!r}")
-    return max(codes, key=lambda code: len(REASONS[code]))
+reason_code = rules.reason_code
 
 
 def json_row(record: dict[str, Any]) -> dict[str, Any] | None:

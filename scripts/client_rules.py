@@ -235,6 +235,23 @@ def _random_doubles(count: int) -> list[str]:
     return texts
 
 
+# Inputs of a user's own pipeline with the rules its fitted steps dictate (manifest domain,
+# unknown, values, categories): every case value through each, the codes outside_domain and
+# unknown_category included.
+RULE_INPUTS: list[dict[str, object]] = [
+    {"kind": "numeric", "nullable": True, "domain": {"min": -0.9999999999999999, "max": 709.78}},
+    {"kind": "numeric", "nullable": False, "domain": {"min": 0.0, "max": None}},
+    {"kind": "numeric", "nullable": True, "unknown": "refused", "values": [0.0, 2.0, 100.0]},
+    {
+        "kind": "categorical",
+        "nullable": True,
+        "matching": "exact",
+        "unknown": "refused",
+        "categories": ["Nov", "2", "true", "O'Neil", " nov "],
+    },
+]
+
+
 def render_cases() -> str:
     import math
     import struct
@@ -266,6 +283,22 @@ def render_cases() -> str:
                     else:
                         case["feed"] = str(fed)
                 lines.append(json.dumps(case, ensure_ascii=True))
+    for entry_rules in RULE_INPUTS:
+        entry = {"name": "x", "max_length": 10, **entry_rules}
+        schema = InputSchema([entry])
+        for text in [*CASE_VALUES, "-1", "-0.9999999999999999", "709.78", "709.7800000000001"]:
+            masked = schema.mask_rows([{"x": json.loads(text)}])
+            case = {**{k: v for k, v in entry.items() if k != "name"}, "json": text}
+            if masked.problems:
+                case["code"] = reason_code(masked.problems[0].reason)
+            else:
+                fed = masked.feeds["x"][0, 0]
+                if entry["kind"] == "numeric":
+                    number = float(fed)
+                    case["feed"] = "nan" if math.isnan(number) else struct.pack(">d", number).hex()
+                else:
+                    case["feed"] = str(fed)
+            lines.append(json.dumps(case, ensure_ascii=True))
     return "\n".join(lines) + "\n"
 
 

@@ -92,8 +92,13 @@ def test_unknown_steps_are_refused_by_path() -> None:
     assert "supported steps: Pipeline" in message
     lam = ColumnTransformer([("num", FunctionTransformer(lambda v: v * 2), ["bill_length_mm"])])
     assert _refusal(fit(lam, X, y), X).startswith("prep/num: FunctionTransformer: func=<lambda>")
-    strict = ColumnTransformer([("cat", OrdinalEncoder(), ["island"])])
-    assert "handle_unknown='error'" in _refusal(fit(strict, X, y), X)
+    # handle_unknown="error" is converted (its unknowns refused by the input's rule), except
+    # on a computed column, where no rule on a raw input can state the refusal
+    scaled = ColumnTransformer(
+        [("num", make_pipeline(StandardScaler(), OrdinalEncoder()), ["year"])]
+    )
+    message = _refusal(fit(scaled, X, y), X)
+    assert message.startswith("prep/num/ordinalencoder: OrdinalEncoder: handle_unknown='error'")
     sentinel = Pipeline(
         [
             ("prep", ColumnTransformer([("cat", ohe(), ["island"])])),
@@ -117,3 +122,66 @@ def test_contract_refusals_name_the_problem() -> None:
     pipeline = fit(ColumnTransformer([("cat", ohe(), ["sex"])]), spelled, y)
     with pytest.raises(ContractError, match="'nan'"):
         tabship.convert(pipeline, spelled)
+
+
+def _assert_exact(pipeline: Any, X: pd.DataFrame) -> np.ndarray:
+    data = tabship.convert(pipeline, X).SerializeToString()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    _, probabilities, _ = session.run(None, feeds_for(session, X))
+    assert np.abs(probabilities - pipeline.predict_proba(X)).max() <= 1e-6
+    probe = tree_input_session(data)
+    assert probe is not None
+    reference = own_reference(pipeline, read_columns(pipeline, X))
+    assert compare_tree_inputs(reference, probe, X).cells == 0
+    return np.asarray(probabilities)
+
+
+def test_set_output_pandas_names_the_boosters_features_and_still_converts() -> None:
+    X, species = penguins()
+    pipeline = Pipeline(
+        [
+            ("prep", PENGUIN_STEPS["impute_scale_onehot"]()),
+            ("model", XGBClassifier(n_estimators=10)),
+        ]
+    ).set_output(transform="pandas")
+    pipeline.fit(X, is_gentoo(species))
+    names = pipeline.named_steps["model"].get_booster().feature_names
+    assert names is not None
+    assert names[0].startswith("num__")  # not f0, f1 ...: what onnxmltools cannot read
+    _assert_exact(pipeline, X)
+    assert pipeline.named_steps["model"].get_booster().feature_names == names  # left as it was
+
+
+def test_pandas_category_columns_are_read_by_their_categories_dtype() -> None:
+    X, species = penguins()
+    y = is_gentoo(species)
+    text = X.assign(island=X["island"].astype("category"), sex=X["sex"].astype("category"))
+    pipeline = fit(PENGUIN_STEPS["impute_scale_onehot"](), text, y)
+    kinds = {c.name: c.kind for c in read_columns(pipeline, text)}
+    assert kinds["island"] == kinds["sex"] == "categorical"
+    _assert_exact(pipeline, text)
+    numbers = X.assign(year=X["year"].astype("category"))  # integer categories: a number input
+    pipeline = fit(
+        ColumnTransformer([("year", ohe(), ["year"]), ("i", ohe(), ["island"])]), numbers, y
+    )
+    assert {c.name: c.kind for c in read_columns(pipeline, numbers)}["year"] == "numeric"
+    _assert_exact(pipeline, numbers)
+
+
+def test_early_stopping_converts_the_best_iteration() -> None:
+    X, species = penguins()
+    y = is_gentoo(species)
+    train, valid = X.iloc[::2], X.iloc[1::2]
+    prep = PENGUIN_STEPS["impute_scale_onehot"]().fit(train)
+    model = XGBClassifier(
+        n_estimators=300, learning_rate=0.3, early_stopping_rounds=5, eval_metric="logloss"
+    )
+    pipeline = Pipeline([("prep", PENGUIN_STEPS["impute_scale_onehot"]()), ("model", model)])
+    pipeline.fit(train, y[::2], model__eval_set=[(prep.transform(valid), y[1::2])])
+    booster = pipeline.named_steps["model"]
+    assert booster.best_iteration + 1 < booster.get_booster().num_boosted_rounds()
+    converted = _assert_exact(pipeline, X)
+    every_tree = booster.get_booster().inplace_predict(
+        pipeline[:-1].transform(X), iteration_range=(0, booster.get_booster().num_boosted_rounds())
+    )
+    assert np.abs(converted[:, 1] - every_tree).max() > 1e-3  # the cut is what is compared

@@ -46,6 +46,7 @@ def binary_vectors(exported: Any, tmp_path_factory: pytest.TempPathFactory) -> P
 
 def test_every_reason_template_maps_back_to_its_code() -> None:
     values = {"shown": "'a boolean'", "json_type": "text", "length": 300, "max_length": 256}
+    values |= {"value": "-2.0", "minimum": "-1.0", "maximum": "inf"}
     for code, template in REASONS.items():
         assert reason_code(template.format(**values)) == code
     with pytest.raises(ValueError, match="no reason code"):

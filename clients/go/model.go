@@ -74,6 +74,15 @@ type input struct {
 	ONNXType  string `json:"onnx_type"`
 	Nullable  *bool  `json:"nullable"`
 	MaxLength *int   `json:"max_length"`
+	// a user's own pipeline: what its fitted steps can score (rules.go's outside_domain,
+	// unknown_category; docs/contract.md)
+	Domain *struct {
+		Min *float64 `json:"min"`
+		Max *float64 `json:"max"`
+	} `json:"domain"`
+	Unknown    string    `json:"unknown"`
+	Values     []float64 `json:"values"`
+	Categories []string  `json:"categories"`
 }
 
 // Manifest holds the parts of a version's manifest a consumer reads.
@@ -349,12 +358,18 @@ func (m *Model) columns(rows []any) ([]any, []Problem) {
 			switch column := columns[j].(type) {
 			case []float64:
 				column[r], why = numericFeed(value, *in.Nullable)
+				if why == nil {
+					why = in.numberRules(column[r])
+				}
 			case []string:
 				maxLength := maxTextLength
 				if in.MaxLength != nil {
 					maxLength = *in.MaxLength
 				}
 				column[r], why = categoricalFeed(value, *in.Nullable, maxLength)
+				if why == nil {
+					why = in.categoryRules(column[r])
+				}
 			}
 			if why != nil {
 				problems = append(problems, Problem{Row: r, Column: in.Name, Code: why.code, Message: why.message})

@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/big"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -321,4 +322,39 @@ func pyRepr(text string) string {
 func printable(r rune) bool {
 	return !unicode.In(r, unicode.Cc, unicode.Cf, unicode.Cs, unicode.Co, unicode.Zl, unicode.Zp, unicode.Zs) &&
 		unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)
+}
+
+// numberRules is what the fitted pipeline itself refuses of a fed number (a missing one is
+// the input's nullable's call): outside its domain, or a value its encoder does not know.
+func (in *input) numberRules(x float64) *refusal {
+	if math.IsNaN(x) {
+		return nil
+	}
+	low, high := math.Inf(-1), math.Inf(1)
+	if in.Domain != nil && in.Domain.Min != nil {
+		low = *in.Domain.Min
+	}
+	if in.Domain != nil && in.Domain.Max != nil {
+		high = *in.Domain.Max
+	}
+	if !(x >= low && x <= high) {
+		return refuse("outside_domain", "value", pyFloatRepr(x),
+			"minimum", pyFloatRepr(low), "maximum", pyFloatRepr(high))
+	}
+	if in.Unknown == "refused" && !slices.Contains(in.Values, x) { // -0 == 0, as in Python
+		return refuse("unknown_category", "shown", pyFloatRepr(x))
+	}
+	return nil
+}
+
+// categoryRules refuses a category the fitted pipeline's encoder does not know, matched as
+// written, when its manifest input says unknown categories are refused.
+func (in *input) categoryRules(text string) *refusal {
+	if in.Unknown != "refused" || text == "" { // only "" is missing to a user's encoder
+		return nil
+	}
+	if !slices.Contains(in.Categories, text) {
+		return refuse("unknown_category", "shown", shown(text))
+	}
+	return nil
 }

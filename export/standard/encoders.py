@@ -5,7 +5,8 @@ value matched where the encoder has NaN as a category, one more slot for anythin
 then a Gather from a table whose row k is the encoder's own output for category k. The
 table comes from calling the fitted encoder on its categories, so drop, min_frequency,
 max_categories, infrequent grouping, unknown_value and encoded_missing_value are exactly
-scikit-learn's. Only handle_unknown="error" is refused: the served row would need a refusal.
+scikit-learn's. With handle_unknown="error" the unseen slot holds missing values: never
+reached, since the input's rule refuses what scikit-learn refuses (export/standard/domains.py).
 """
 
 from __future__ import annotations
@@ -30,12 +31,8 @@ def _is_nan(value: Any) -> bool:
 
 
 def encoder_problem(step: Any) -> str | None:
-    if step.handle_unknown == "error":
-        return (
-            "handle_unknown='error' raises on an unseen category, a refusal the served graph "
-            "cannot make: refit with handle_unknown='ignore' (OneHotEncoder), "
-            "'infrequent_if_exist', or 'use_encoded_value' (OrdinalEncoder)"
-        )
+    if step.handle_unknown not in ("error", "ignore", "infrequent_if_exist", "use_encoded_value"):
+        return f"handle_unknown={step.handle_unknown!r} is not supported"
     return None
 
 
@@ -101,7 +98,10 @@ def convert_encoder(g: Graph, step: Any, cols: list[Col]) -> list[Col]:
     out: list[Col] = []
     for j, (col, cats) in enumerate(zip(cols, step.categories_, strict=True)):
         cats = list(cats)
-        values = [*(None if _is_nan(c) and col.text else c for c in cats), _unseen(cats, col.text)]
+        refuses = step.handle_unknown == "error"  # scikit-learn raises on the unseen slot
+        values = [*(None if _is_nan(c) and col.text else c for c in cats)]
+        if not refuses:
+            values.append(_unseen(cats, col.text))
         values = [np.nan if v is None else v for v in values]
         with warnings.catch_warnings():  # "unknown categories will be all zeros": as meant
             warnings.simplefilter("ignore")
@@ -110,6 +110,8 @@ def convert_encoder(g: Graph, step: Any, cols: list[Col]) -> list[Col]:
             encoded.toarray() if sparse.issparse(encoded) else encoded, dtype=np.float64
         )
         table = table[:, slices[j]]
+        if refuses:
+            table = np.vstack([table, np.full((1, table.shape[1]), np.nan)])
         rows = g.op("Gather", [g.const(table, hint="table"), _index(g, col, cats)], axis=0)
         out += g.split(rows, table.shape[1])
     return out

@@ -17,6 +17,7 @@ from tabship.export.convert import (
     _add_multiclass_decision,
 )
 from tabship.export.fuse import fuse_lookup_guards
+from tabship.export.standard.domains import derive_rules
 from tabship.export.standard.graph import NAN, Col, Graph, value_info
 from tabship.export.standard.refusal import StepRefused
 from tabship.export.standard.trees import check_model, splice_trees
@@ -42,6 +43,8 @@ def convert_own(
         for c in inputs
     ]
     cols = convert_step(g, steps, read, "")
+    # what scikit-learn refuses must be refusable before the graph: else refused by step path
+    derive_rules(steps, [(c.name, c.text) for c in inputs], None)
     if not cols:
         raise StepRefused("", steps, "no column reaches the model")
     if any(c.text for c in cols):

@@ -12,9 +12,9 @@ SUPPORTED = (
     "MinMaxScaler (clip too)",
     "MaxAbsScaler",
     "RobustScaler",
-    "OneHotEncoder (handle_unknown ignore/infrequent_if_exist, drop, min_frequency, "
+    "OneHotEncoder (handle_unknown error/ignore/infrequent_if_exist, drop, min_frequency, "
     "max_categories, a missing value as a category)",
-    "OrdinalEncoder (handle_unknown use_encoded_value, encoded_missing_value, min_frequency)",
+    "OrdinalEncoder (handle_unknown error/use_encoded_value, encoded_missing_value, min_frequency)",
     "FunctionTransformer with np.log1p, np.log, np.sqrt, np.exp, np.abs, np.square",
     "KBinsDiscretizer (uniform/quantile/kmeans; ordinal or onehot-dense)",
     "tabship.steps: NumericCleaner, FeatureDeriver, CategoryEncoder, CategoryNumber",

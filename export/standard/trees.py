@@ -3,6 +3,7 @@ export/converters/registry.py) on a float32 input, then spliced after the graph'
 
 from __future__ import annotations
 
+import copy as copying
 import math
 from typing import Any
 
@@ -46,6 +47,11 @@ def splice_trees(g: Graph, model: XGBClassifier, features: str, width: int) -> N
     register_all()
     from tabship.export.convert import OPSETS
 
+    if model.get_booster().feature_names is not None:
+        # set_output("pandas") names the booster's features (num__x ...); onnxmltools reads
+        # splits only as f0, f1 ...: the same trees on a copy without the names
+        model = copying.deepcopy(model)
+        model.get_booster().feature_names = None
     trees: onnx.ModelProto = convert_sklearn(
         model,
         initial_types=[("trees_input", FloatTensorType([None, width]))],

@@ -254,14 +254,29 @@ class ChunkValidator:
         accepted = numeric_text_cells(array)
         try:
             if accepted.all():
-                return parse_numeric_text(array), np.empty(0, dtype=np.int64), [], 0
+                values = parse_numeric_text(array)
+                return (values, *self._number_rules(schema, values, accepted), 0)
             values = parse_numeric_text(array, accepted)  # NaN where not accepted
             rest = np.flatnonzero(~accepted)
         except pa.ArrowInvalid:  # never seen (the tests hold RE2 and the cast to Python's);
             return self._by_distinct(schema, array)  # if it were, the engine decides each cell
+        ruled, ruled_why = self._number_rules(schema, values, accepted)
         fed, bad, why, _ = self._by_distinct(schema, array.take(from_numpy(rest, pa.int64())))
         values[rest] = fed
-        return values, rest[bad], why, 0
+        return values, np.concatenate([rest[bad], ruled]), [*why, *ruled_why], 0
+
+    @staticmethod
+    def _number_rules(
+        schema: InputSchema, values: np.ndarray, accepted: np.ndarray
+    ) -> tuple[np.ndarray, list[str]]:
+        """The engine's rules of a user's pipeline (domain, known values) on the numbers Arrow
+        parsed: (refused positions, reasons)."""
+        spec = schema.columns[0]
+        if not spec.has_rules:
+            return np.empty(0, dtype=np.int64), []
+        bad = np.flatnonzero(spec.outside_rules(values) & accepted).astype(np.int64)
+        why = [spec.number_problem(float(values[r])) or "" for r in bad]
+        return bad, why
 
     def _by_distinct(
         self, schema: InputSchema, array: pa.Array

@@ -7,6 +7,10 @@ Per-column validators are built once at load. Rules (docs/serving.md has the ful
 - categorical: text (at most `max_length` characters, valid Unicode), numbers and booleans via
   contract.values.category_text; null and blank text are missing (""), refused unless
   nullable. Unseen categories are accepted (the graph's unknown bucket) and counted.
+- a user's own pipeline adds what its fitted steps refuse (manifest `domain`, `unknown`,
+  `values`): a number outside the domain, an unknown category where the encoder refuses them
+  (codes outside_domain, unknown_category); a missing value where nothing imputes it before a
+  step that refuses it is `nullable: false`.
 - columns not in the manifest: ignored and counted, or refused (setting `extra_columns`).
 Every problem is collected with its row index and column, then raised at once as InvalidRows
 (`validate_rows`, `validate_columns`: the server), or kept with a good-row mask (`mask_rows`,
@@ -26,7 +30,13 @@ from typing import Any
 import numpy as np
 
 from tabship.contract import spelling
-from tabship.contract.manifest import CATEGORICAL, EXACT_MATCHING, NUMERIC
+from tabship.contract.manifest import (
+    CATEGORICAL,
+    EXACT_MATCHING,
+    NUMERIC,
+    UNKNOWN_KEY,
+    UNKNOWN_REFUSED,
+)
 from tabship.contract.rules import (
     BLANK_TEXT,
     MAX_TEXT_LENGTH,
@@ -94,6 +104,11 @@ class Column:
     aliases: Mapping[str, str] = field(default_factory=dict)
     exact: bool = False  # a user's own encoder: categories match as written (manifest "matching")
     dtype: Any = field(default=np.float64)
+    # a user's own pipeline: what its fitted steps can score (manifest domain, unknown, values)
+    minimum: float = -math.inf
+    maximum: float = math.inf
+    refuse_unknown: bool = False
+    values: frozenset[float] | None = None  # numeric, with refuse_unknown
     # text -> unseen?, a pure function of the fields above (dict operations are atomic under
     # the GIL: the event loop and the prep thread may share it)
     _unseen_memo: dict[str, bool] = field(
@@ -126,7 +141,51 @@ class Column:
             memo[text] = unseen
         return unseen
 
+    has_rules: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # computed once: numeric() runs per cell on the request path
+        rules = self.refuse_unknown or self.minimum > -math.inf or self.maximum < math.inf
+        object.__setattr__(self, "has_rules", rules)
+
     def numeric(self, value: Any) -> float:
+        number = self._number(value)
+        if self.has_rules and number == number:
+            self.check_number(number)
+        return number
+
+    def number_problem(self, number: float) -> str | None:
+        """The reason the fitted pipeline's rules refuse a (not missing) number, or None."""
+        try:
+            self.check_number(number)
+        except _Reject as reject:
+            return reject.reason
+        return None
+
+    def outside_rules(self, numbers: np.ndarray) -> np.ndarray:
+        """bool per number: a rule refuses it (number_problem says why); NaN never."""
+        with np.errstate(invalid="ignore"):
+            outside = (numbers < self.minimum) | (numbers > self.maximum)
+        if self.values is not None:
+            known = np.fromiter(self.values, dtype=np.float64, count=len(self.values))
+            outside |= ~np.isin(numbers, known) & ~np.isnan(numbers)
+        return np.asarray(outside, dtype=bool)
+
+    def check_number(self, number: float) -> None:
+        """The fitted pipeline's rules on a (not missing) number."""
+        if not self.minimum <= number <= self.maximum:
+            raise _Reject(
+                reason(
+                    "outside_domain",
+                    value=repr(number),
+                    minimum=repr(self.minimum),
+                    maximum=repr(self.maximum),
+                )
+            )
+        if self.values is not None and number not in self.values:
+            raise _Reject(reason("unknown_category", shown=repr(number)))
+
+    def _number(self, value: Any) -> float:
         kind = type(value)
         if kind is float:
             if value - value == 0.0:
@@ -156,7 +215,7 @@ class Column:
         if kind is bool or isinstance(value, bool | np.bool_):
             raise _Reject(REASONS["boolean_not_number"])
         if isinstance(value, int | float | np.integer | np.floating):
-            return self.numeric(float(value) if not isinstance(value, int) else int(value))
+            return self._number(float(value) if not isinstance(value, int) else int(value))
         raise _Reject(reason("expected_number", json_type=_json_type(value)))
 
     def categorical(self, value: Any) -> tuple[str, bool]:
@@ -190,14 +249,32 @@ class Column:
             raise _Reject(reason("expected_category", json_type=_json_type(value)))
         if not text.strip(WHITESPACE):
             if self.nullable:
+                # a user's encoder reads only "" as missing: other blank text is a category
+                if text and self.refuse_unknown and self.is_unseen(text):
+                    raise _Reject(reason("unknown_category", shown=_shown(text)))
                 return text, False
             raise _Reject(REASONS["blank_not_nullable"])
-        return text, self.is_unseen(text)
+        unseen = self.is_unseen(text)
+        if unseen and self.refuse_unknown:
+            raise _Reject(reason("unknown_category", shown=_shown(text)))
+        return text, unseen
 
 
 def column_from_manifest(entry: Mapping[str, Any]) -> Column:
+    refuse_unknown = entry.get(UNKNOWN_KEY) == UNKNOWN_REFUSED
     if entry["kind"] == NUMERIC:
-        return Column(name=entry["name"], kind=NUMERIC, nullable=bool(entry["nullable"]))
+        domain = entry.get("domain") or {}
+        low, high = domain.get("min"), domain.get("max")
+        values = entry.get("values")
+        return Column(
+            name=entry["name"],
+            kind=NUMERIC,
+            nullable=bool(entry["nullable"]),
+            minimum=-math.inf if low is None else float(low),
+            maximum=math.inf if high is None else float(high),
+            refuse_unknown=refuse_unknown,
+            values=frozenset(float(v) for v in values) if refuse_unknown and values else None,
+        )
     categories = tuple(entry.get("categories") or ())
     aliases = entry.get("aliases") or {}
     integer_codes = bool(entry.get("integer_codes", False))
@@ -212,6 +289,7 @@ def column_from_manifest(entry: Mapping[str, Any]) -> Column:
         aliases=dict(aliases),
         exact=entry.get("matching") == EXACT_MATCHING,
         dtype=object,
+        refuse_unknown=refuse_unknown,
     )
 
 
@@ -454,6 +532,8 @@ class InputSchema:
                     for r in missing[: problems.limit]:
                         problems.add(int(r), spec.name, REASONS["null_not_nullable"])
                     problems.count += max(0, len(missing) - problems.limit)
+            if spec.has_rules:
+                InputSchema._number_rules(spec, array, problems)
             return array
         if isinstance(values, np.ndarray) and values.dtype.kind == "b":
             for r in range(min(len(values), problems.limit)):
@@ -468,6 +548,16 @@ class InputSchema:
             except _Reject as reject:
                 problems.add(r, spec.name, reject.reason)
         return result
+
+    @staticmethod
+    def _number_rules(spec: Column, array: np.ndarray, problems: _Collector) -> None:
+        """Column.check_number over an array, vectorised (the cells it refuses only)."""
+        outside = spec.outside_rules(array) & np.isfinite(array)  # inf: refused as not finite
+        for r in np.flatnonzero(outside):
+            try:
+                spec.check_number(float(array[r]))
+            except _Reject as reject:
+                problems.add(int(r), spec.name, reject.reason)
 
     @staticmethod
     def _categorical_column(

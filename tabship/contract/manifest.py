@@ -30,6 +30,9 @@ NUMERIC, CATEGORICAL = "numeric", "categorical"
 # A categorical input's "matching": tabship's spelling rules (the default) or, for a user's own
 # encoder, the categories exactly as written.
 SPELLING_MATCHING, EXACT_MATCHING = "spelling", "exact"
+# A manifest input's "unknown": categories outside the known ones go to the graph's unknown
+# bucket (the default), or are refused (a user's encoder with handle_unknown="error").
+UNKNOWN_KEY, UNKNOWN_ACCEPTED, UNKNOWN_REFUSED = "unknown", "accepted", "refused"
 # A manifest input's kind -> the ONNX type of the graph input that reads it.
 KIND_ONNX_TYPES = {NUMERIC: "tensor(double)", CATEGORICAL: "tensor(string)"}
 
@@ -80,6 +83,8 @@ def check_manifest(value: Any, where: str) -> dict[str, Any]:
             raise fail(f"input {name!r}: onnx_type {entry.get('onnx_type')!r} for kind {kind}")
         if not isinstance(entry.get("nullable"), bool):
             raise fail(f"input {name!r}: nullable missing")
+        if (problem := rules_problem(entry)) is not None:
+            raise fail(f"input {name!r}: {problem}")
         if kind == CATEGORICAL:
             if not isinstance(entry.get("categories", []), list) or not all(
                 isinstance(c, str) for c in entry.get("categories", [])
@@ -112,6 +117,40 @@ def check_manifest(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(parity, dict) or not isinstance(parity.get("status"), str):
         raise fail("parity.status missing")
     return value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def rules_problem(entry: Mapping[str, Any]) -> str | None:
+    """An input's rules from the fitted pipeline (a user's own): `domain` (numeric: the
+    smallest and largest value it can score, inclusive, null for no bound), `unknown`
+    ("refused": only `categories`, or a numeric input's `values`, are accepted)."""
+    domain = entry.get("domain")
+    if domain is not None:
+        if entry.get("kind") != NUMERIC or not isinstance(domain, dict):
+            return "domain is for numeric inputs, an object"
+        if set(domain) - {"min", "max"} or not all(
+            domain.get(k) is None or _number(domain[k]) for k in ("min", "max")
+        ):
+            return "domain takes min and max, numbers or null"
+    unknown = entry.get(UNKNOWN_KEY, UNKNOWN_ACCEPTED)
+    if unknown not in (UNKNOWN_ACCEPTED, UNKNOWN_REFUSED):
+        return f"unknown {unknown!r}"
+    values = entry.get("values")
+    if values is not None and (
+        entry.get("kind") != NUMERIC
+        or not isinstance(values, list)
+        or not all(_number(v) for v in values)
+    ):
+        return "values are a numeric input's numbers"
+    if unknown == UNKNOWN_REFUSED and entry.get("kind") == NUMERIC and values is None:
+        return "unknown values refused without values"
+    if unknown == UNKNOWN_REFUSED and entry.get("kind") == CATEGORICAL:
+        if entry.get("matching") != EXACT_MATCHING:  # consumers match refused ones as written
+            return "unknown categories are refused only with matching 'exact'"
+    return None
 
 
 def embedded_manifest(metadata: Mapping[str, str], where: str) -> Any | None:

@@ -7,6 +7,8 @@ same reasons. docs/contract.md explains them.
 
 from __future__ import annotations
 
+import re
+
 from tabship.contract.spelling import MISSING_PATTERN, WHITESPACE
 
 # Blank text (ASCII whitespace only) is a missing value, exactly as the graph's missing bucket.
@@ -41,6 +43,12 @@ REASONS = {
     "expected_category": "expected text, a number, a boolean or null, got {json_type}",
     "not_an_object": "a row must be a JSON object, got {json_type}",
     "unknown_column": "unknown column (this model does not read it)",
+    "outside_domain": (
+        "{value} is outside [{minimum}, {maximum}], the values the fitted pipeline can score"
+    ),
+    "unknown_category": (
+        "{shown} is not a category the fitted pipeline knows (its encoder refuses unknown ones)"
+    ),
 }
 MISSING_COLUMN = REASONS["missing_column"]
 
@@ -58,3 +66,19 @@ __all__ = [
 
 def reason(code: str, **values: object) -> str:
     return REASONS[code].format(**values)
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{\w+\}", template)
+    return re.compile(".*".join(re.escape(part) for part in parts), re.DOTALL)
+
+
+_CODES = [(code, _template_pattern(text)) for code, text in REASONS.items()]
+
+
+def reason_code(text: str) -> str:
+    """The REASONS code whose template produced `text` (the most specific one that fits)."""
+    codes = [code for code, pattern in _CODES if pattern.fullmatch(text)]
+    if not codes:
+        raise ValueError(f"no reason code produces {text!r}")
+    return max(codes, key=lambda code: len(REASONS[code]))

@@ -29,7 +29,9 @@ export const REASONS = Object.freeze({
   "nul_character": "text contains a NUL character",
   "expected_category": "expected text, a number, a boolean or null, got {json_type}",
   "not_an_object": "a row must be a JSON object, got {json_type}",
-  "unknown_column": "unknown column (this model does not read it)"
+  "unknown_column": "unknown column (this model does not read it)",
+  "outside_domain": "{value} is outside [{minimum}, {maximum}], the values the fitted pipeline can score",
+  "unknown_category": "{shown} is not a category the fitted pipeline knows (its encoder refuses unknown ones)"
 });
 
 /** metadata_props key of the manifest embedded in the graph. */

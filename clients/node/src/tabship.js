@@ -15,11 +15,13 @@ import ort from 'onnxruntime-node';
 import protobuf from 'protobufjs';
 
 import { KIND_ONNX_TYPES, MANIFEST_KEY, OUTPUT_TYPES } from './rules.js';
-import { categoricalFeed, DEFAULT_MAX_LENGTH, jsonType, numericFeed, ValueProblem } from './values.js';
+import {
+  categoricalFeed, DEFAULT_MAX_LENGTH, jsonType, numericFeed, pipelineRules, ValueProblem,
+} from './values.js';
 
 export {
   categoricalFeed, categoryText, MISSING_COLUMN, NUMERIC_TEXT, numberValue, numericFeed,
-  parsePythonFloat, pyFloatRepr, pyStrip,
+  parsePythonFloat, pipelineRules, pyFloatRepr, pyStrip,
 } from './values.js';
 
 const require = createRequire(import.meta.url);
@@ -37,6 +39,10 @@ const OUTPUTS = Object.keys(OUTPUT_TYPES);
  * @property {string} onnx_type
  * @property {boolean} nullable
  * @property {number} [max_length]
+ * @property {{min?: number | null, max?: number | null}} [domain]  a user's own pipeline: what it can score
+ * @property {string} [unknown]  "refused": only `categories` (numeric: `values`) are accepted
+ * @property {number[]} [values]
+ * @property {string[]} [categories]
  */
 
 /**
@@ -374,6 +380,7 @@ export function buildFeeds(manifest, rows) {
       ? Math.trunc(input.max_length) : DEFAULT_MAX_LENGTH,
     numbers: input.kind === 'numeric' ? new Float64Array(n) : null,
     texts: input.kind === 'categorical' ? new Array(n) : null,
+    rules: pipelineRules(input),
   }));
   rows.forEach((row, r) => {
     if (typeof row !== 'object' || row === null || Array.isArray(row)) {
@@ -381,12 +388,14 @@ export function buildFeeds(manifest, rows) {
       return;
     }
     const record = /** @type {Record<string, unknown>} */ (row);
-    for (const { input, maxLength, numbers, texts } of columns) {
+    for (const { input, maxLength, numbers, texts, rules } of columns) {
       // undefined: an absent key (own properties only), a problem as on the server
       const raw = Object.prototype.hasOwnProperty.call(record, input.name) ? record[input.name] : undefined;
       try {
-        if (numbers) numbers[r] = numericFeed(raw, input.nullable);
-        else if (texts) texts[r] = categoricalFeed(raw, input.nullable, maxLength);
+        const fed = numbers ? numericFeed(raw, input.nullable) : categoricalFeed(raw, input.nullable, maxLength);
+        if (rules) rules(fed); // what the fitted pipeline itself refuses
+        if (numbers) numbers[r] = /** @type {number} */ (fed);
+        else if (texts) texts[r] = fed;
       } catch (error) {
         if (!(error instanceof ValueProblem)) throw error;
         problems.push({ row: r, column: input.name, code: error.code, message: error.message });

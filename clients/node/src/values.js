@@ -298,3 +298,37 @@ export function categoryText(value) {
 export function numberValue(value) {
   return value === undefined ? NaN : numericFeed(value, true);
 }
+
+/**
+ * The fitted pipeline's own rules for one input (manifest `domain`, `unknown`, `values`: a
+ * user's own pipeline; runtime/model/schema.py Column.check_number and categorical), as a
+ * check of a fed value that throws a ValueProblem; null when the input has none.
+ * @param {{kind: string, domain?: {min?: number | null, max?: number | null},
+ *   unknown?: string, values?: number[], categories?: string[]}} input
+ * @returns {((fed: number | string) => void) | null}
+ */
+export function pipelineRules(input) {
+  const refuseUnknown = input.unknown === 'refused';
+  if (input.kind === 'numeric') {
+    const low = input.domain?.min ?? -Infinity;
+    const high = input.domain?.max ?? Infinity;
+    if (!refuseUnknown && low === -Infinity && high === Infinity) return null;
+    const known = new Set(input.values ?? []); // SameValueZero: -0 is 0, as in Python
+    return (fed) => {
+      const x = /** @type {number} */ (fed);
+      if (Number.isNaN(x)) return; // missing: the input's nullable decides
+      if (!(x >= low && x <= high)) {
+        throw new ValueProblem('outside_domain', {
+          value: pyFloatRepr(x), minimum: pyFloatRepr(low), maximum: pyFloatRepr(high),
+        });
+      }
+      if (refuseUnknown && !known.has(x)) throw new ValueProblem('unknown_category', { shown: pyFloatRepr(x) });
+    };
+  }
+  if (!refuseUnknown) return null;
+  const known = new Set(input.categories ?? []); // matched exactly as written
+  return (fed) => {
+    const text = /** @type {string} */ (fed); // only "" is missing to a user's encoder
+    if (text !== '' && !known.has(text)) throw new ValueProblem('unknown_category', { shown: shown(text) });
+  };
+}

@@ -1,13 +1,14 @@
 // @ts-check
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import protobuf from 'protobufjs';
 
 import {
   categoricalFeed, categoryText, MISSING_COLUMN, numberValue, numericFeed, parsePythonFloat, pyFloatRepr,
-  pyRepr, pyStrip, ValueProblem,
+  pipelineRules, pyRepr, pyStrip, ValueProblem,
 } from '../src/values.js';
 import { REASONS } from '../src/rules.js';
 import { buildFeeds, FeedError, readOnnxHeader } from '../src/tabship.js';
@@ -226,4 +227,38 @@ test('every refusal carries its reason code from rules.js (generated from tabshi
       return true;
     });
   }
+});
+
+// clients/testdata/value_cases.jsonl: raw JSON values and what the Python server feeds or
+// refuses (code) for each, the rules of a user's own pipeline included (scripts/client_rules.py).
+test('every value case is fed or refused as the server does', () => {
+  const file = new URL('../../testdata/value_cases.jsonl', import.meta.url);
+  const lines = readFileSync(file, 'utf8').split('\n').filter((line) => line.length > 0);
+  assert.ok(lines.length > 500);
+  const wrong = [];
+  for (const line of lines) {
+    const c = JSON.parse(line);
+    // JSON.parse reads an integer as a double: "-0" and integers past 2^53 are not the values
+    // Python reads from that text (a Node client sends what JS holds)
+    if (/^-?[0-9]+$/.test(c.json) && (c.json === '-0' || !Number.isSafeInteger(Number(c.json)))) continue;
+    const value = JSON.parse(c.json);
+    const rules = pipelineRules(c);
+    let got;
+    try {
+      if (c.kind === 'numeric') {
+        const fed = numericFeed(value, c.nullable);
+        if (rules) rules(fed);
+        got = Number.isNaN(fed) ? 'nan' : Buffer.from(new Float64Array([fed]).buffer).reverse().toString('hex');
+      } else {
+        got = categoricalFeed(value, c.nullable, c.max_length);
+        if (rules) rules(got);
+      }
+    } catch (error) {
+      if (!(error instanceof ValueProblem)) throw error;
+      got = `code ${error.code}`;
+    }
+    const want = c.code === undefined ? c.feed : `code ${c.code}`;
+    if (got !== want) wrong.push(`${line} -> ${got}`);
+  }
+  assert.deepEqual(wrong, []);
 });

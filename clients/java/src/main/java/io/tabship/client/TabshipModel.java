@@ -92,7 +92,7 @@ public final class TabshipModel implements AutoCloseable {
         }
     }
 
-    private record Input(String name, boolean numeric, boolean nullable, int maxLength) {}
+    private record Input(String name, boolean numeric, boolean nullable, int maxLength, Values.PipelineRules rules) {}
 
     private final OrtEnvironment env;
     private final OrtSession session;
@@ -114,7 +114,8 @@ public final class TabshipModel implements AutoCloseable {
             JsonNode max = input.get("max_length");
             list.add(new Input(input.get("name").asText(), "numeric".equals(input.get("kind").asText()),
                     input.get("nullable").asBoolean(),
-                    max != null && max.canConvertToInt() ? max.asInt() : Rules.MAX_TEXT_LENGTH));
+                    max != null && max.canConvertToInt() ? max.asInt() : Rules.MAX_TEXT_LENGTH,
+                    Values.PipelineRules.of(input)));
         }
         this.inputs = List.copyOf(list);
         JsonNode target = manifest.get("target");
@@ -354,9 +355,17 @@ public final class TabshipModel implements AutoCloseable {
                 Object raw = record.containsKey(input.name()) ? record.get(input.name()) : Values.ABSENT;
                 try {
                     if (columns[j] instanceof double[] numbers) {
-                        numbers[r] = Values.numeric(raw, input.nullable());
+                        double fed = Values.numeric(raw, input.nullable());
+                        if (input.rules() != null) {
+                            input.rules().checkNumber(fed); // what the fitted pipeline refuses
+                        }
+                        numbers[r] = fed;
                     } else {
-                        ((String[]) columns[j])[r] = Values.categorical(raw, input.nullable(), input.maxLength());
+                        String fed = Values.categorical(raw, input.nullable(), input.maxLength());
+                        if (input.rules() != null) {
+                            input.rules().checkCategory(fed);
+                        }
+                        ((String[]) columns[j])[r] = fed;
                     }
                 } catch (Values.Refusal refusal) {
                     problems.add(new Problem(r, input.name(), refusal.code, refusal.getMessage()));

@@ -305,4 +305,58 @@ final class Values {
                 && type != Character.LINE_SEPARATOR && type != Character.PARAGRAPH_SEPARATOR
                 && type != Character.SPACE_SEPARATOR;
     }
+
+    /**
+     * What a user's own fitted pipeline refuses on one input (manifest domain, unknown, values;
+     * runtime/model/schema.py Column.check_number and categorical): numbers outside the domain,
+     * categories (or numbers) its encoder does not know. A missing value is nullable's call.
+     */
+    static final class PipelineRules {
+        private final double minimum;
+        private final double maximum;
+        private final boolean refuseUnknown;
+        private final java.util.Set<Double> values = new java.util.HashSet<>();
+        private final java.util.Set<String> categories = new java.util.HashSet<>();
+
+        private PipelineRules(double minimum, double maximum, boolean refuseUnknown) {
+            this.minimum = minimum;
+            this.maximum = maximum;
+            this.refuseUnknown = refuseUnknown;
+        }
+
+        /** The rules of a manifest input, or null when it has none. */
+        static PipelineRules of(com.fasterxml.jackson.databind.JsonNode input) {
+            com.fasterxml.jackson.databind.JsonNode domain = input.path("domain");
+            double low = domain.path("min").isNumber() ? domain.path("min").asDouble() : Double.NEGATIVE_INFINITY;
+            double high = domain.path("max").isNumber() ? domain.path("max").asDouble() : Double.POSITIVE_INFINITY;
+            boolean refuse = "refused".equals(input.path("unknown").asText());
+            if (!refuse && low == Double.NEGATIVE_INFINITY && high == Double.POSITIVE_INFINITY) {
+                return null;
+            }
+            PipelineRules rules = new PipelineRules(low, high, refuse);
+            // -0.0 is 0.0 here, as in Python (Double.equals tells them apart)
+            input.path("values").forEach(v -> rules.values.add(v.asDouble() + 0.0));
+            input.path("categories").forEach(c -> rules.categories.add(c.asText()));
+            return rules;
+        }
+
+        void checkNumber(double x) throws Refusal {
+            if (Double.isNaN(x)) {
+                return;
+            }
+            if (!(x >= minimum && x <= maximum)) {
+                throw new Refusal("outside_domain", Map.of("value", pyFloatRepr(x),
+                        "minimum", pyFloatRepr(minimum), "maximum", pyFloatRepr(maximum)));
+            }
+            if (refuseUnknown && !values.contains(x + 0.0)) {
+                throw new Refusal("unknown_category", Map.of("shown", pyFloatRepr(x)));
+            }
+        }
+
+        void checkCategory(String text) throws Refusal {
+            if (refuseUnknown && !text.isEmpty() && !categories.contains(text)) {
+                throw new Refusal("unknown_category", Map.of("shown", shown(text)));
+            }
+        }
+    }
 }

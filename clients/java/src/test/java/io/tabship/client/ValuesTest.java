@@ -31,13 +31,20 @@ class ValuesTest {
             JsonNode c = JSON.readTree(line);
             Object value = JSON.readValue(c.get("json").asText(), Object.class);
             boolean nullable = c.get("nullable").asBoolean();
+            Values.PipelineRules rules = Values.PipelineRules.of(c); // a user's own pipeline's, if any
             String got;
             try {
                 if (c.get("kind").asText().equals("numeric")) {
                     double fed = Values.numeric(value, nullable);
+                    if (rules != null) {
+                        rules.checkNumber(fed);
+                    }
                     got = Double.isNaN(fed) ? "nan" : String.format("%016x", Double.doubleToRawLongBits(fed));
                 } else {
                     got = Values.categorical(value, nullable, c.get("max_length").asInt());
+                    if (rules != null) {
+                        rules.checkCategory(got);
+                    }
                 }
             } catch (Values.Refusal refusal) {
                 got = "code " + refusal.code;
