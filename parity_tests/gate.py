@@ -319,6 +319,7 @@ class GateInputs:
     sha256: str
     pipeline: Any
     reference_data: dict[str, Any]
+    explainer: bytes | None  # explainer.json when the manifest names one, hash-checked
 
 
 def load_gate_inputs(folder: Path) -> GateInputs:
@@ -344,6 +345,7 @@ def load_gate_inputs(folder: Path) -> GateInputs:
         sha,
         load_joblib(folder / "reference.joblib"),
         load_joblib(folder / "reference_data.joblib"),
+        _explainer(folder, manifest),
     )
 
 
@@ -365,7 +367,7 @@ def gate_version(
         manifest,
         inputs.reference_data,
         generated=generated,
-        explainer=_explainer(folder, manifest),
+        explainer=inputs.explainer,
     )
     outcome = report(gate, manifest, sha)
     # The graph is never rewritten (its hash holds); the manifest's parity section records

@@ -161,6 +161,7 @@ def write_vectors(
         inputs.manifest,
         inputs.reference_data,
         generated=generated,
+        explainer=inputs.explainer,
     )
     if not gate.passed:
         failed = [result.name for result in gate.results if not result.passed]
