@@ -28,7 +28,7 @@ from tabship.parity_tests.generated import generated_rows
 from tabship.parity_tests.rows import boundary_rows, hostile_rows, split_counts_per_class
 from tabship.runtime.model.schema import InputSchema
 from tabship.runtime.model.session import session_options
-from tabship.training.pickles import load_joblib
+from tabship.training import evidence
 
 REPORT_FILE = "parity_report.json"
 BOUNDARY_BASE_ROWS = 2
@@ -199,6 +199,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "fixture for other languages' consumers (clients/node)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    evidence.add_arguments(parser)
 
 
 class NotAVersion(ValueError):
@@ -206,10 +207,16 @@ class NotAVersion(ValueError):
 
 
 def gate_version(
-    folder: Path, *, generated: int = DEFAULT_GENERATED_ROWS, fixture: Path | None = None
+    folder: Path,
+    *,
+    generated: int = DEFAULT_GENERATED_ROWS,
+    fixture: Path | None = None,
+    evidence_root: str | None = None,
+    allow_legacy: bool = False,
 ) -> tuple[GateRun, dict[str, Any]]:
-    """Runs the gate on a version directory and records the result beside the graph."""
-    needed = [MANIFEST_FILE, MODEL_FILE, "reference.joblib", "reference_data.joblib"]
+    """Runs the gate on a version directory (its evidence read from `evidence_root`, every
+    file checked against the manifest first) and records the result beside the graph."""
+    needed = [MANIFEST_FILE, MODEL_FILE]
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         raise NotAVersion(f"{folder} is not a version directory (missing {missing})")
@@ -229,12 +236,12 @@ def gate_version(
     sha = hashlib.sha256(model_bytes).hexdigest()
     if sha != recorded:
         raise NotAVersion(f"{folder / MODEL_FILE} does not match the manifest's SHA-256")
+    try:
+        found = evidence.read(folder, evidence_root, manifest=manifest, allow_legacy=allow_legacy)
+    except evidence.EvidenceError as error:
+        raise NotAVersion(str(error)) from None
     gate = check_parity(
-        load_joblib(folder / "reference.joblib"),
-        model_bytes,
-        manifest,
-        load_joblib(folder / "reference_data.joblib"),
-        generated=generated,
+        found.pipeline, model_bytes, manifest, found.reference_data, generated=generated
     )
     outcome = report(gate, manifest, sha)
     # The graph is never rewritten (its hash holds); the manifest's parity section records
@@ -276,6 +283,8 @@ def run(args: argparse.Namespace) -> int:
             folder,
             generated=args.generated_rows,
             fixture=Path(args.fixture) if args.fixture else None,
+            evidence_root=args.evidence,
+            allow_legacy=args.trust_legacy_evidence,
         )
     except NotAVersion as error:
         print(f"tabship parity: {error}", file=sys.stderr)

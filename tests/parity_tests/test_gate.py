@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import onnx
 import pytest
@@ -16,16 +15,17 @@ from onnx import TensorProto, helper
 
 from tabship.cli.main import main
 from tabship.parity_tests.gate import check_parity
+from tabship.training import evidence
 
 pytestmark = pytest.mark.parity
 
 
 def _load(version_dir: Path) -> tuple[Any, onnx.ModelProto, dict[str, Any], dict[str, Any]]:
     return (
-        joblib.load(version_dir / "reference.joblib"),
+        evidence.read(version_dir).pipeline,
         onnx.load(version_dir / "model.onnx"),
         json.loads((version_dir / "manifest.json").read_text()),
-        joblib.load(version_dir / "reference_data.joblib"),
+        evidence.read(version_dir).reference_data,
     )
 
 
