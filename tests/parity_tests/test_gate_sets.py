@@ -89,7 +89,19 @@ def test_a_set_that_cannot_be_built_is_failed_with_its_reason(
         raise RuntimeError("no rows for you")
 
     monkeypatch.setattr(gate_module, "hostile_rows", broken)
-    assert main(["parity", str(copy), "--generated-rows", "200"]) == 1
+    assert (
+        main(
+            [
+                "parity",
+                str(copy),
+                "--generated-rows",
+                "200",
+                "--evidence",
+                evidence.root_for_version(version_dir),
+            ]
+        )
+        == 1
+    )
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     assert "hostile" in captured.out
