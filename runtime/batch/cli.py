@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tabship.contract.errors import ModelRefused
 from tabship.runtime.batch.chunks import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS, FORMATS, BatchError
+from tabship.runtime.batch.outputs import OutputRefused, check_places
 from tabship.runtime.settings import Settings, SettingsError
 
 
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if args.chunk_rows < 1 or args.workers < 1 or args.ort_threads < 0:
         return _fail("--chunk-rows and --workers must be >= 1, --ort-threads >= 0")
     try:
+        # before any model is loaded or anything is written: the cheap, decisive check
+        check_places(args.input, args.output, args.rejects)
         if args.engine == "dask":
             from tabship.runtime.batch.dask_engine import score_dask
 
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             summary = _score_local(args, settings, keys)
     except ModelRefused as error:
         return _fail(f"model refused: {error}")
-    except BatchError as error:
+    except (BatchError, OutputRefused) as error:
         return _fail(str(error))
     except KeyboardInterrupt:
         return _fail("interrupted; no output written")
