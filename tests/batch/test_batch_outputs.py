@@ -131,8 +131,10 @@ def test_unreadable_csv_is_exit_2_every_time(gated_model: Path, tmp_path: Path) 
     for source in (empty, utf16):
         for run in range(6):
             done = subprocess.run(
-                [sys.executable, "-m", "tabship.cli.main", "score", "--model", str(gated_model)]
-                + [str(source), str(tmp_path / f"o{run}.parquet")],
+                [
+                    *(sys.executable, "-m", "tabship.cli.main", "score"),
+                    *("--model", str(gated_model), str(source), str(tmp_path / f"o{run}.parquet")),
+                ],
                 capture_output=True,
                 text=True,
                 cwd=REPO,

@@ -306,3 +306,30 @@ def test_grpc_graceful_sigterm_and_a_busy_port(start_server: Any, version_a: Pat
     assert "cannot serve gRPC" in busy.log
     server.process.send_signal(15)
     assert server.wait_exit() == 0
+
+
+def test_malformed_messages_and_deadline_races_leave_no_traceback(
+    start_server: Any, version_a: Path
+) -> None:
+    server, port = start_grpc(start_server, version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "300"})
+    method = "/inference.GRPCInferenceService/ModelInfer"
+    not_utf8 = b"\x0a\x01\xff"  # field 1 (model_name), one byte that is not UTF-8
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        raw = channel.unary_unary(method)  # bytes in, bytes out: no client-side parsing
+        for payload in (b"\xff\xff\xff\xff", not_utf8, b"\x0a\x05ab"):
+            error = rpc_error(lambda payload=payload: raw(payload, timeout=30))
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+            assert "malformed ModelInferRequest" in error.details()
+            assert "Error" not in error.details()  # no exception class
+        # the client's deadline races the server's own (set from it): whichever wins, the
+        # call ends as DEADLINE_EXCEEDED and the server logs nothing
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        for timeout in (0.05, 0.1, 0.2, 0.29, 0.3, 0.31, 0.35):
+            late = rpc_error(
+                lambda timeout=timeout: stub.ModelInfer(contents_request(ROWS), timeout=timeout)
+            )
+            assert late.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert stub.ModelInfer(contents_request(ROWS), timeout=30).id == "typed"
+    assert server.client.get("/healthz").status_code == 200
+    assert "Traceback" not in server.log
+    assert "DecodeError" not in server.log
