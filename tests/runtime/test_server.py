@@ -680,3 +680,23 @@ def test_request_latency_histogram_times_each_request(version_a: Path) -> None:
     assert bucket("+Inf") == 2
     total = metric(text, "tabship_http_request_duration_seconds_sum", route="/v1/predict")
     assert 0.6 <= total < 1.0
+
+
+def test_openapi_requires_every_oip_input_once(app_server: AppServer, version_a: Path) -> None:
+    """The OIP request schema refuses what the server answers 400 for: an input missing or
+    given twice (it accepted a request with only some inputs)."""
+    import jsonschema
+
+    document = app_server.client.get("/openapi.json").json()
+    infer = document["paths"]["/v2/models/{name}/infer"]["post"]
+    schema = infer["requestBody"]["content"]["application/json"]["schema"]
+    validator = jsonschema.Draft202012Validator(schema)
+    manifest = json.loads((version_a / "manifest.json").read_text())
+    body = oip_request(ROWS[:1], manifest["inputs"])
+    assert app_server.client.post(f"/v2/models/{NAME}/infer", json=body).status_code == 200
+    assert validator.is_valid(body)
+    partial = {**body, "inputs": body["inputs"][:-1]}
+    twice = {**body, "inputs": [*body["inputs"][:-1], body["inputs"][0]]}
+    for refused in (partial, twice):
+        assert app_server.client.post(f"/v2/models/{NAME}/infer", json=refused).status_code == 400
+        assert not validator.is_valid(refused)
