@@ -22,7 +22,7 @@ from tabship.contract.manifest import (
 from tabship.contract.target import classes_of, decision_type
 from tabship.runtime.dataplane.errors import ModelRefused
 from tabship.runtime.model.artifact import Artifact, load_artifact
-from tabship.runtime.settings import Settings
+from tabship.runtime.settings import SCORING_THREADS, THREADS_REFUSED, Settings
 
 OUTPUT_NAMES = (PROBABILITIES, LABEL, DECISION)  # the order Scores unpacks them in
 _OUTPUTS = list(OUTPUT_NAMES)
@@ -56,8 +56,10 @@ class Model:
     `score(feeds)` runs it. Raises ModelRefused when the graph does not honour the contract."""
 
     def __init__(
-        self, artifact: Artifact, *, threads: int = 1, testonly_delay_s: float = 0.0
+        self, artifact: Artifact, *, threads: int = SCORING_THREADS, testonly_delay_s: float = 0.0
     ) -> None:
+        if threads != SCORING_THREADS:
+            raise ValueError(f"threads {threads}: {THREADS_REFUSED}")
         self.artifact = artifact
         self.manifest = artifact.manifest
         self.name = artifact.name
