@@ -278,7 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, type=Path, help="a gated version directory")
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--reference-calls", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (scoring accepts 1 only)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="onnxruntime intra-op threads (scoring accepts 1 only)",
+    )
     parser.add_argument("--batch-rows", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)

@@ -222,6 +222,11 @@ class Settings:
     testonly_score_delay_ms: float = _setting(
         0.0, "**tests only**: sleep before every inference call"
     )
+    testonly_score_gate: str | None = _setting(
+        None,
+        "**tests only**: a file path; every inference call waits until it exists (at most "
+        "60 s), so a test decides when a call ends",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -286,6 +291,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "signature_uri": _optional,
     "log_level": lambda t: t.strip().lower(),
     "testonly_score_delay_ms": _non_negative_float,
+    "testonly_score_gate": _optional,
 }
 
 

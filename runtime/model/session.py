@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,6 +41,9 @@ class Scores(NamedTuple):
         )
 
 
+GATE_WAIT_S = 60.0
+
+
 def session_options(threads: int) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -56,7 +60,12 @@ class Model:
     `score(feeds)` runs it. Raises ModelRefused when the graph does not honour the contract."""
 
     def __init__(
-        self, artifact: Artifact, *, threads: int = SCORING_THREADS, testonly_delay_s: float = 0.0
+        self,
+        artifact: Artifact,
+        *,
+        threads: int = SCORING_THREADS,
+        testonly_delay_s: float = 0.0,
+        testonly_gate: str | None = None,
     ) -> None:
         if threads != SCORING_THREADS:
             raise ValueError(f"threads {threads}: {THREADS_REFUSED}")
@@ -69,6 +78,7 @@ class Model:
         self.threshold = None if self.classes else float(self.manifest["threshold"]["value"])
         self.inputs: list[dict[str, Any]] = list(self.manifest["inputs"])
         self._delay_s = testonly_delay_s
+        self._gate = None if testonly_gate is None else Path(testonly_gate)
         started = time.monotonic()
         try:
             self._session = ort.InferenceSession(
@@ -98,6 +108,8 @@ class Model:
         timed = time.perf_counter()
         self._run(warm)
         self.call_seconds = time.perf_counter() - timed + self._delay_s
+        if self._gate is not None:
+            self.call_seconds = math.inf  # never scored on the event loop: it would stall there
         self.load_seconds = time.monotonic() - started
 
     @classmethod
@@ -106,6 +118,7 @@ class Model:
             load_artifact(settings, uri),
             threads=settings.ort_threads,
             testonly_delay_s=settings.testonly_score_delay_ms / 1000.0,
+            testonly_gate=settings.testonly_score_gate,
         )
 
     def _check_graph(self) -> None:
@@ -205,4 +218,8 @@ class Model:
         """feeds: {input name: float64 [N,1] or object/str [N,1]} -> (probabilities, labels, decisions)."""
         if self._delay_s:
             time.sleep(self._delay_s)  # TABSHIP_TESTONLY_SCORE_DELAY_MS
+        if self._gate is not None:  # TABSHIP_TESTONLY_SCORE_GATE: the test releases the call
+            deadline = time.monotonic() + GATE_WAIT_S
+            while not self._gate.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
         return self._run(feeds)

@@ -266,10 +266,27 @@ def test_grpc_server_deadline(start_server: Any, version_a: Path) -> None:
     assert "not answered within 0.2 s" in error.message()
 
 
-def test_grpc_and_http_share_batches(start_server: Any, version_a: Path) -> None:
-    server, port = start_grpc(start_server, version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "800"})
+def wait_until(condition: Any, what: str, timeout: float = 60) -> None:
+    """Polls `condition` until true; fails the test naming `what` after `timeout` seconds."""
+    give_up = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < give_up, f"not within {timeout} s: {what}"
+        time.sleep(0.02)
+
+
+def test_grpc_and_http_share_batches(start_server: Any, version_a: Path, tmp_path: Path) -> None:
+    """Driven by the test, not by timing: every inference call waits for the gate file, so
+    the first call (one HTTP row) is still running while four gRPC requests queue behind it;
+    an admitted small request reaches the batcher's queue without yielding the event loop,
+    so once /metrics counts five in flight all four are queued, and they go in one call."""
+    gate = tmp_path / "release"
+    server, port = start_grpc(start_server, version_a, {"TABSHIP_TESTONLY_SCORE_GATE": str(gate)})
     manifest = json.loads((version_a / "manifest.json").read_text())
     assert manifest["name"] == NAME
+
+    def inflight() -> float:
+        return metric(server.client.get("/metrics").text, "tabship_inflight_requests")
+
     results: list[Any] = []
     first = threading.Thread(
         target=lambda: results.append(
@@ -277,9 +294,7 @@ def test_grpc_and_http_share_batches(start_server: Any, version_a: Path) -> None
         )
     )
     first.start()
-    while metric(server.client.get("/metrics").text, "tabship_inflight_requests") < 1:
-        time.sleep(0.02)
-    # while that call runs, four gRPC requests queue up: the next call takes them all
+    wait_until(lambda: inflight() >= 1, "the HTTP request in flight")
     client = triton_grpc.InferenceServerClient(f"127.0.0.1:{port}")
     callers = [
         threading.Thread(target=lambda: results.append(client.infer(NAME, client_inputs(ROWS))))
@@ -287,10 +302,11 @@ def test_grpc_and_http_share_batches(start_server: Any, version_a: Path) -> None
     ]
     for caller in callers:
         caller.start()
-    while metric(server.client.get("/metrics").text, "tabship_inflight_requests") < 5:
-        time.sleep(0.02)
+    wait_until(lambda: inflight() >= 5, "four gRPC requests queued behind the first call")
+    gate.touch()
     for thread in [first, *callers]:
-        thread.join()
+        thread.join(timeout=60)
+        assert not thread.is_alive()
     assert len(results) == 5
     text = server.client.get("/metrics").text
     assert metric(text, "tabship_rows_scored_total") == 9
