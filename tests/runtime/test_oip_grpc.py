@@ -19,7 +19,7 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton_grpc
-from conftest import NAME, REPO, VERSION_A, Server, free_port
+from conftest import NAME, REPO, VERSION_A, Server, free_port, wait_until
 from test_server import direct, metric
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pb_grpc
@@ -243,11 +243,14 @@ def test_grpc_deadline_and_overload(start_server: Any, version_a: Path) -> None:
         target=lambda: outcome.update(r=client.infer(NAME, client_inputs(ROWS)))
     )
     slow.start()
-    while metric(server.client.get("/metrics").text, "tabship_inflight_requests") < 1:
-        time.sleep(0.02)
+    wait_until(
+        lambda: metric(server.client.get("/metrics").text, "tabship_inflight_requests") >= 1,
+        "the slow call in flight",
+    )
     busy = grpc_error(lambda: client.infer(NAME, client_inputs(ROWS)))
     assert busy.status() == "StatusCode.RESOURCE_EXHAUSTED"
-    slow.join()
+    slow.join(timeout=60)
+    assert not slow.is_alive()
     assert outcome["r"].as_numpy("decision").shape == (2,)
     text = server.client.get("/metrics").text
     assert metric(text, "tabship_rejected_requests_total", reason="overloaded") == 1
@@ -264,14 +267,6 @@ def test_grpc_server_deadline(start_server: Any, version_a: Path) -> None:
     error = grpc_error(lambda: client.infer(NAME, client_inputs(ROWS), client_timeout=60))
     assert error.status() == "StatusCode.DEADLINE_EXCEEDED"
     assert "not answered within 0.2 s" in error.message()
-
-
-def wait_until(condition: Any, what: str, timeout: float = 60) -> None:
-    """Polls `condition` until true; fails the test naming `what` after `timeout` seconds."""
-    give_up = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < give_up, f"not within {timeout} s: {what}"
-        time.sleep(0.02)
 
 
 def test_grpc_and_http_share_batches(start_server: Any, version_a: Path, tmp_path: Path) -> None:
