@@ -144,3 +144,51 @@ def test_unreadable_csv_is_exit_2_every_time(gated_model: Path, tmp_path: Path) 
             assert "Traceback" not in done.stderr
             assert done.stderr.startswith("tabship score: ")
     assert codes == [2] * 12
+
+
+def test_dask_refuses_shared_places_and_foreign_folders(
+    gated_model: Path, inputs: Inputs, tmp_path: Path
+) -> None:
+    """The cases that wiped data (issue 25): OUTPUT naming an unrelated folder, the input, or
+    --rejects; all refused before a cluster starts, nothing touched."""
+    from tabship.runtime.batch.chunks import BatchError
+    from tabship.runtime.batch.dask_engine import score_dask
+    from tabship.runtime.settings import Settings
+
+    unrelated = tmp_path / "photos"
+    unrelated.mkdir()
+    (unrelated / "holiday.jpg").write_bytes(b"precious")
+    settings = Settings(model_uri=str(gated_model))
+    before = {p: digest(p) for p in (inputs.directory, unrelated)}
+    source = str(inputs.directory)
+    cases = [
+        (source, str(unrelated), None, "not written by tabship score"),
+        (source, source, None, "is the input"),
+        (source, str(inputs.directory / "sub"), None, "inside the input"),
+        (source, str(tmp_path / "scored"), str(tmp_path / "scored"), "is OUTPUT"),
+        (source, str(tmp_path / "scored"), source, "is the input"),
+    ]
+    for input_url, output, rejects, message in cases:
+        with pytest.raises(BatchError, match=message):
+            score_dask(settings, input_url, output, rejects=rejects, overwrite=True, progress=False)
+    assert {p: digest(p) for p in before} == before
+    assert not (tmp_path / "scored").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["photos"]
+
+
+def test_dask_overwrite_replaces_its_own_output_once_complete(
+    gated_model: Path, inputs: Inputs, tmp_path: Path
+) -> None:
+    from tabship.runtime.batch.dask_engine import score_dask
+    from tabship.runtime.batch.outputs import DIRECTORY_MARKER
+    from tabship.runtime.settings import Settings
+
+    settings = Settings(model_uri=str(gated_model))
+    out = tmp_path / "scored"
+    small = tmp_path / "small.parquet"
+    pq.write_table(inputs.table.slice(0, 50), small)
+    for source in (str(inputs.parquet), str(small)):
+        score_dask(settings, source, str(out), overwrite=True, progress=False, n_workers=1)
+        assert (out / DIRECTORY_MARKER).is_file()
+    assert pq.read_table(out).num_rows == 50
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
