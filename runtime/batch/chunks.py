@@ -303,14 +303,28 @@ def _csv_block_size(path: Path, chunk_rows: int) -> int:
     return min(max(int(per_row * chunk_rows), _CSV_MIN_BLOCK), CSV_MAX_BLOCK)
 
 
+def _csv_header(path: Path) -> list[str]:
+    """The column names, from the first line only, read by pyarrow's own file (decompressed
+    as the reader will) and parsed from bytes: never a Python file object in pyarrow, which
+    could abort the interpreter at exit (an empty or UTF-16 file, issue 25)."""
+    head = b""
+    with pa.input_stream(str(path), compression="detect") as stream:
+        while b"\n" not in head and len(head) < CSV_MAX_BLOCK:
+            piece = stream.read(_CSV_MIN_BLOCK)
+            if not piece:
+                break
+            head += piece
+    first = head.split(b"\n", 1)[0] + b"\n" if head else b""
+    return list(pacsv.read_csv(pa.BufferReader(first)).schema.names)
+
+
 def open_csv(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
     """Every column the job reads is read as text: the validator parses numbers (as the server
     does with JSON text), so one odd cell never stops the file mid-way."""
     try:
-        # by path, never through a Python file object: pyarrow reading one from its own
-        # threads could abort the interpreter at exit (an empty or UTF-16 file, issue 25)
-        options = pacsv.ReadOptions(block_size=CSV_MAX_BLOCK)
-        header = pacsv.open_csv(str(path), read_options=options).schema.names
+        header = _csv_header(path)
+    except UnicodeDecodeError:
+        raise BatchError(f"{path}: cannot read as CSV (its header is not UTF-8 text)") from None
     except (OSError, pa.ArrowException) as error:
         raise BatchError(f"{path}: cannot read as CSV ({_first_line(error)})") from None
     _refuse_unusable_columns(path, pa.schema([(name, pa.string()) for name in header]), wanted)
