@@ -138,7 +138,7 @@ def _columns_of(url: str) -> tuple[str, ...]:
         if head.rfind(b"\n") > 0:
             head = head[: head.rfind(b"\n") + 1]  # whole rows only
         # pyarrow parses bytes in memory, never a Python file object (see chunks.open_csv)
-        options = pacsv.ReadOptions(block_size=1 << 20)
+        options = pacsv.ReadOptions(block_size=1 << 20, use_threads=False)  # see chunks
         return tuple(pacsv.open_csv(pa.BufferReader(head), read_options=options).schema.names)
     return tuple(dd.read_parquet(url).columns)
 
