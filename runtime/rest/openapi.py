@@ -190,7 +190,9 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
             "parameters": {"type": ["object", "null"]},
             "inputs": every_input,
             "outputs": {
-                "type": "array",
+                # null is "all outputs", as the server reads it (found by schemathesis once
+                # the schema let it build a complete request)
+                "type": ["array", "null"],
                 "items": {
                     "type": "object",
                     "required": ["name"],

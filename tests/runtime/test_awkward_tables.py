@@ -114,7 +114,7 @@ def test_train_with_only_a_target_infers_and_saves_the_declaration(
     out = capsys.readouterr().out
     assert "declaration: inferred from parquet:" in out
     version = _only_version(tmp_path / "registry", "sessions-full")
-    saved = (version / "declaration.toml").read_text()
+    saved = evidence.read(version).declaration.read_text()  # kept with the evidence
     assert main(["declare", str(data), "--target", target]) == 0
     assert capsys.readouterr().out == saved  # exactly what `tabship declare` prints
     dataset = tomllib.loads(saved)["dataset"]
