@@ -134,9 +134,9 @@ def test_an_unreachable_store_is_a_clear_error(
 def test_without_the_s3_extra_the_error_names_it() -> None:
     probe = (
         "import sys; sys.modules['obstore'] = None\n"
-        "from runtime.artifact import load_artifact\n"
-        "from runtime.errors import ModelRefused\n"
-        "from runtime.settings import Settings\n"
+        "from tabship.runtime.model.artifact import load_artifact\n"
+        "from tabship.contract.errors import ModelRefused\n"
+        "from tabship.runtime.settings import Settings\n"
         "try:\n"
         "    load_artifact(Settings(model_uri='s3://bucket/models/x'))\n"
         "except ModelRefused as error:\n"
