@@ -41,6 +41,8 @@ import bench_batch  # noqa: E402
 import bench_server  # noqa: E402
 import bench_speed  # noqa: E402
 
+from tabship.training import evidence  # noqa: E402
+
 # (key, what, target as text, met?) per line of the table
 Check = tuple[str, str, str, Callable[[float], bool]]
 CHECKS: list[Check] = [
@@ -80,7 +82,6 @@ def one_row(model_dir: Path, calls: int, reference_calls: int) -> dict[str, Any]
 def batch(model_dir: Path, rows: int, repeat: int) -> dict[str, Any]:
     import subprocess
 
-    import joblib
     import numpy as np
     import pyarrow.parquet as pq
 
@@ -90,7 +91,7 @@ def batch(model_dir: Path, rows: int, repeat: int) -> dict[str, Any]:
     data = bench_batch.make_input(RESULTS / f"batch_input_{rows}.parquet", rows)
     csv = bench_batch.write_csv(data, RESULTS / f"batch_input_{rows}.csv")
     model = bench_batch.load_model(model_dir)
-    pipeline = joblib.load(model_dir / "reference.joblib")
+    pipeline = evidence.read(model_dir).pipeline
     table = pq.read_table(data)
     frame = table.drop_columns(["session_id"]).to_pandas()
     frame = frame.astype({c: object for c in frame.columns if frame[c].dtype == object})

@@ -40,6 +40,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from tabship.training import evidence
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 BASE_ROWS = 100_000
@@ -236,9 +238,8 @@ def main() -> int:
         chunk, workers = best["chunk_rows"], best["workers"]
         results["chosen"] = {"chunk_rows": chunk, "workers": workers}
         # 2. the measures, in turns
-        import joblib
 
-        pipeline = joblib.load(model_dir / "reference.joblib")
+        pipeline = evidence.read(model_dir).pipeline
         table = pq.read_table(data)
         frame = table.drop_columns(["session_id"]).to_pandas()
         frame = frame.astype({c: object for c in frame.columns if frame[c].dtype == object})

@@ -8,7 +8,7 @@ Measures, on the single-row body of docs/serving.md's curl example:
   (a) in-process, per call (median / p99): tabship's own path (InputSchema.rows_to_feeds +
       Model.score: what POST /v1/predict does minus HTTP), its parts, a bare onnxruntime
       session.run on prebuilt feeds, and the reference pipeline's predict_proba on a one-row
-      pandas DataFrame (reference.joblib from the version directory);
+      pandas DataFrame (the pipeline from the version's evidence);
   (b) over HTTP on 127.0.0.1: req/s and p50/p99 of POST /v1/predict at each concurrency, with
       micro-batching ON (TABSHIP_BATCHING=1) and OFF (=0), against bench/hello_app.py (a
       hello-world Starlette endpoint served the same way); one server process each, all started
@@ -16,7 +16,7 @@ Measures, on the single-row body of docs/serving.md's curl example:
       short warm-up and then --duration seconds of wrk (1 thread, keep-alive);
   (c) `tabship serve` started afresh --starts times: wall time from spawn to the first
       /readyz == 200, RSS at ready and after a warm-up; against a Python process that imports
-      joblib + pandas, loads reference.joblib and scores one row (time to scored, RSS).
+      joblib + pandas, loads the evidence's pipeline.joblib and scores one row (time to scored, RSS).
 Prints markdown tables and writes bench/results/server.json (bench/results/ is git-ignored).
 Everything (the load tool too) shares the machine's CPUs: run it on an otherwise idle machine,
 twice, and report both runs.
@@ -42,6 +42,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tabship.training import evidence
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -383,10 +385,9 @@ def bench_in_process(model_dir: Path, calls: int, reference_calls: int) -> dict[
         warm,
     )
 
-    import joblib
     import pandas as pd
 
-    pipeline = joblib.load(model_dir / "reference.joblib")
+    pipeline = evidence.read(model_dir).pipeline
     frame = pd.DataFrame([row])
     # The reference as trained uses XGBoost n_jobs=2 (OpenMP): on a busy machine its one-row
     # latency swings with the load; the same pipeline at n_jobs=1 is the steadier comparison.
@@ -540,6 +541,11 @@ def bench_startup(
             }
         )
     reference_runs = []
+    evidence.read(model_dir)  # every evidence file checked against the manifest first
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    root = evidence.root_for_version(model_dir)
+    where = evidence.location(root, manifest["name"], manifest["version"])
+    pipeline_file = f"{where}/{evidence.PIPELINE_FILE}"
     for _ in range(starts):
         started = time.time()
         done = subprocess.run(
@@ -547,7 +553,7 @@ def bench_startup(
                 sys.executable,
                 "-c",
                 REFERENCE_PROCESS,
-                str(model_dir / "reference.joblib"),
+                pipeline_file,
                 ROW_JSON,
             ],
             capture_output=True,
@@ -690,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
         "--model",
         type=Path,
         required=True,
-        help="a gated version directory (manifest.json, model.onnx, reference.joblib)",
+        help="a gated version directory (manifest.json, model.onnx; its evidence beside the registry)",
     )
     parser.add_argument(
         "--calls", type=int, default=2000, help="(a) timed calls per tabship/ONNX path"
@@ -714,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     model_dir = args.model.resolve()
-    needed = ["manifest.json", "model.onnx", "reference.joblib"]
+    needed = ["manifest.json", "model.onnx"]
     missing = [n for n in needed if not (model_dir / n).is_file()]
     if missing:
         fail(

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tabship.training import evidence
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -108,7 +110,6 @@ def op_counts(model_bytes: bytes, branch: str | None = None) -> Counter[str]:
 
 
 def measure(model_dir: Path, calls: int, reference_calls: int, threads: int) -> dict[str, Any]:
-    import joblib
     import numpy as np
     import onnxruntime as ort
     import pandas as pd
@@ -124,7 +125,7 @@ def measure(model_dir: Path, calls: int, reference_calls: int, threads: int) -> 
     row = json.loads(ROW_JSON)
     feeds, _ = schema.rows_to_feeds([row])
 
-    pipeline = joblib.load(model_dir / "reference.joblib")
+    pipeline = evidence.read(model_dir).pipeline
     reference = copy.deepcopy(pipeline)
     reference.steps[-1][1].set_params(n_jobs=1)
     frame = pd.DataFrame([row])
@@ -179,7 +180,6 @@ def measure(model_dir: Path, calls: int, reference_calls: int, threads: int) -> 
 
 
 def measure_batch(model_dir: Path, rows: int, threads: int) -> dict[str, Any]:
-    import joblib
     import numpy as np
 
     from tabship.contract.values import category_text, number_value
@@ -190,8 +190,8 @@ def measure_batch(model_dir: Path, rows: int, threads: int) -> dict[str, Any]:
     model = Model.load(
         Settings.from_env(environ={"TABSHIP_ORT_THREADS": str(threads)}, model_uri=str(model_dir))
     )
-    frame = joblib.load(model_dir / "reference_data.joblib")["train_frame"]
-    pipeline = joblib.load(model_dir / "reference.joblib")
+    frame = evidence.read(model_dir).reference_data["train_frame"]
+    pipeline = evidence.read(model_dir).pipeline
     reps = -(-rows // len(frame))
     feeds = {}
     for entry in model.inputs:
@@ -278,7 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, type=Path, help="a gated version directory")
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--reference-calls", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="onnxruntime intra-op threads (scoring accepts 1 only)",
+    )
     parser.add_argument("--batch-rows", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)

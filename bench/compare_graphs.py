@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from tabship.training import evidence
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -20,7 +22,6 @@ OUTPUTS = ["label", "probabilities", "decision"]
 
 
 def main(argv: list[str]) -> int:
-    import joblib
     import numpy as np
     import onnxruntime as ort
 
@@ -33,8 +34,8 @@ def main(argv: list[str]) -> int:
         print(__doc__.splitlines()[2].strip(), file=sys.stderr)
         return 2
     before, after = (Path(a) for a in argv)
-    pipeline = joblib.load(before / "reference.joblib")
-    data = joblib.load(before / "reference_data.joblib")
+    pipeline = evidence.read(before).pipeline
+    data = evidence.read(before).reference_data
     inputs = json.loads((before / "manifest.json").read_text())["inputs"]
     sessions = [
         ort.InferenceSession(

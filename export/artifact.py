@@ -1,8 +1,9 @@
-"""Writing one released version: graph + manifest + reference pipeline + report, atomically."""
+"""Writing one released version: graph + manifest + report, atomically, its release evidence
+(reference pipeline, rows, record, declaration) apart under the manifest's hashes
+(training/evidence.py)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,7 +11,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import joblib
 import onnx
 
 from tabship.contract.drift import DRIFT_KEY
@@ -29,17 +29,12 @@ from tabship.export.explainer import explainer_bytes, explanations_record
 from tabship.export.live_reference import drift_reference, mark_sensitive
 from tabship.export.registry import ObjectRegistry, Registry
 from tabship.export.standard.own_graph import convert_own
+from tabship.training import evidence
 from tabship.training.declaration import Declaration
 from tabship.training.own.reference import raw_columns
-from tabship.training.pickles import load_joblib
 
 if TYPE_CHECKING:
     from tabship.training.train import TrainedVariant
-
-REFERENCE_FILE = "reference.joblib"
-REFERENCE_DATA_FILE = "reference_data.joblib"
-TRAINING_RECORD_FILE = "training.json"
-DECLARATION_FILE = "declaration.toml"
 
 
 @dataclass
@@ -212,6 +207,7 @@ class StagedVersion:
     version: str
     model: bytes
     manifest: dict[str, Any]
+    evidence: dict[str, bytes]  # file name -> bytes, hashed in manifest["evidence"]
     explainer: bytes | None = None  # explainer.json: covers for the served explanations
 
 
@@ -232,10 +228,16 @@ def stage_candidate(
     manifest[SECTION] = explanations_record(
         candidate.pipeline, candidate.declaration, explainer, manifests.sha256_bytes(explainer)
     )
+    record = {**candidate.record, "variant": candidate.variant}
+    files = evidence.pack(
+        candidate.pipeline, candidate.reference_data, record, candidate.declaration.path
+    )
+    # file-only too: the signature over manifest.json covers the evidence through these hashes
+    manifest["evidence"] = evidence.manifest_record(files)
     data = model.SerializeToString(deterministic=True)
     manifest["onnx"]["sha256"] = manifests.sha256_bytes(data)
     manifest["onnx"]["bytes"] = len(data)
-    return StagedVersion(candidate, version, data, manifest, explainer)
+    return StagedVersion(candidate, version, data, manifest, files, explainer)
 
 
 def write_staged(
@@ -243,22 +245,18 @@ def write_staged(
     registry: Registry | ObjectRegistry,
     extra_files: dict[str, str] | None = None,
 ) -> Path:
-    """Writes the version once, atomically (the registry renames a complete folder into
-    place); `extra_files` (name -> text) go beside the graph, e.g. the gate's report."""
+    """Writes the evidence under the registry's evidence root, then the version once,
+    atomically (the registry renames a complete folder into place); `extra_files` (name ->
+    text) go beside the graph, e.g. the gate's report. The version folder holds what a server
+    reads and nothing else."""
     candidate = staged.candidate
+    evidence.write(registry.evidence_root, candidate.name, staged.version, staged.evidence)
 
     def fill(folder: Path) -> None:
         (folder / MODEL_FILE).write_bytes(staged.model)
         (folder / MANIFEST_FILE).write_text(manifests.dumps(staged.manifest))
         if staged.explainer is not None:
             (folder / EXPLAINER_FILE).write_bytes(staged.explainer)
-        joblib.dump(candidate.pipeline, folder / REFERENCE_FILE)
-        joblib.dump(candidate.reference_data, folder / REFERENCE_DATA_FILE)
-        (folder / TRAINING_RECORD_FILE).write_text(
-            json.dumps({**candidate.record, "variant": candidate.variant}, indent=2, sort_keys=True)
-            + "\n"
-        )
-        shutil.copyfile(candidate.declaration.path, folder / DECLARATION_FILE)
         if candidate.report_dir is not None:
             shutil.copytree(candidate.report_dir, folder / "report")
         for name, text in (extra_files or {}).items():
@@ -272,24 +270,31 @@ def export_candidate(candidate: ReleaseCandidate, registry: Registry | ObjectReg
     return write_staged(stage_candidate(candidate, registry), registry)
 
 
-def load_candidate(version_dir: Path, name: str | None = None) -> ReleaseCandidate:
-    """A released version's reference pipeline and training record, for a re-export."""
+def load_candidate(
+    version_dir: Path,
+    name: str | None = None,
+    *,
+    evidence_root: str | None = None,
+    trusted_keys: tuple[str, ...] = (),
+    allow_legacy: bool = False,
+) -> ReleaseCandidate:
+    """A released version's reference pipeline and training record, for a re-export: its
+    evidence, every file checked against the manifest before it is read."""
     from tabship.training.declaration import load_declaration
 
-    record = json.loads((version_dir / TRAINING_RECORD_FILE).read_text())
+    manifest = evidence.verified_manifest(version_dir, trusted_keys)
+    found = evidence.read(version_dir, evidence_root, manifest=manifest, allow_legacy=allow_legacy)
+    record = dict(found.record)
     variant = record.pop("variant")
     dropped = record.get("data", {}).get("dropped_empty_columns", [])
-    declaration = (
-        load_declaration(version_dir / DECLARATION_FILE).dropping(dropped).for_variant(variant)
-    )
-    manifest = json.loads((version_dir / MANIFEST_FILE).read_text())
+    declaration = load_declaration(found.declaration).dropping(dropped).for_variant(variant)
     report = version_dir / "report"
     return ReleaseCandidate(
         name=name or manifest["name"],
         variant=variant,
         declaration=declaration,
-        pipeline=load_joblib(version_dir / REFERENCE_FILE),
+        pipeline=found.pipeline,
         record=record,
-        reference_data=load_joblib(version_dir / REFERENCE_DATA_FILE),
+        reference_data=found.reference_data,
         report_dir=report if report.is_dir() else None,
     )

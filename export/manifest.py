@@ -207,6 +207,8 @@ def embedded_copy(manifest: dict[str, Any]) -> dict[str, Any]:
     embedded = copy.deepcopy(manifest)
     for key in FILE_KEYS:
         embedded["onnx"].pop(key, None)
+    # the evidence's hashes are the file's (signed) business, not the graph's
+    embedded.pop("evidence", None)
     return embedded
 
 

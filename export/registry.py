@@ -18,6 +18,7 @@ from typing import Any
 from tabship.contract import object_store
 from tabship.contract.errors import ModelRefused
 from tabship.contract.manifest import MANIFEST_FILE
+from tabship.training import evidence
 
 DEFAULT_ROOT = Path("models")
 VERSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}$")
@@ -34,8 +35,20 @@ def default_root() -> Path:
 
 
 class Registry:
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str] | None = None, evidence_root: str | None = None
+    ) -> None:
         self.root = Path(root) if root is not None else default_root()
+        # release evidence (pipeline, rows): never inside the registry servers read
+        self.evidence_root = evidence_root or evidence.default_root(self.root)
+        if not object_store.is_object_uri(self.evidence_root):
+            inside = Path(self.evidence_root).resolve().is_relative_to(self.root.resolve())
+            if inside:
+                raise RegistryError(
+                    f"--evidence {self.evidence_root} is inside the registry {self.root}: "
+                    "evidence (training rows, the pickled pipeline) stays apart from what "
+                    "servers read"
+                )
 
     def models(self) -> list[str]:
         if not self.root.is_dir():
@@ -129,14 +142,30 @@ class ObjectRegistry:
     publish() uploads it.
     """
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, evidence_root: str | None = None) -> None:
         bucket_url, key = object_store.split(uri)
         self.uri = uri.rstrip("/")
+        if evidence_root is not None and (evidence_root.rstrip("/") + "/").startswith(
+            self.uri + "/"
+        ):
+            raise RegistryError(
+                f"--evidence {evidence_root} is inside the registry {self.uri}: evidence "
+                "(training rows, the pickled pipeline) stays apart from what servers read"
+            )
+        self._evidence_root = evidence_root
         self.root = self.uri  # shown by `tabship models`
         self._bucket_url = bucket_url
         self._prefix = key.strip("/")
         self._spool = Registry(tempfile.mkdtemp(prefix="tabship-publish-"))
         self._store: Any = None
+
+    @property
+    def evidence_root(self) -> str:
+        """Asked for only when a version is written (a bucket's root has no default)."""
+        try:
+            return self._evidence_root or evidence.default_root(self.uri)
+        except evidence.EvidenceError as error:
+            raise RegistryError(str(error)) from None
 
     def _key(self, *parts: str) -> str:
         return "/".join(p for p in (self._prefix, *parts) if p)
@@ -277,18 +306,24 @@ class ObjectRegistry:
                 pass
 
 
-def open_registry(root: str | os.PathLike[str] | None = None) -> Registry | ObjectRegistry:
-    """The registry at `root` (default $TABSHIP_REGISTRY or ./models): s3:// or a folder."""
+def open_registry(
+    root: str | os.PathLike[str] | None = None, evidence_root: str | None = None
+) -> Registry | ObjectRegistry:
+    """The registry at `root` (default $TABSHIP_REGISTRY or ./models): s3:// or a folder;
+    its versions' evidence under `evidence_root` (default: beside it, `<root>-evidence`)."""
     chosen = os.fspath(root) if root is not None else os.environ.get("TABSHIP_REGISTRY")
+    if evidence_root is not None and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", evidence_root):
+        if not object_store.is_object_uri(evidence_root):
+            raise RegistryError(f"{evidence_root}: unsupported evidence URI (a folder or s3://)")
     if chosen is not None and object_store.is_object_uri(chosen):
         try:
-            return ObjectRegistry(chosen)
+            return ObjectRegistry(chosen, evidence_root)
         except ModelRefused as error:
             raise RegistryError(str(error)) from None
     if chosen is not None and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", chosen):
         # never a local folder named "gs:" by accident
         raise RegistryError(f"{chosen}: unsupported registry URI (use a folder or s3://)")
-    return Registry(chosen)
+    return Registry(chosen, evidence_root)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -31,7 +31,7 @@ from tabship.parity_tests.rows import boundary_rows, hostile_rows, split_counts_
 from tabship.parity_tests.tree_inputs import compare_tree_inputs, tree_input_session
 from tabship.runtime.model.schema import InputSchema
 from tabship.runtime.model.session import session_options
-from tabship.training.pickles import load_joblib
+from tabship.training import evidence
 
 REPORT_FILE = "parity_report.json"
 BOUNDARY_BASE_ROWS = 2
@@ -304,6 +304,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "fixture for other languages' consumers (clients/node)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    evidence.add_arguments(parser)
 
 
 class NotAVersion(ValueError):
@@ -322,10 +323,13 @@ class GateInputs:
     explainer: bytes | None  # explainer.json when the manifest names one, hash-checked
 
 
-def load_gate_inputs(folder: Path) -> GateInputs:
+def load_gate_inputs(
+    folder: Path, evidence_root: str | None = None, *, allow_legacy: bool = False
+) -> GateInputs:
     """Reads a version directory for the gate (and for `tabship vectors`): the manifest, the
-    graph checked against its SHA-256, the reference pipeline and the rows it was judged on."""
-    needed = [MANIFEST_FILE, MODEL_FILE, "reference.joblib", "reference_data.joblib"]
+    graph checked against its SHA-256, and the evidence (the reference pipeline and the rows it
+    was judged on, from `evidence_root`), every file checked against the manifest first."""
+    needed = [MANIFEST_FILE, MODEL_FILE]
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
         raise NotAVersion(f"{folder} is not a version directory (missing {missing})")
@@ -339,27 +343,37 @@ def load_gate_inputs(folder: Path) -> GateInputs:
     sha = hashlib.sha256(model_bytes).hexdigest()
     if sha != recorded:
         raise NotAVersion(f"{folder / MODEL_FILE} does not match the manifest's SHA-256")
+    try:
+        found = evidence.read(folder, evidence_root, manifest=manifest, allow_legacy=allow_legacy)
+    except evidence.EvidenceError as error:
+        raise NotAVersion(str(error)) from None
     return GateInputs(
         manifest,
         model_bytes,
         sha,
-        load_joblib(folder / "reference.joblib"),
-        load_joblib(folder / "reference_data.joblib"),
+        found.pipeline,
+        found.reference_data,
         _explainer(folder, manifest),
     )
 
 
 def gate_version(
-    folder: Path, *, generated: int = DEFAULT_GENERATED_ROWS, fixture: Path | None = None
+    folder: Path,
+    *,
+    generated: int = DEFAULT_GENERATED_ROWS,
+    fixture: Path | None = None,
+    evidence_root: str | None = None,
+    allow_legacy: bool = False,
 ) -> tuple[GateRun, dict[str, Any]]:
-    """Runs the gate on a version directory and records the result beside the graph."""
+    """Runs the gate on a version directory (its evidence read from `evidence_root`, every
+    file checked against the manifest first) and records the result beside the graph."""
     if os.path.lexists(folder / "manifest.sig"):
         # the gate rewrites manifest.json, which would void the signature of a released version
         raise NotAVersion(
             f"{folder} is signed (manifest.sig): a released version is immutable, and "
             "re-running the gate would change its manifest.json"
         )
-    inputs = load_gate_inputs(folder)
+    inputs = load_gate_inputs(folder, evidence_root, allow_legacy=allow_legacy)
     manifest, sha = inputs.manifest, inputs.sha256
     gate = check_parity(
         inputs.pipeline,
@@ -429,6 +443,8 @@ def run(args: argparse.Namespace) -> int:
             folder,
             generated=args.generated_rows,
             fixture=Path(args.fixture) if args.fixture else None,
+            evidence_root=args.evidence,
+            allow_legacy=args.trust_legacy_evidence,
         )
     except NotAVersion as error:
         print(f"tabship parity: {error}", file=sys.stderr)

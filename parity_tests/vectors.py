@@ -24,6 +24,7 @@ import onnxruntime as ort
 from tabship.contract import rules
 from tabship.contract.manifest import DECISION, LABEL, PROBABILITIES
 from tabship.parity_tests.compare import BAR_MAX_ABS_DP
+from tabship.training import evidence
 from tabship.parity_tests.gate import (
     GateRun,
     NotAVersion,
@@ -149,12 +150,18 @@ def vector_lines(gate: GateRun, manifest: dict[str, Any], model_bytes: bytes) ->
 
 
 def write_vectors(
-    folder: Path, out: Path, *, generated: int = DEFAULT_GENERATED_ROWS
+    folder: Path,
+    out: Path,
+    *,
+    generated: int = DEFAULT_GENERATED_ROWS,
+    evidence_root: str | None = None,
+    allow_legacy: bool = False,
 ) -> dict[str, Any]:
-    """Runs the gate in memory on a version and writes its vectors once (never over a file)."""
+    """Runs the gate in memory on a version and writes its vectors once (never over a file).
+    The evidence (pipeline and rows) is read from `evidence_root`, checked against the manifest."""
     if out.exists():
         raise FileExistsError(f"{out} exists: vectors are never overwritten")
-    inputs = load_gate_inputs(folder)
+    inputs = load_gate_inputs(folder, evidence_root, allow_legacy=allow_legacy)
     gate = check_parity(
         inputs.pipeline,
         inputs.model_bytes,
@@ -196,6 +203,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_GENERATED_ROWS,
         help=f"rows in the generated set (default {DEFAULT_GENERATED_ROWS})",
     )
+    evidence.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -204,7 +212,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         header = write_vectors(
-            Path(args.model_dir), Path(args.output), generated=args.generated_rows
+            Path(args.model_dir),
+            Path(args.output),
+            generated=args.generated_rows,
+            evidence_root=args.evidence,
+            allow_legacy=args.trust_legacy_evidence,
         )
     except (NotAVersion, FileExistsError) as error:
         print(f"tabship vectors: {error}", file=sys.stderr)

@@ -19,6 +19,17 @@ class SettingsError(ValueError):
     pass
 
 
+# Scoring runs on one intra-op thread, always: with more, onnxruntime splits the trees' sums
+# differently for different batch sizes, so a row's probability moves in its last bits with the
+# traffic around it (124 of 160 concurrent requests, issue 25) and a label at the threshold can
+# flip. The parity gate proves the graph on one thread; servers and batch score the same way.
+SCORING_THREADS = 1
+THREADS_REFUSED = (
+    "must be 1: with more intra-op threads a row's probability depends on how many rows share "
+    "its call, and the parity gate proves one thread; scale out with replicas or workers"
+)
+
+
 def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -76,6 +87,13 @@ def _sha256(text: str) -> str | None:
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise ValueError("not a 64-digit hex SHA-256")
     return text
+
+
+def _scoring_threads(text: str) -> int:
+    value = _non_negative_int(text)
+    if value != SCORING_THREADS:
+        raise ValueError(THREADS_REFUSED)
+    return value
 
 
 def _optional(text: str) -> str | None:
@@ -189,7 +207,11 @@ class Settings:
     batch_wait_ms: float = _setting(
         2.0, "longest wait for companions already being read (never for a lone request)"
     )
-    ort_threads: int = _setting(1, "onnxruntime intra-op threads (0 = onnxruntime's choice)")
+    ort_threads: int = _setting(
+        1,
+        "onnxruntime intra-op threads: 1 only (more make a row's bits depend on its batch; the "
+        "gate proves 1; scale out with replicas)",
+    )
     shutdown_timeout_s: float = _setting(30.0, "on SIGTERM, longest wait for in-flight requests")
     drain_s: float = _setting(0.0, "on SIGTERM, seconds to keep serving with readiness false first")
     fetch_connect_timeout_s: float = _setting(5.0, "model download: connect timeout")
@@ -266,6 +288,11 @@ class Settings:
     testonly_score_delay_ms: float = _setting(
         0.0, "**tests only**: sleep before every inference call"
     )
+    testonly_score_gate: str | None = _setting(
+        None,
+        "**tests only**: a file path; every inference call waits until it exists (at most "
+        "60 s), so a test decides when a call ends",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -318,7 +345,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "batching": _flag,
     "batch_max_rows": _positive_int,
     "batch_wait_ms": _non_negative_float,
-    "ort_threads": _non_negative_int,
+    "ort_threads": _scoring_threads,
     "shutdown_timeout_s": _non_negative_float,
     "drain_s": _non_negative_float,
     "fetch_connect_timeout_s": _positive_float,
@@ -343,6 +370,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "drift_window_rows": _positive_int,
     "log_level": lambda t: t.strip().lower(),
     "testonly_score_delay_ms": _non_negative_float,
+    "testonly_score_gate": _optional,
 }
 
 

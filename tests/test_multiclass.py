@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import joblib
 import jsonschema
 import numpy as np
 import onnx
@@ -20,6 +19,7 @@ from onnx import TensorProto, helper
 from tabship.export.convert import _add_multiclass_decision
 from tabship.export.manifest import SCHEMA_PATH
 from tabship.parity_tests.gate import check_parity
+from tabship.training import evidence
 from tabship.training.declaration import DeclarationError, _parse, load_declaration
 from tabship.training.prepare import PreparationError, prepare
 
@@ -162,7 +162,7 @@ def test_graph_outputs_are_the_pipeline_argmax_and_class_names(
     fixture: str, request: pytest.FixtureRequest
 ) -> None:
     version = request.getfixturevalue(fixture)
-    pipeline = joblib.load(version.version_dir / "reference.joblib")
+    pipeline = evidence.read(version.version_dir).pipeline
     session = ort.InferenceSession(str(version.version_dir / "model.onnx"))
     frame = version.trained.test_frame
     from tabship.parity_tests.compare import feeds_for
@@ -261,10 +261,10 @@ def test_gate_fails_on_a_nudged_threshold_of_any_class(
     folder = penguins_version.version_dir
     model = _nudge_first_split_of_class(onnx.load(folder / "model.onnx"), class_id)
     gate = check_parity(
-        joblib.load(folder / "reference.joblib"),
+        evidence.read(folder).pipeline,
         model.SerializeToString(),
         json.loads((folder / "manifest.json").read_text()),
-        joblib.load(folder / "reference_data.joblib"),
+        evidence.read(folder).reference_data,
         generated=200,
     )
     assert not gate.passed

@@ -161,14 +161,18 @@ def manifest(exported) -> dict[str, object]:  # type: ignore[no-untyped-def]
 
 
 def test_exported_version_layout(exported) -> None:  # type: ignore[no-untyped-def]
+    # what a server reads, nothing else: the pipeline and the rows are evidence, kept apart
     names = {p.name for p in exported.version_dir.iterdir()}
-    assert {
-        "model.onnx",
-        "manifest.json",
-        "reference.joblib",
+    assert names == {"model.onnx", "manifest.json"}
+    apart = exported.registry_root.parent / f"{exported.registry_root.name}-evidence"
+    kept = apart / exported.name / exported.version_dir.name
+    assert {p.name for p in kept.iterdir()} == {
+        "pipeline.joblib",
+        "train.parquet",
+        "test.parquet",
         "training.json",
         "declaration.toml",
-    } <= names
+    }
     registry = Registry(exported.registry_root)
     assert registry.latest(exported.name) == exported.version_dir
     assert [p.name for p in exported.version_dir.parent.iterdir() if p.name.startswith(".")] == []
@@ -222,6 +226,13 @@ def test_embedded_manifest_equals_the_file_minus_its_own_hash(exported, manifest
     # sections written beside the graph after it is sealed (file-only, like parity's verdict)
     for section in ("report", "explanations"):
         expected.pop(section, None)
+    assert set(expected.pop("evidence")["files"]) == {
+        "pipeline.joblib",
+        "train.parquet",
+        "test.parquet",
+        "training.json",
+        "declaration.toml",
+    }
     assert embedded == expected
     assert embedded == embedded_copy(expected)
     assert not set(FILE_KEYS) & set(embedded["onnx"])

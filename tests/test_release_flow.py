@@ -10,8 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import tabship.export.artifact as artifact_module
 import tabship.parity_tests.gate as gate_module
+import tabship.training.evidence as evidence_module
+import tabship.training.pickles as pickles_module
 from tabship.cli.main import main
 from tabship.export.registry import Registry
 from tabship.parity_tests.gate import REPORT_FILE, verdict
@@ -24,8 +25,8 @@ def _no_disk_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_: Any, **__: Any) -> None:
         raise AssertionError("the release path read back or rewrote a version file")
 
-    monkeypatch.setattr(gate_module, "load_joblib", refuse)
-    monkeypatch.setattr(artifact_module, "load_joblib", refuse)
+    monkeypatch.setattr(evidence_module, "read", refuse)
+    monkeypatch.setattr(pickles_module.joblib, "load", refuse)
     monkeypatch.setattr(gate_module, "_write_atomically", refuse)
 
 

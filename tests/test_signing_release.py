@@ -24,6 +24,7 @@ from tabship.runtime.dataplane.errors import InvalidRows, ModelRefused
 from tabship.runtime.model.schema import InputSchema
 from tabship.runtime.model.session import Model
 from tabship.runtime.settings import Settings
+from tabship.training import evidence
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,19 @@ def released(
     """The shared exported version, gated and signed, in a folder of its own."""
     folder = tmp_path_factory.mktemp("released") / exported.version_dir.name
     shutil.copytree(exported.version_dir, folder)
-    assert main(["parity", str(folder), "--generated-rows", "500"]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                str(folder),
+                "--generated-rows",
+                "500",
+                "--evidence",
+                evidence.root_for_version(exported.version_dir),
+            ]
+        )
+        == 0
+    )
     assert main(["sign", str(folder), "--key", str(keys["release"])]) == 0
     return folder
 

@@ -18,6 +18,7 @@ import pytest
 from tabship.cli.main import main
 from tabship.contract.values import category_text, number_value
 from tabship.export.registry import Registry
+from tabship.training import evidence
 
 LOANS = Path(__file__).resolve().parent / "data" / "loans.toml"
 REPO = Path(__file__).resolve().parents[1]
@@ -119,9 +120,8 @@ def test_second_declaration_trains_and_exports_end_to_end(
         "branch": np.array([category_text(v) for v in rows["branch"]], object).reshape(-1, 1),
     }
     _, probabilities, _ = session.run(None, feeds)
-    import joblib
 
-    reference = joblib.load(version / "reference.joblib")
+    reference = evidence.read(version).pipeline
     expected = reference.predict_proba(rows.drop(columns="defaulted"))
     assert np.abs(probabilities - expected).max() <= 1e-6
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import io
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,13 +63,18 @@ def old_package_names() -> Iterator[None]:
                 del sys.modules[name]
 
 
-def load_joblib(path: Path) -> Any:
-    """joblib.load, retried with the pre-move package names when the file names one of them.
-    Only for files whose integrity the caller has checked: unpickling runs code."""
+def load_joblib(source: Path | bytes) -> Any:
+    """joblib.load of a file or of bytes already read (and hashed: training/evidence.py),
+    retried with the pre-move package names when it names one of them. Only for content whose
+    integrity the caller has checked: unpickling runs code."""
+
+    def load() -> Any:
+        return joblib.load(io.BytesIO(source) if isinstance(source, bytes) else source)
+
     try:
-        return joblib.load(path)
+        return load()
     except ModuleNotFoundError as error:
         if (error.name or "").partition(".")[0] not in OLD_PACKAGES:
             raise
     with old_package_names():
-        return joblib.load(path)
+        return load()

@@ -14,6 +14,7 @@ read-ahead is what bounds memory (docs/batch.md).
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from tabship.contract.progress import Progress
 from tabship.contract.target import probability_columns
 from tabship.runtime.batch.contributions import contribution_arrays, with_contributions
+from tabship.runtime.batch import outputs
 from tabship.runtime.batch.rejects import ChunkValidator, from_numpy, strings
 from tabship.runtime.explain.explainer import Contributions
 from tabship.runtime.model.session import Model, Scores
@@ -51,6 +53,10 @@ DEFAULT_WORKERS = available_cpus()
 MULTICLASS_FIXED_COLUMNS = ("label", "label_index", "model_name", "model_version")
 FORMATS = ("parquet", "csv")
 _CSV_BYTES_PER_ROW_GUESS = 160
+# pyarrow's CSV block: at least one long row (a block must hold a whole row), at most what
+# keeps a chunk's memory bounded whatever the rows look like (block_size is an int32 too)
+_CSV_MIN_BLOCK = 1 << 16
+CSV_MAX_BLOCK = 16 << 20
 
 
 class BatchError(Exception):
@@ -310,21 +316,40 @@ def _refuse_unusable_columns(path: Path, schema: pa.Schema, wanted: Sequence[str
 
 
 def _csv_block_size(path: Path, chunk_rows: int) -> int:
+    """Bytes per block for about `chunk_rows` rows, guessed from the file's first 64 KiB and
+    kept within [64 KiB, CSV_MAX_BLOCK] (longer rows: a block holds fewer of them)."""
     with path.open("rb") as handle:
-        sample = handle.read(1 << 16)
+        sample = handle.read(_CSV_MIN_BLOCK)
     lines = max(sample.count(b"\n") - 1, 1)
     per_row = len(sample) / lines if sample.count(b"\n") > 1 else _CSV_BYTES_PER_ROW_GUESS
-    return max(int(per_row * chunk_rows), 1 << 16)
+    return min(max(int(per_row * chunk_rows), _CSV_MIN_BLOCK), CSV_MAX_BLOCK)
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names, from the first line only, read by pyarrow's own file (decompressed
+    as the reader will) and parsed from bytes: never a Python file object in pyarrow, which
+    could abort the interpreter at exit (an empty or UTF-16 file: 2 and 10 runs in 20)."""
+    head = b""
+    with pa.input_stream(str(path), compression="detect") as stream:
+        while b"\n" not in head and len(head) < CSV_MAX_BLOCK:
+            piece = stream.read(_CSV_MIN_BLOCK)
+            if not piece:
+                break
+            head += piece
+    first = head.split(b"\n", 1)[0] + b"\n" if head else b""
+    # on this thread: a pyarrow worker releasing the Python-owned buffer would need the GIL,
+    # and one doing so while the interpreter exits aborts the process
+    options = pacsv.ReadOptions(use_threads=False)
+    return list(pacsv.read_csv(pa.BufferReader(first), read_options=options).schema.names)
 
 
 def open_csv(path: Path, wanted: Sequence[str], chunk_rows: int) -> Source:
     """Every column the job reads is read as text: the validator parses numbers (as the server
     does with JSON text), so one odd cell never stops the file mid-way."""
     try:
-        with path.open("rb") as handle:
-            header = pacsv.open_csv(
-                handle, read_options=pacsv.ReadOptions(block_size=1 << 16)
-            ).schema.names
+        header = _csv_header(path)
+    except UnicodeDecodeError:
+        raise BatchError(f"{path}: cannot read as CSV (its header is not UTF-8 text)") from None
     except (OSError, pa.ArrowException) as error:
         raise BatchError(f"{path}: cannot read as CSV ({_first_line(error)})") from None
     _refuse_unusable_columns(path, pa.schema([(name, pa.string()) for name in header]), wanted)
@@ -404,21 +429,36 @@ def output_format(path: Path, explicit: str | None = None) -> str:
 
 
 class Sink:
-    """Appends tables to a temporary file beside `path`; `commit` renames it into place."""
+    """Appends tables to a temporary file of its own beside `path`; `close` finishes it and
+    `commit` renames it into place (after every sink of the job is closed). `--overwrite`
+    replaces only a file tabship score wrote."""
 
-    def __init__(self, path: Path, schema: pa.Schema, fmt: str, *, overwrite: bool) -> None:
+    def __init__(
+        self, path: Path, schema: pa.Schema, fmt: str, *, overwrite: bool, kind: str = "scores"
+    ) -> None:
         self.path = path
-        if path.exists() and not overwrite:
-            raise BatchError(f"{path}: already exists (use --overwrite to replace it)")
+        if path.exists() or path.is_symlink():
+            if not overwrite:
+                raise BatchError(f"{path}: already exists (use --overwrite to replace it)")
+            if not outputs.written_by_tabship(path):
+                raise BatchError(
+                    f"{path}: not written by tabship score; --overwrite replaces only its own "
+                    "outputs"
+                )
         if not path.parent.is_dir():
             raise BatchError(f"{path.parent}: output directory does not exist")
-        self.temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
         self.rows = 0
         try:
+            descriptor, name = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
+            )
+            os.close(descriptor)
+            self.temporary = Path(name)
             if fmt == "csv":
                 self._writer: Any = pacsv.CSVWriter(str(self.temporary), schema)
             else:
-                self._writer = pq.ParquetWriter(str(self.temporary), schema, compression="zstd")
+                marked = schema.with_metadata(outputs.parquet_metadata(kind))
+                self._writer = pq.ParquetWriter(str(self.temporary), marked, compression="zstd")
         except (OSError, pa.ArrowException) as error:
             raise BatchError(f"{path}: cannot write ({_first_line(error)})") from None
 
@@ -427,8 +467,11 @@ class Sink:
             self._writer.write_table(table)
             self.rows += table.num_rows
 
-    def commit(self) -> None:
+    def close(self) -> None:
         self._writer.close()
+        os.chmod(self.temporary, 0o644)  # mkstemp's 0600, as any other output would not be
+
+    def commit(self) -> None:
         os.replace(self.temporary, self.path)
 
     def abort(self) -> None:
@@ -472,6 +515,9 @@ def score_file(
     check_columns(validator, source.columns, str(input_path), allow_absent)
     summary = Summary(absent_columns=tuple(n for n in validator.names if n not in source.columns))
     key_schema = _key_schema(source, keys)
+    outputs.check_places(
+        str(input_path), str(output_path), None if rejects_path is None else str(rejects_path)
+    )
     sink_schema = output_schema(key_schema, model.classes)
     if explain:
         sink_schema = with_contributions(sink_schema, model)
@@ -484,6 +530,7 @@ def score_file(
                 rejects_schema(key_schema),
                 output_format(rejects_path, rejects_fmt),
                 overwrite=overwrite,
+                kind="rejects",
             )
         with (
             ThreadPoolExecutor(max(workers, 1), thread_name_prefix="tabship-score") as pool,
@@ -510,9 +557,12 @@ def score_file(
                     drain_one()
             while pending:
                 drain_one()
-        sink.commit()
-        if reject_sink is not None:
-            reject_sink.commit()
+        # both complete before either replaces anything
+        finished = [sink] if reject_sink is None else [sink, reject_sink]
+        for each in finished:
+            each.close()
+        for each in finished:
+            each.commit()
     except BaseException:
         sink.abort()
         if reject_sink is not None:

@@ -11,7 +11,8 @@ from pathlib import Path
 from tabship.contract.errors import ModelRefused
 from tabship.runtime.batch.chunks import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS, FORMATS, BatchError
 from tabship.runtime.batch.contributions import ExplainError
-from tabship.runtime.settings import Settings, SettingsError
+from tabship.runtime.batch.outputs import OutputRefused, check_places
+from tabship.runtime.settings import SCORING_THREADS, THREADS_REFUSED, Settings, SettingsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ort-threads",
         type=int,
         default=1,
-        help="onnxruntime intra-op threads per session (default 1)",
+        help="onnxruntime intra-op threads per session: 1 only (a row's bits must not depend "
+        "on its chunk; parallelism comes from --workers)",
     )
     parser.add_argument("--engine", choices=("local", "dask"), default="local")
     parser.add_argument("--scheduler", help="dask: scheduler address (default: a local cluster)")
@@ -88,11 +90,15 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(error))
     if not settings.model_uri:
         return _fail("no model: pass --model or set MODEL_URI")
-    if args.chunk_rows < 1 or args.workers < 1 or args.ort_threads < 0:
-        return _fail("--chunk-rows and --workers must be >= 1, --ort-threads >= 0")
+    if args.chunk_rows < 1 or args.workers < 1:
+        return _fail("--chunk-rows and --workers must be >= 1")
+    if args.ort_threads != SCORING_THREADS:
+        return _fail(f"--ort-threads {args.ort_threads}: {THREADS_REFUSED}")
     if args.explain and args.engine == "dask":
         return _fail("--explain runs on the local engine only (drop --engine dask)")
     try:
+        # before any model is loaded or anything is written: the cheap, decisive check
+        check_places(args.input, args.output, args.rejects)
         if args.engine == "dask":
             from tabship.runtime.batch.dask_engine import score_dask
 
@@ -114,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             summary = _score_local(args, settings, keys)
     except ModelRefused as error:
         return _fail(f"model refused: {error}")
-    except (BatchError, ExplainError) as error:
+    except (BatchError, ExplainError, OutputRefused) as error:
         return _fail(str(error))
     except KeyboardInterrupt:
         return _fail("interrupted; no output written")

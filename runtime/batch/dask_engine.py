@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tabship.contract.progress import Progress
+from tabship.runtime.batch import outputs
 from tabship.runtime.batch.chunks import BatchError, Summary, check_columns, score_chunk
 from tabship.runtime.batch.rejects import ChunkValidator
 from tabship.runtime.model.artifact import load_artifact
@@ -133,8 +134,12 @@ def _columns_of(url: str) -> tuple[str, ...]:
 
         fs, path = _filesystem(url)
         with fs.open(path, "rb", compression="infer") as handle:
-            options = pacsv.ReadOptions(block_size=1 << 16)
-            return tuple(pacsv.open_csv(handle, read_options=options).schema.names)
+            head = handle.read(1 << 20)
+        if head.rfind(b"\n") > 0:
+            head = head[: head.rfind(b"\n") + 1]  # whole rows only
+        # pyarrow parses bytes in memory, never a Python file object (see chunks.open_csv)
+        options = pacsv.ReadOptions(block_size=1 << 20, use_threads=False)  # see chunks
+        return tuple(pacsv.open_csv(pa.BufferReader(head), read_options=options).schema.names)
     return tuple(dd.read_parquet(url).columns)
 
 
@@ -144,18 +149,32 @@ def _prepare_output(url: str, overwrite: bool) -> tuple[Any, str, str]:
     if fs.exists(path):
         if not overwrite:
             raise BatchError(f"{url}: already exists (use --overwrite to replace it)")
+        if not outputs.directory_written_by_tabship(fs, path):
+            raise BatchError(
+                f"{url}: not written by tabship score (no {outputs.DIRECTORY_MARKER} marker); "
+                "--overwrite replaces only its own outputs"
+            )
     parent, name = posixpath.split(path)
     staging = posixpath.join(parent, f".{name}.partial-{uuid.uuid4().hex[:12]}")
     fs.makedirs(staging, exist_ok=False)
     return fs, path, staging
 
 
-def _commit(fs: Any, staging: str, final: str, overwrite: bool) -> None:
+def _commit(fs: Any, staging: str, final: str, overwrite: bool, kind: str) -> None:
+    """The complete staging directory, marked as tabship's, takes the place of `final`; a
+    replaced output (checked as tabship's in _prepare_output) is moved aside first and
+    deleted only once the new one is in place."""
     for leftover in fs.glob(posixpath.join(staging, ".*.tmp")):
         fs.rm(leftover)
+    fs.pipe_file(posixpath.join(staging, outputs.DIRECTORY_MARKER), outputs.directory_marker(kind))
+    replaced = None
     if overwrite and fs.exists(final):
-        fs.rm(final, recursive=True)
+        parent, name = posixpath.split(final)
+        replaced = posixpath.join(parent, f".{name}.replaced-{uuid.uuid4().hex[:12]}")
+        fs.mv(final, replaced, recursive=True)
     fs.mv(staging, final, recursive=True)
+    if replaced is not None:
+        fs.rm(replaced, recursive=True)
 
 
 def score_dask(
@@ -178,6 +197,10 @@ def score_dask(
     from distributed import Client, LocalCluster, as_completed
 
     started = time.monotonic()
+    try:
+        outputs.check_places(input_url, output_url, rejects)
+    except outputs.OutputRefused as error:
+        raise BatchError(str(error)) from None
     artifact = load_artifact(settings)  # refuse early, in the client
     inputs = artifact.manifest["inputs"]
     validator = ChunkValidator(inputs)
@@ -196,23 +219,28 @@ def score_dask(
     if partitions:
         frame = frame.repartition(npartitions=partitions)
 
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            protocol="tcp",
-            dashboard_address=None,
-        )
+    # every output refusal before a cluster is started or a staging folder left behind
     fs, final_out, staging_out = _prepare_output(output_url, overwrite)
     staged_rejects = None
     if rejects is not None:
-        rfs, final_rejects, staging_rejects = _prepare_output(rejects, overwrite)
+        try:
+            rfs, final_rejects, staging_rejects = _prepare_output(rejects, overwrite)
+        except BaseException:
+            fs.rm(staging_out, recursive=True)
+            raise
         staged_rejects = (rfs, final_rejects, staging_rejects)
     summary = Summary(absent_columns=tuple(n for n in validator.names if n not in available))
+    cluster = None
     try:
+        if scheduler is None:
+            cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                protocol="tcp",
+                dashboard_address=None,
+            )
         with Client(cluster if cluster is not None else scheduler) as client:
             lengths = client.compute(frame.map_partitions(len)).result()
             offsets = [0]
@@ -251,9 +279,9 @@ def score_dask(
                         )
                     )
                     bar.advance()
-        _commit(fs, staging_out, final_out, overwrite)
+        _commit(fs, staging_out, final_out, overwrite, "scores")
         if staged_rejects is not None:
-            _commit(staged_rejects[0], staged_rejects[2], staged_rejects[1], overwrite)
+            _commit(staged_rejects[0], staged_rejects[2], staged_rejects[1], overwrite, "rejects")
     except BaseException:
         fs.rm(staging_out, recursive=True)
         if staged_rejects is not None:

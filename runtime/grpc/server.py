@@ -6,7 +6,10 @@ Needs the optional `grpc` extra (grpcio, protobuf); imported only when a gRPC po
 Status codes: request errors INVALID_ARGUMENT, unknown model NOT_FOUND, overload
 RESOURCE_EXHAUSTED, past the deadline (the server's or the client's, whichever is first)
 DEADLINE_EXCEEDED, draining UNAVAILABLE. Messages over TABSHIP_MAX_BODY_BYTES are refused by
-grpc itself (RESOURCE_EXHAUSTED) before any of this runs.
+grpc itself (RESOURCE_EXHAUSTED) before any of this runs. A message that does not parse (bad
+protobuf, a string field that is not UTF-8) is INVALID_ARGUMENT, logged by nobody: the methods
+are registered here with a parser that hands the handler a `Malformed` value instead of letting
+grpc log a traceback per call and answer UNKNOWN with the exception's class.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from tabship.runtime.dataplane import oip_tensors
 from tabship.runtime.dataplane.errors import BadRequest, RequestError
@@ -60,6 +65,48 @@ _CONTENTS = {
 }
 
 Reply = TypeVar("Reply")
+SERVICE_NAME = "inference.GRPCInferenceService"
+# method -> (request type, response type)
+METHODS: dict[str, tuple[Any, Any]] = {
+    "ServerLive": (pb.ServerLiveRequest, pb.ServerLiveResponse),
+    "ServerReady": (pb.ServerReadyRequest, pb.ServerReadyResponse),
+    "ModelReady": (pb.ModelReadyRequest, pb.ModelReadyResponse),
+    "ServerMetadata": (pb.ServerMetadataRequest, pb.ServerMetadataResponse),
+    "ModelMetadata": (pb.ModelMetadataRequest, pb.ModelMetadataResponse),
+    "ModelInfer": (pb.ModelInferRequest, pb.ModelInferResponse),
+}
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """What the handler gets for a request message that does not parse."""
+
+    message_type: str
+
+
+def _parser(message_type: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return message_type.FromString(data)
+        except DecodeError:  # not protobuf, or a string field that is not UTF-8
+            return Malformed(message_type.DESCRIPTOR.name)
+
+    return parse
+
+
+def add_servicer(servicer: Any, server: grpc.aio.Server) -> None:
+    """The stubs' add_GRPCInferenceServiceServicer_to_server, with requests parsed by
+    _parser (a malformed message reaches the handler as Malformed, not as a grpc error)."""
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name),
+            request_deserializer=_parser(request),
+            response_serializer=response.SerializeToString,
+        )
+        for name, (request, response) in METHODS.items()
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
 def status_code(error: RequestError) -> grpc.StatusCode:
@@ -131,16 +178,29 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self.metrics = plane.service.metrics
 
     async def _answer(
-        self, method: str, context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[Reply]]
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext,
+        work: Callable[[], Awaitable[Reply]],
+        request: Any = None,
     ) -> Reply:
         """Runs one call: RequestError -> its status code, anything else INTERNAL (logged);
-        counted in tabship_http_requests_total with route=the gRPC method, method=GRPC."""
+        counted in tabship_http_requests_total with route=the gRPC method, method=GRPC. A call
+        already over (the client's deadline or cancel won the race) is not answered again."""
         started = time.perf_counter()
         status = 200
         try:
+            if isinstance(request, Malformed):
+                raise BadRequest(
+                    f"malformed {request.message_type}: not a valid protobuf message "
+                    "(or a string field that is not UTF-8)"
+                )
             return await work()
         except RequestError as error:
             status = int(error.status)
+            if context.done():
+                # aborting a finished call raises inside grpc (a traceback per call)
+                raise asyncio.CancelledError from None
             await context.abort(status_code(error), error.oip_body()["error"])
         except asyncio.CancelledError:
             # gRPC cancels the handler itself when the client's deadline passes; that race
@@ -158,6 +218,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 raise
             status = 500
             log.error("unexpected error on gRPC %s", method, exc_info=error)
+            if context.done():
+                raise asyncio.CancelledError from None
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         finally:
             self.metrics.request(SERVICE + method, "GRPC", status, time.perf_counter() - started)
@@ -169,7 +231,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         async def work() -> pb.ServerLiveResponse:
             return pb.ServerLiveResponse(live=True)
 
-        return await self._answer("ServerLive", context, work)
+        return await self._answer("ServerLive", context, work, request)
 
     async def ServerReady(
         self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext
@@ -177,7 +239,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         async def work() -> pb.ServerReadyResponse:
             return pb.ServerReadyResponse(ready=self.plane.ready)
 
-        return await self._answer("ServerReady", context, work)
+        return await self._answer("ServerReady", context, work, request)
 
     async def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext
@@ -186,7 +248,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             ready = self.plane.model_ready(request.name, request.version or None)
             return pb.ModelReadyResponse(ready=ready)
 
-        return await self._answer("ModelReady", context, work)
+        return await self._answer("ModelReady", context, work, request)
 
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext
@@ -194,7 +256,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         async def work() -> pb.ServerMetadataResponse:
             return pb.ServerMetadataResponse(**self.plane.server_metadata())
 
-        return await self._answer("ServerMetadata", context, work)
+        return await self._answer("ServerMetadata", context, work, request)
 
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext
@@ -209,7 +271,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 outputs=[pb.ModelMetadataResponse.TensorMetadata(**t) for t in meta["outputs"]],
             )
 
-        return await self._answer("ModelMetadata", context, work)
+        return await self._answer("ModelMetadata", context, work, request)
 
     async def ModelInfer(
         self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
@@ -221,7 +283,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 answer = await self.plane.infer(name, version, infer_request(request))
             return infer_response(answer)
 
-        return await self._answer("ModelInfer", context, work)
+        return await self._answer("ModelInfer", context, work, request)
 
 
 class GrpcListener:
@@ -248,7 +310,7 @@ class GrpcListener:
             ],
             maximum_concurrent_rpcs=None,
         )
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(self.plane), server)
+        add_servicer(InferenceServicer(self.plane), server)
         address = f"{self.settings.host}:{self.settings.grpc_port}"
         self.port = server.add_insecure_port(address)
         await server.start()

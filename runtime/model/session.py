@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -24,7 +25,7 @@ from tabship.runtime.dataplane.errors import ModelRefused
 from tabship.runtime.explain.explainer import Explainer
 from tabship.runtime.explain.forest import ForestError
 from tabship.runtime.model.artifact import Artifact, load_artifact
-from tabship.runtime.settings import Settings
+from tabship.runtime.settings import SCORING_THREADS, THREADS_REFUSED, Settings
 
 OUTPUT_NAMES = (PROBABILITIES, LABEL, DECISION)  # the order Scores unpacks them in
 _OUTPUTS = list(OUTPUT_NAMES)
@@ -40,6 +41,9 @@ class Scores(NamedTuple):
         return Scores(
             self.probabilities[start:stop], self.labels[start:stop], self.decisions[start:stop]
         )
+
+
+GATE_WAIT_S = 60.0
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -58,8 +62,15 @@ class Model:
     `score(feeds)` runs it. Raises ModelRefused when the graph does not honour the contract."""
 
     def __init__(
-        self, artifact: Artifact, *, threads: int = 1, testonly_delay_s: float = 0.0
+        self,
+        artifact: Artifact,
+        *,
+        threads: int = SCORING_THREADS,
+        testonly_delay_s: float = 0.0,
+        testonly_gate: str | None = None,
     ) -> None:
+        if threads != SCORING_THREADS:
+            raise ValueError(f"threads {threads}: {THREADS_REFUSED}")
         self.artifact = artifact
         self.manifest = artifact.manifest
         self.name = artifact.name
@@ -69,6 +80,7 @@ class Model:
         self.threshold = None if self.classes else float(self.manifest["threshold"]["value"])
         self.inputs: list[dict[str, Any]] = list(self.manifest["inputs"])
         self._delay_s = testonly_delay_s
+        self._gate = None if testonly_gate is None else Path(testonly_gate)
         started = time.monotonic()
         self.explainer: Explainer | None = None
         model_bytes = artifact.model_bytes
@@ -111,6 +123,8 @@ class Model:
         timed = time.perf_counter()
         self._run(warm)
         self.call_seconds = time.perf_counter() - timed + self._delay_s
+        if self._gate is not None:
+            self.call_seconds = math.inf  # never scored on the event loop: it would stall there
         self.load_seconds = time.monotonic() - started
 
     @classmethod
@@ -119,6 +133,7 @@ class Model:
             load_artifact(settings, uri),
             threads=settings.ort_threads,
             testonly_delay_s=settings.testonly_score_delay_ms / 1000.0,
+            testonly_gate=settings.testonly_score_gate,
         )
 
     def _check_graph(self) -> None:
@@ -253,4 +268,8 @@ class Model:
         """feeds: {input name: float64 [N,1] or object/str [N,1]} -> (probabilities, labels, decisions)."""
         if self._delay_s:
             time.sleep(self._delay_s)  # TABSHIP_TESTONLY_SCORE_DELAY_MS
+        if self._gate is not None:  # TABSHIP_TESTONLY_SCORE_GATE: the test releases the call
+            deadline = time.monotonic() + GATE_WAIT_S
+            while not self._gate.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
         return self._run(feeds)

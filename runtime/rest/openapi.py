@@ -172,16 +172,28 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
         "minItems": 1,
         "maxItems": 2,
     }
-    tensor = {"anyOf": [tensor_json_schema(column, shape) for column in schema.columns]}
+    tensors = [tensor_json_schema(column, shape) for column in schema.columns]
+    tensor = {"anyOf": tensors}
+    # every input exactly once (the server answers 400 to a missing or repeated one): as many
+    # tensors as inputs, and each input's among them
+    every_input = {
+        "type": "array",
+        "items": tensor,
+        "minItems": len(tensors),
+        "maxItems": len(tensors),
+        "allOf": [{"contains": one} for one in tensors],
+    }
     infer_request = {
         "type": "object",
         "required": ["inputs"],
         "properties": {
             "id": {"type": ["string", "null"]},
             "parameters": {"type": ["object", "null"]},
-            "inputs": {"type": "array", "items": tensor, "minItems": 1},
+            "inputs": every_input,
             "outputs": {
-                "type": "array",
+                # null is "all outputs", as the server reads it (found by schemathesis once
+                # the schema let it build a complete request)
+                "type": ["array", "null"],
                 "items": {
                     "type": "object",
                     "required": ["name"],

@@ -11,6 +11,10 @@ limits a public endpoint needs and uvicorn lacks.
   routes that answer without reading it). Idle keep-alive connections close after
   `keepalive_s`; one connection serves at most `keepalive_max_requests` requests.
 - At most `max_connections` open connections: one more gets a JSON 503 and is closed at once.
+- An `Upgrade` offer other than a websocket one (`Upgrade: h2c` from `curl --http2`, Java's
+  HttpClient, Ktor) is ignored and the request answered as HTTP/1.1 (RFC 9110 7.8): httptools
+  skips the body of any request that offers an upgrade, so the request is parsed again, from
+  its head without the offer, and its body read as usual.
 Every refusal is counted through `on_reject(reason)` (tabship_rejected_requests_total).
 """
 
@@ -62,6 +66,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._in_message = False
         self._served = 0
         self._refusal: bytes | None = None
+        self._ignored_upgrade = False
 
     @classmethod
     def with_limits(cls, limits: Limits) -> type[GuardedProtocol]:
@@ -160,12 +165,39 @@ class GuardedProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         if not self._in_message:
             self._arm_header_timer()
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # no protocol upgrades here: the request was handled as plain HTTP
+        except httptools.HttpParserUpgrade as stopped:
+            if self._ignored_upgrade:
+                self._replay_without_upgrade(data[stopped.args[0] :])
+            # else: a websocket upgrade, handled (or refused) by uvicorn's own protocol
         except httptools.HttpParserError as error:
             self._bad_request(error)
+
+    def _replay_without_upgrade(self, rest: bytes) -> None:
+        """The request whose head offered an upgrade, fed to a fresh parser without the offer,
+        followed by what came after the head (its body, then any pipelined request)."""
+        self._ignored_upgrade = False
+        version = self.parser.get_http_version().encode()
+        lines = [self.parser.get_method() + b" " + self.url + b" HTTP/" + version]
+        for name, value in self.headers:
+            if name in (b"upgrade", b"http2-settings"):
+                continue
+            if name == b"connection":
+                kept = [
+                    token.strip()
+                    for token in value.split(b",")
+                    if token.strip().lower() not in (b"upgrade", b"http2-settings", b"")
+                ]
+                if not kept:
+                    continue
+                value = b", ".join(kept)
+            lines.append(name + b": " + value)
+        self.parser = httptools.HttpRequestParser(self)
+        self._feed(b"\r\n".join(lines) + b"\r\n\r\n" + rest)
 
     def _bad_request(self, error: Exception) -> None:
         self.limits.on_reject("bad_http")
@@ -195,6 +227,11 @@ class GuardedProtocol(HttpToolsProtocol):
                     "Transfer-Encoding other than 'chunked' is not supported",
                 )
                 raise _Refused
+        if self.parser.should_upgrade() and not self._should_upgrade():
+            # not a websocket: the offer is ignored, the request parsed again without it
+            # (_replay_without_upgrade) once llhttp stops at the end of this head
+            self._ignored_upgrade = True
+            return
         self._served += 1
         super().on_headers_complete()
         if self._served >= self.limits.keepalive_max_requests and self.cycle is not None:
@@ -204,6 +241,8 @@ class GuardedProtocol(HttpToolsProtocol):
         )
 
     def on_message_complete(self) -> None:
+        if self._ignored_upgrade:
+            return  # llhttp skipped the body; the replayed request completes
         self._in_message = False
         if self._body_timer is not None:
             self._body_timer.cancel()

@@ -129,3 +129,19 @@ def read(
     except Exception as error:  # obstore's errors: not found, denied, network
         raise describe_error(uri, error) from None
     return b"".join(chunks)
+
+
+def put_new(uri: str, data: bytes) -> None:
+    """Creates the object `uri` with `data`; never replaces one (a create-only put): an
+    existing object is a ModelRefused naming it."""
+    obstore = library()
+    bucket_url, key = split(uri)
+    if not key or key.endswith("/"):
+        raise ModelRefused(f"{uri}: names a prefix, not an object")
+    store = open_store(bucket_url)
+    try:
+        obstore.put(store, key, data, mode="create")
+    except obstore.exceptions.AlreadyExistsError:
+        raise ModelRefused(f"{uri}: already exists; it is never replaced") from None
+    except Exception as error:  # obstore's errors: denied, network, missing bucket
+        raise describe_error(uri, error) from None

@@ -52,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "./models); an object-store version is published after its gate",
     )
     parser.add_argument(
+        "--evidence",
+        help="release evidence root (reference pipeline, train/test rows): a folder or "
+        "s3://bucket/prefix, never inside the registry (default: beside it, <registry>-evidence)",
+    )
+    parser.add_argument(
         "--no-export",
         action="store_true",
         help="train and report only; write reports under --reports",
@@ -73,11 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tabship.export.registry import RegistryError
     from tabship.training.data_sources import DataSourceError
+    from tabship.training.evidence import EvidenceError
     from tabship.training.infer import InferenceError
     from tabship.training.prepare import PreparationError
 
     try:
-        # An inferred declaration lives here until export copies it into the version directory.
+        # An inferred declaration lives here until export copies it into the version's evidence.
         with tempfile.TemporaryDirectory(prefix="tabship-train-") as scratch:
             return _run(args, Path(scratch))
     except (
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         PreparationError,
         InferenceError,
         RegistryError,
+        EvidenceError,
     ) as error:
         print(f"tabship train: {error}", file=sys.stderr)
         return 2
@@ -176,7 +183,8 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     if not args.no_export:
         from tabship.export.registry import open_registry
 
-        registry = open_registry(args.registry)
+        registry = open_registry(args.registry, args.evidence)
+        _ = registry.evidence_root  # a registry without a place for evidence fails now
         registry.models()  # an unreachable or unconfigured store fails before any work
 
     if read is None:

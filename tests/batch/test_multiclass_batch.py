@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
@@ -21,6 +20,7 @@ import pytest
 from tabship.contract.target import probability_columns
 from tabship.parity_tests.compare import feeds_for
 from tabship.runtime.model.session import session_options
+from tabship.training import evidence
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,9 +76,7 @@ def test_score_writes_a_probability_column_per_class(
         str(version.version_dir / "model.onnx"), sess_options=session_options(1)
     )
     _, probabilities, decision = session.run(None, feeds_for(session, frame.iloc[1:]))
-    reference = joblib.load(version.version_dir / "reference.joblib").predict_proba(
-        frame.iloc[1:, 1:]
-    )
+    reference = evidence.read(version.version_dir).pipeline.predict_proba(frame.iloc[1:, 1:])
     for source, out in ((parquet, "out.parquet"), (csv, "out.csv")):
         done = _score(
             "--model",

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import onnx
 import pytest
@@ -16,16 +15,17 @@ from onnx import TensorProto, helper
 
 from tabship.cli.main import main
 from tabship.parity_tests.gate import check_parity
+from tabship.training import evidence
 
 pytestmark = pytest.mark.parity
 
 
 def _load(version_dir: Path) -> tuple[Any, onnx.ModelProto, dict[str, Any], dict[str, Any]]:
     return (
-        joblib.load(version_dir / "reference.joblib"),
+        evidence.read(version_dir).pipeline,
         onnx.load(version_dir / "model.onnx"),
         json.loads((version_dir / "manifest.json").read_text()),
-        joblib.load(version_dir / "reference_data.joblib"),
+        evidence.read(version_dir).reference_data,
     )
 
 
@@ -113,7 +113,21 @@ def test_cli_records_result_without_touching_the_graph(
     shutil.copytree(version_dir, copy)
     graph_hash = hashlib.sha256((copy / "model.onnx").read_bytes()).hexdigest()
     fixture = tmp_path / "fixture.json"
-    assert main(["parity", str(copy), "--generated-rows", "500", "--fixture", str(fixture)]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                str(copy),
+                "--generated-rows",
+                "500",
+                "--fixture",
+                str(fixture),
+                "--evidence",
+                evidence.root_for_version(version_dir),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "boundary" in out
     assert "PASSED" in out
@@ -135,7 +149,19 @@ def test_cli_fails_on_a_corrupted_graph(version_dir: Path, tmp_path: Path) -> No
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["onnx"]["sha256"] = hashlib.sha256(corrupted).hexdigest()
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    assert main(["parity", str(copy), "--generated-rows", "500"]) == 1
+    assert (
+        main(
+            [
+                "parity",
+                str(copy),
+                "--generated-rows",
+                "500",
+                "--evidence",
+                evidence.root_for_version(version_dir),
+            ]
+        )
+        == 1
+    )
     assert json.loads((copy / "manifest.json").read_text())["parity"]["status"] == "failed"
 
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +16,7 @@ import tabship.parity_tests.gate as gate_module
 from tabship.cli.main import main
 from tabship.parity_tests.generated import generated_rows
 from tabship.parity_tests.rows import boundary_rows
+from tabship.training import evidence
 
 pytestmark = pytest.mark.parity
 
@@ -27,7 +27,7 @@ def _inputs(version_dir: Path) -> list[dict[str, Any]]:
 
 def test_generated_rows_are_the_same_on_every_run_and_cover_every_kind(version_dir: Path) -> None:
     inputs = _inputs(version_dir)
-    train = joblib.load(version_dir / "reference_data.joblib")["train_frame"]
+    train = evidence.read(version_dir).reference_data["train_frame"]
     first = generated_rows(inputs, train, rows=600)
     again = generated_rows(inputs, train, rows=600)
     assert list(first.columns) == [spec["name"] for spec in inputs]
@@ -66,8 +66,8 @@ def test_generated_rows_stay_linear_in_columns() -> None:
 
 
 def test_a_boundary_set_over_the_cap_is_thinned_evenly_and_says_so(version_dir: Path) -> None:
-    pipeline = joblib.load(version_dir / "reference.joblib")
-    base = joblib.load(version_dir / "reference_data.joblib")["test_frame"].head(2)
+    pipeline = evidence.read(version_dir).pipeline
+    base = evidence.read(version_dir).reference_data["test_frame"].head(2)
     full = boundary_rows(pipeline, base)
     assert full.note is None
     assert full.probed == full.thresholds
@@ -89,7 +89,19 @@ def test_a_set_that_cannot_be_built_is_failed_with_its_reason(
         raise RuntimeError("no rows for you")
 
     monkeypatch.setattr(gate_module, "hostile_rows", broken)
-    assert main(["parity", str(copy), "--generated-rows", "200"]) == 1
+    assert (
+        main(
+            [
+                "parity",
+                str(copy),
+                "--generated-rows",
+                "200",
+                "--evidence",
+                evidence.root_for_version(version_dir),
+            ]
+        )
+        == 1
+    )
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     assert "hostile" in captured.out

@@ -11,13 +11,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 from awkward_table import USER_COLUMNS, awkward_frame, write_awkward_csv
 
 from tabship.cli.main import main
+from tabship.training import evidence
 
 pytestmark = pytest.mark.slow
 CSV_OPTIONS = ("--csv-delimiter", ";", "--decimal", ",")
@@ -43,8 +43,8 @@ def _json_row(record: dict[str, Any]) -> dict[str, Any]:
 
 def _served_equals_pipeline(version: Path, start_app: Any) -> list[str]:
     server = start_app(version)
-    test = joblib.load(version / "reference_data.joblib")["test_frame"].head(50)
-    expected = joblib.load(version / "reference.joblib").predict_proba(test)[:, 1]
+    test = evidence.read(version).reference_data["test_frame"].head(50)
+    expected = evidence.read(version).pipeline.predict_proba(test)[:, 1]
     rows = [_json_row(r) for r in test.to_dict("records")]
     response = server.client.post("/v1/predict", json=rows)
     assert response.status_code == 200, response.text
@@ -74,7 +74,7 @@ def test_awkward_csv_keeps_the_users_names(awkward_version: Path, start_app: Any
     by_name = {i["name"]: i for i in manifest["inputs"]}
     assert by_name["single"]["categories"] == ["x"]
     # decimal commas were read as numbers ("2,002" -> 2.002), not as unparsable text
-    train = joblib.load(awkward_version / "reference_data.joblib")["train_frame"]
+    train = evidence.read(awkward_version).reference_data["train_frame"]
     values = train["page.value"].dropna()
     parsed = pd.to_numeric(values, errors="coerce")
     assert parsed.notna().all()
@@ -114,7 +114,7 @@ def test_train_with_only_a_target_infers_and_saves_the_declaration(
     out = capsys.readouterr().out
     assert "declaration: inferred from parquet:" in out
     version = _only_version(tmp_path / "registry", "sessions-full")
-    saved = (version / "declaration.toml").read_text()
+    saved = evidence.read(version).declaration.read_text()  # kept with the evidence
     assert main(["declare", str(data), "--target", target]) == 0
     assert capsys.readouterr().out == saved  # exactly what `tabship declare` prints
     dataset = tomllib.loads(saved)["dataset"]

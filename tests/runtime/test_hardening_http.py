@@ -4,7 +4,9 @@ connection cap and keep-alive limits, request smuggling, and the Host-header red
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -188,3 +190,61 @@ def server_strict(version_a: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     running = Server(version_a, tmp_path_factory.mktemp("strict") / "server.log").wait_ready()
     yield running
     running.stop()
+
+
+JAVA_HEAD = (
+    b"Host: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+    b"HTTP2-Settings: AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA\r\n"
+    b"User-Agent: Java-http-client/21\r\nContent-Type: application/json\r\n"
+)
+
+
+def test_an_h2c_upgrade_offer_is_ignored_and_the_body_kept(server: Any, version_a: Path) -> None:
+    """curl --http2, Java's HttpClient and Ktor offer `Upgrade: h2c` on http://: the request
+    is answered as HTTP/1.1 with its body (it was 400 "malformed JSON": httptools skipped it)."""
+    curl = shutil.which("curl")
+    assert curl is not None, "curl is part of the machine image"
+    body = json.dumps(ROWS)
+    expected_p, _ = direct(version_a, ROWS)
+    done = subprocess.run(
+        [
+            curl,
+            "-s",
+            "-v",
+            "--http2",
+            f"{server.url}/v1/predict",
+            "--data-binary",
+            body,
+            "-H",
+            "content-type: application/json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Upgrade: h2c" in done.stderr  # the offer was made
+    answer = json.loads(done.stdout)
+    assert [p["probability"] for p in answer["predictions"]] == expected_p.tolist()
+    # Java-style: chunked body, then a pipelined request on the same connection
+    row = json.dumps(ROWS[0]).encode()
+    chunked = hex(len(row))[2:].encode() + b"\r\n" + row + b"\r\n0\r\n\r\n"
+    raw = exchange(
+        server.port,
+        b"POST /v1/predict HTTP/1.1\r\n"
+        + JAVA_HEAD
+        + b"Transfer-Encoding: chunked\r\n\r\n"
+        + chunked
+        + b"POST /v1/predict HTTP/1.1\r\n"
+        + JAVA_HEAD
+        + f"Content-Length: {len(row)}\r\nConnection: close\r\n\r\n".encode()
+        + row,
+    )
+    answers = responses(raw)
+    assert [status for status, _, _ in answers] == [200, 200]
+    assert {json.loads(body)["probability"] for _, _, body in answers} == {expected_p[0]}
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\n"
+            b"Upgrade: h2c\r\n\r\n"
+        )
+        assert read_all(sock).startswith(b"HTTP/1.1 200 ")

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import wait_until
 from test_server import ROWS, metric
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -35,14 +36,17 @@ def test_shutdown_timeout_is_honoured_and_the_cut_request_gets_json(
         )
     )
     slow.start()
-    while metric(server.client.get("/metrics").text, "tabship_inflight_requests") < 1:
-        time.sleep(0.02)
+    wait_until(
+        lambda: metric(server.client.get("/metrics").text, "tabship_inflight_requests") >= 1,
+        "the slow request in flight",
+    )
     server.client.close()
     signalled = time.monotonic()
     server.process.send_signal(15)
     status = server.wait_exit(timeout=60)
     took = time.monotonic() - signalled
-    slow.join()
+    slow.join(timeout=60)
+    assert not slow.is_alive()
     assert status == 0
     # 1 s of grace plus start/stop overhead; the inference would have taken 20 s
     assert took < 12, took

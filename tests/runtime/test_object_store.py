@@ -20,6 +20,7 @@ from report_fixture import add_report
 from s3_server import S3Server, aws_env, s3_server, upload_tree  # noqa: F401 (fixtures)
 
 from tabship.export.registry import ObjectRegistry, RegistryError, open_registry
+from tabship.training import evidence
 
 pytestmark = [pytest.mark.server]
 VERSION = "20261126T100000000000Z-1a2b3c4d"
@@ -134,7 +135,7 @@ def test_without_the_s3_extra_the_error_names_it() -> None:
     probe = (
         "import sys; sys.modules['obstore'] = None\n"
         "from tabship.runtime.model.artifact import load_artifact\n"
-        "from tabship.runtime.dataplane.errors import ModelRefused\n"
+        "from tabship.contract.errors import ModelRefused\n"
         "from tabship.runtime.settings import Settings\n"
         "try:\n"
         "    load_artifact(Settings(model_uri='s3://bucket/models/x'))\n"
@@ -235,6 +236,7 @@ def test_train_publishes_to_s3_then_models_lists_and_serve_serves_it(
     s3_server: S3Server,  # noqa: F811
     tmp_path: Path,
     start_server: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sys.path.insert(0, str(REPO / "tests"))
     from test_train_cli import LOANS, loans_frame, write_csv
@@ -273,6 +275,28 @@ def test_train_publishes_to_s3_then_models_lists_and_serve_serves_it(
     assert 0 <= answer.json()["probability"] <= 1
     page = server.client.get("/").text
     assert page.count('<img alt="') == 4  # the training report's real plots, from the bucket
+
+    # the evidence went beside the registry's prefix, never under it, and reads back verified
+    client = s3_server.client()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="trained")["Contents"]]
+    version = published[0].rsplit("/", 1)[1]
+    under = [k.rsplit("/", 1)[1] for k in keys if k.startswith("registry/")]
+    assert not set(under) & {*evidence.FILES, "reference.joblib", "reference_data.joblib"}
+    kept = f"registry-evidence/loans-full/{version}/"
+    assert sorted(k[len(kept) :] for k in keys if k.startswith(kept)) == sorted(evidence.FILES)
+    folder = tmp_path / "local" / "loans-full" / version
+    folder.mkdir(parents=True)
+    manifest = client.get_object(
+        Bucket="trained", Key=f"registry/loans-full/{version}/manifest.json"
+    )
+    (folder / "manifest.json").write_bytes(manifest["Body"].read())
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)  # this process reads the bucket too
+    found = evidence.read(folder, "s3://trained/registry-evidence")
+    assert len(found.reference_data["train_frame"]) > 0
+    client.put_object(Bucket="trained", Key=kept + evidence.PIPELINE_FILE, Body=b"swapped")
+    with pytest.raises(evidence.EvidenceError, match="SHA-256"):
+        evidence.read(folder, "s3://trained/registry-evidence")
 
 
 def test_models_on_an_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:

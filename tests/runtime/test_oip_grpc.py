@@ -19,7 +19,7 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton_grpc
-from conftest import NAME, REPO, VERSION_A, Server, free_port
+from conftest import NAME, REPO, VERSION_A, Server, free_port, wait_until
 from test_server import direct, metric
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pb_grpc
@@ -243,11 +243,14 @@ def test_grpc_deadline_and_overload(start_server: Any, version_a: Path) -> None:
         target=lambda: outcome.update(r=client.infer(NAME, client_inputs(ROWS)))
     )
     slow.start()
-    while metric(server.client.get("/metrics").text, "tabship_inflight_requests") < 1:
-        time.sleep(0.02)
+    wait_until(
+        lambda: metric(server.client.get("/metrics").text, "tabship_inflight_requests") >= 1,
+        "the slow call in flight",
+    )
     busy = grpc_error(lambda: client.infer(NAME, client_inputs(ROWS)))
     assert busy.status() == "StatusCode.RESOURCE_EXHAUSTED"
-    slow.join()
+    slow.join(timeout=60)
+    assert not slow.is_alive()
     assert outcome["r"].as_numpy("decision").shape == (2,)
     text = server.client.get("/metrics").text
     assert metric(text, "tabship_rejected_requests_total", reason="overloaded") == 1
@@ -266,10 +269,19 @@ def test_grpc_server_deadline(start_server: Any, version_a: Path) -> None:
     assert "not answered within 0.2 s" in error.message()
 
 
-def test_grpc_and_http_share_batches(start_server: Any, version_a: Path) -> None:
-    server, port = start_grpc(start_server, version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "800"})
+def test_grpc_and_http_share_batches(start_server: Any, version_a: Path, tmp_path: Path) -> None:
+    """Driven by the test, not by timing: every inference call waits for the gate file, so
+    the first call (one HTTP row) is still running while four gRPC requests queue behind it;
+    an admitted small request reaches the batcher's queue without yielding the event loop,
+    so once /metrics counts five in flight all four are queued, and they go in one call."""
+    gate = tmp_path / "release"
+    server, port = start_grpc(start_server, version_a, {"TABSHIP_TESTONLY_SCORE_GATE": str(gate)})
     manifest = json.loads((version_a / "manifest.json").read_text())
     assert manifest["name"] == NAME
+
+    def inflight() -> float:
+        return metric(server.client.get("/metrics").text, "tabship_inflight_requests")
+
     results: list[Any] = []
     first = threading.Thread(
         target=lambda: results.append(
@@ -277,9 +289,7 @@ def test_grpc_and_http_share_batches(start_server: Any, version_a: Path) -> None
         )
     )
     first.start()
-    while metric(server.client.get("/metrics").text, "tabship_inflight_requests") < 1:
-        time.sleep(0.02)
-    # while that call runs, four gRPC requests queue up: the next call takes them all
+    wait_until(lambda: inflight() >= 1, "the HTTP request in flight")
     client = triton_grpc.InferenceServerClient(f"127.0.0.1:{port}")
     callers = [
         threading.Thread(target=lambda: results.append(client.infer(NAME, client_inputs(ROWS))))
@@ -287,10 +297,11 @@ def test_grpc_and_http_share_batches(start_server: Any, version_a: Path) -> None
     ]
     for caller in callers:
         caller.start()
-    while metric(server.client.get("/metrics").text, "tabship_inflight_requests") < 5:
-        time.sleep(0.02)
+    wait_until(lambda: inflight() >= 5, "four gRPC requests queued behind the first call")
+    gate.touch()
     for thread in [first, *callers]:
-        thread.join()
+        thread.join(timeout=60)
+        assert not thread.is_alive()
     assert len(results) == 5
     text = server.client.get("/metrics").text
     assert metric(text, "tabship_rows_scored_total") == 9
@@ -306,3 +317,30 @@ def test_grpc_graceful_sigterm_and_a_busy_port(start_server: Any, version_a: Pat
     assert "cannot serve gRPC" in busy.log
     server.process.send_signal(15)
     assert server.wait_exit() == 0
+
+
+def test_malformed_messages_and_deadline_races_leave_no_traceback(
+    start_server: Any, version_a: Path
+) -> None:
+    server, port = start_grpc(start_server, version_a, {"TABSHIP_TESTONLY_SCORE_DELAY_MS": "300"})
+    method = "/inference.GRPCInferenceService/ModelInfer"
+    not_utf8 = b"\x0a\x01\xff"  # field 1 (model_name), one byte that is not UTF-8
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        raw = channel.unary_unary(method)  # bytes in, bytes out: no client-side parsing
+        for payload in (b"\xff\xff\xff\xff", not_utf8, b"\x0a\x05ab"):
+            error = rpc_error(lambda payload=payload: raw(payload, timeout=30))
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+            assert "malformed ModelInferRequest" in error.details()
+            assert "Error" not in error.details()  # no exception class
+        # the client's deadline races the server's own (set from it): whichever wins, the
+        # call ends as DEADLINE_EXCEEDED and the server logs nothing
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        for timeout in (0.05, 0.1, 0.2, 0.29, 0.3, 0.31, 0.35):
+            late = rpc_error(
+                lambda timeout=timeout: stub.ModelInfer(contents_request(ROWS), timeout=timeout)
+            )
+            assert late.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert stub.ModelInfer(contents_request(ROWS), timeout=30).id == "typed"
+    assert server.client.get("/healthz").status_code == 200
+    assert "Traceback" not in server.log
+    assert "DecodeError" not in server.log

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import NAME, VERSION_A, VERSION_B, AppServer, Server
+from conftest import NAME, VERSION_A, VERSION_B, AppServer, Server, wait_until
 
 from tabship.contract.values import category_text, number_value
 
@@ -521,20 +520,23 @@ def test_slow_request_overload_and_graceful_sigterm(start_server: Any, version_a
         )
     )
     slow.start()
-    while metric(server.client.get("/metrics").text, "tabship_inflight_requests") < 1:
-        time.sleep(0.02)
+    wait_until(
+        lambda: metric(server.client.get("/metrics").text, "tabship_inflight_requests") >= 1,
+        "the slow request in flight",
+    )
     busy = post(server, "/v1/predict", ROWS[0])
     assert busy.status_code == 503
     assert busy.headers["retry-after"] == "2"
     assert busy.json()["error"]["code"] == "overloaded"
     server.process.send_signal(15)
-    while server.client.get("/readyz").status_code == 200:  # draining: still listening, not ready
-        time.sleep(0.02)
+    # draining: still listening, not ready
+    wait_until(lambda: server.client.get("/readyz").status_code != 200, "draining")
     draining = server.client.get("/readyz")
     assert draining.status_code == 503
     assert draining.json()["error"]["message"] == "draining"
     assert server.client.get("/v2/health/ready").status_code == 400
-    slow.join()
+    slow.join(timeout=60)
+    assert not slow.is_alive()
     assert outcome["r"].status_code == 200
     assert outcome["r"].json()["model"]["version"] == VERSION_A
     assert server.wait_exit() == 0
@@ -680,3 +682,23 @@ def test_request_latency_histogram_times_each_request(version_a: Path) -> None:
     assert bucket("+Inf") == 2
     total = metric(text, "tabship_http_request_duration_seconds_sum", route="/v1/predict")
     assert 0.6 <= total < 1.0
+
+
+def test_openapi_requires_every_oip_input_once(app_server: AppServer, version_a: Path) -> None:
+    """The OIP request schema refuses what the server answers 400 for: an input missing or
+    given twice (it accepted a request with only some inputs)."""
+    import jsonschema
+
+    document = app_server.client.get("/openapi.json").json()
+    infer = document["paths"]["/v2/models/{name}/infer"]["post"]
+    schema = infer["requestBody"]["content"]["application/json"]["schema"]
+    validator = jsonschema.Draft202012Validator(schema)
+    manifest = json.loads((version_a / "manifest.json").read_text())
+    body = oip_request(ROWS[:1], manifest["inputs"])
+    assert app_server.client.post(f"/v2/models/{NAME}/infer", json=body).status_code == 200
+    assert validator.is_valid(body)
+    partial = {**body, "inputs": body["inputs"][:-1]}
+    twice = {**body, "inputs": [*body["inputs"][:-1], body["inputs"][0]]}
+    for refused in (partial, twice):
+        assert app_server.client.post(f"/v2/models/{NAME}/infer", json=refused).status_code == 400
+        assert not validator.is_valid(refused)

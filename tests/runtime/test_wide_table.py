@@ -8,12 +8,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pytest
 from wide_table import wide_table
 
 from tabship.cli.main import main
+from tabship.training import evidence
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def test_every_gate_set_passes_on_150_columns(wide_version: Path) -> None:
     manifest = json.loads((wide_version / "manifest.json").read_text())
     assert len(manifest["inputs"]) == 150
     many = next(i for i in manifest["inputs"] if i["name"] == "c00_many")
-    train = joblib.load(wide_version / "reference_data.joblib")["train_frame"]
+    train = evidence.read(wide_version).reference_data["train_frame"]
     assert many["categories"] == sorted(train["c00_many"].dropna().unique())
     assert len(many["categories"]) > 450
     # Every split threshold of the booster was probed, or the cap is stated in the report.
@@ -73,8 +73,8 @@ def _json_row(record: dict[str, Any]) -> dict[str, Any]:
 
 def test_wide_model_serves_what_the_pipeline_computes(wide_version: Path, start_app: Any) -> None:
     server = start_app(wide_version)
-    test = joblib.load(wide_version / "reference_data.joblib")["test_frame"].head(64)
-    expected = joblib.load(wide_version / "reference.joblib").predict_proba(test)[:, 1]
+    test = evidence.read(wide_version).reference_data["test_frame"].head(64)
+    expected = evidence.read(wide_version).pipeline.predict_proba(test)[:, 1]
     rows = [_json_row(r) for r in test.to_dict("records")]
     response = server.client.post("/v1/predict", json=rows)
     assert response.status_code == 200, response.text
