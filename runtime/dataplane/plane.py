@@ -30,8 +30,6 @@ from tabship.runtime.dataplane.oip_infer import (
     InferRequest,
     InferResponse,
     contributions_metadata,
-    contributions_shape,
-    outputs_for,
     server_version,
 )
 from tabship.runtime.dataplane.service import Admission, Service
@@ -165,7 +163,7 @@ class DataPlane:
             scores = await service.score(validated)
             return Prediction(self._prediction_body(validated, scores, single), validated.n_rows)
         scores, contributions = await service.score_explained(validated, explain)
-        explained = rows_json(contributions, explain.top, service.model.classes)
+        explained = rows_json(contributions, explain.top, service.model.target)
         body = self._prediction_body(validated, scores, single)
         if single:
             body["contributions"] = explained[0]
@@ -177,32 +175,14 @@ class DataPlane:
     def _prediction_body(
         self, validated: Validated, scores: Scores, single: bool
     ) -> dict[str, Any]:
-        service = self.service
-        classes = service.model.classes
-        labels = scores.decisions.tolist()
-        body: dict[str, Any]
-        if classes:
-            # label: the class name the graph's `decision` carries (arg-max, ties to the
-            # lowest index)
-            by_class = service.by_class(scores, classes)
-            body = {"model": self.model_ref, "classes": classes}
-            if single:
-                body["probabilities"] = by_class[0]
-                body["label"] = labels[0]
-            else:
-                body["predictions"] = [
-                    {"probabilities": p, "label": d} for p, d in zip(by_class, labels, strict=True)
-                ]
+        target = self.service.model.target
+        answers, nonfinite = target.answers(scores.probabilities, scores.decisions.tolist())
+        self.service.metrics.nonfinite_outputs += nonfinite
+        body: dict[str, Any] = {"model": self.model_ref, **target.header()}
+        if single:
+            body.update(answers[0])
         else:
-            positive = service.positive(scores)
-            body = {"model": self.model_ref, "threshold": service.model.threshold}
-            if single:
-                body["probability"] = positive[0]
-                body["label"] = labels[0]
-            else:
-                body["predictions"] = [
-                    {"probability": p, "label": d} for p, d in zip(positive, labels, strict=True)
-                ]
+            body["predictions"] = answers
         if validated.unseen:
             body["unseen_categories"] = validated.unseen
         if validated.ignored_columns:
@@ -227,12 +207,12 @@ class DataPlane:
         model = self.service.model
         outputs = [
             {"name": name, "datatype": datatype, "shape": shape}
-            for name, (datatype, shape) in outputs_for(model.classes).items()
+            for name, (datatype, shape) in model.target.oip_outputs().items()
         ]
         described = contributions_metadata(model)
         if described is not None:
             width = len(described["columns"]) - 1
-            shape = contributions_shape(model.classes, width)
+            shape = model.target.contributions_shape(width)
             outputs.append({"name": CONTRIBUTIONS, "datatype": "FP64", "shape": shape})
         answer: dict[str, Any] = {
             "name": model.name,

@@ -5,7 +5,6 @@ body arrives as chunks of bytes, whoever reads them (HTTP, gRPC, a test)."""
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterable, Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -271,27 +270,6 @@ class Service:
         self.metrics.batch(validated.n_rows)
         self.metrics.scored(validated.n_rows)
         return answer
-
-    def by_class(self, scores: Scores, classes: list[str]) -> list[dict[str, float | None]]:
-        """Multiclass: each row's probabilities keyed by class name (non-finite -> None)."""
-        rows: list[list[float]] = scores.probabilities.tolist()
-        out: list[dict[str, float | None]] = []
-        for row in rows:
-            if not all(map(math.isfinite, row)):
-                self.metrics.nonfinite_outputs += sum(1 for v in row if not math.isfinite(v))
-                out.append(
-                    {c: v if math.isfinite(v) else None for c, v in zip(classes, row, strict=True)}
-                )
-            else:
-                out.append(dict(zip(classes, row, strict=True)))
-        return out
-
-    def positive(self, scores: Scores) -> list[float | None]:
-        values: list[float | None] = scores.probabilities[:, 1].tolist()
-        if not all(map(math.isfinite, values)):  # type: ignore[arg-type]
-            self.metrics.nonfinite_outputs += sum(1 for v in values if not math.isfinite(v))  # type: ignore[arg-type,misc]
-            values = [v if math.isfinite(v) else None for v in values]  # type: ignore[arg-type]
-        return values
 
 
 class Admission:
