@@ -103,6 +103,11 @@ class InferResponse:
     id: str | None = None
 
 
+def response_rows(answer: InferResponse) -> int:
+    """The rows an answer holds (its outputs' first dimension)."""
+    return max((output.shape[0] for output in answer.outputs), default=0)
+
+
 def _flatten(data: Any, depth: int = 0) -> list[Any]:
     if depth > _MAX_NESTING:
         raise BadRequest("tensor data nested too deeply")

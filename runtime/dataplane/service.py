@@ -20,9 +20,8 @@ from tabship.runtime.dataplane.errors import (
     RequestTimeout,
 )
 from tabship.runtime.dataplane.explaining import Explain, NoExplainer
-from tabship.runtime.dataplane.json_codec import decode_json
 from tabship.runtime.dataplane.metrics import Metrics
-from tabship.runtime.dataplane.offload import OFFLOAD_BYTES, OFFLOAD_ROWS, Offload, QueueFull
+from tabship.runtime.dataplane.offload import OFFLOAD_ROWS, Offload, QueueFull
 from tabship.runtime.explain.explainer import Contributions
 from tabship.runtime.model.schema import InputSchema, Validated
 from tabship.runtime.model.session import Model, Scores
@@ -106,12 +105,6 @@ class Service:
         uploads never hold one (503 when full), and its rows once they are counted.
         `timeout_s`: a shorter deadline of the client's own (gRPC), if any."""
         return Admission(self, timeout_s)
-
-    async def decode_json(self, body: bytes) -> Any:
-        """A JSON body (duplicate keys, NaN/Infinity refused); a big one in the prep thread."""
-        if len(body) >= OFFLOAD_BYTES:
-            return await self.offloaded(decode_json, body)
-        return decode_json(body)
 
     async def offloaded(self, fn: Callable[..., T], *args: Any, bounded: bool = True) -> T:
         """fn(*args) in the prep thread (runtime.offload); 503 when its queue is full."""
