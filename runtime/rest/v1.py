@@ -48,7 +48,11 @@ class TabshipAPI:
         plane = self.plane
         require_json(request)
         query = request.query_params
-        explain = parse_explain(query.get("explain"), query.get("explain_by"))
+        explain = (  # requests without explain never reach the explainer's module
+            parse_explain(query.get("explain"), query.get("explain_by"))
+            if "explain" in query or "explain_by" in query
+            else None
+        )
         content = await plane.exchange(
             chunks(request),
             request.headers.get("content-length"),
