@@ -27,9 +27,12 @@ NO_TARGET_BRANCHES = [
 
 def test_target_of_reads_the_manifest() -> None:
     binary = target_of({"manifest_version": 1, "threshold": {"value": 0.35}})
-    assert isinstance(binary, BinaryTarget) and binary.threshold == 0.35 and binary.width == 2
+    assert isinstance(binary, BinaryTarget)
+    assert binary.threshold == 0.35
+    assert binary.width == 2
     multi = target_of({"target": {"kind": "multiclass", "classes": ["a", "b", "c"]}})
-    assert isinstance(multi, MulticlassTarget) and multi.classes == ["a", "b", "c"]
+    assert isinstance(multi, MulticlassTarget)
+    assert multi.classes == ["a", "b", "c"]
     assert multi.oip_outputs()["decision"] == ("BYTES", [-1])
     assert binary.oip_outputs()["probabilities"] == ("FP32", [-1, 2])
 
@@ -37,12 +40,15 @@ def test_target_of_reads_the_manifest() -> None:
 def test_answers_send_non_finite_probabilities_as_null_and_count_them() -> None:
     p = np.array([[0.2, 0.8], [math.nan, math.nan]], dtype=np.float32)
     rows, bad = BinaryTarget(0.5).answers(p, [1, 0])
-    assert rows[1] == {"probability": None, "label": 0} and bad == 1
-    assert rows[0]["label"] == 1 and abs(rows[0]["probability"] - 0.8) < 1e-7
+    assert rows[1] == {"probability": None, "label": 0}
+    assert bad == 1
+    assert rows[0]["label"] == 1
+    assert abs(rows[0]["probability"] - 0.8) < 1e-7
     three = np.array([[0.1, 0.7, 0.2], [math.inf, 0.0, 0.0]])
     rows, bad = MulticlassTarget(["a", "b", "c"]).answers(three, ["b", "a"])
     assert rows[0] == {"probabilities": {"a": 0.1, "b": 0.7, "c": 0.2}, "label": "b"}
-    assert rows[1]["probabilities"]["a"] is None and bad == 1
+    assert rows[1]["probabilities"]["a"] is None
+    assert bad == 1
 
 
 def test_flips_count_each_kind_its_own_way() -> None:
