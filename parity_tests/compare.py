@@ -12,12 +12,10 @@ import pandas as pd
 
 from tabship.contract.manifest import (
     CATEGORICAL,
-    DECISION,
     KIND_ONNX_TYPES,
-    LABEL,
     OUTPUT_NAMES,
-    PROBABILITIES,
 )
+from tabship.contract.target import Target
 from tabship.contract.values import category_text, number_value
 
 BAR_MAX_ABS_DP = 1e-6
@@ -84,58 +82,27 @@ def compare(
     pipeline: Any,
     session: ort.InferenceSession,
     frame: pd.DataFrame,
-    threshold: float | None,
-    classes: list[str] | None = None,
+    target: Target,
 ) -> tuple[SetResult, np.ndarray]:
-    """Returns the set's result and the reference P(positive) per row (multiclass: the
-    reference [N, K] probabilities)."""
-    if classes:
-        return compare_multiclass(name, pipeline, session, frame, classes)
-    assert threshold is not None
-    with np.errstate(all="ignore"):  # extreme rows overflow inside scikit-learn's checks
-        reference = pipeline.predict_proba(frame)[:, 1]
-        reference_label = pipeline.predict(frame)
-    label, probabilities, decision = session.run(list(OUTPUT_NAMES), feeds_for(session, frame))
-    difference = np.abs(probabilities[:, 1].astype(np.float64) - reference.astype(np.float64))
-    difference = np.where(np.isnan(difference), np.inf, difference)
-    reference_decision = (reference.astype(np.float64) >= threshold).astype(np.int64)
-    result = SetResult(
-        name=name,
-        rows=len(frame),
-        max_abs_dp=float(difference.max()) if len(frame) else 0.0,
-        flips=int(np.sum(label != reference_label)),
-        threshold_flips=int(np.sum(decision != reference_decision)),
-        worst_row=int(np.argmax(difference)) if len(frame) else None,
-    )
-    return result, reference
-
-
-def compare_multiclass(
-    name: str,
-    pipeline: Any,
-    session: ort.InferenceSession,
-    frame: pd.DataFrame,
-    classes: list[str],
-) -> tuple[SetResult, np.ndarray]:
-    """max |dP| over every class column; `flips` counts arg-max labels that differ from
-    scikit-learn's predict, `threshold_flips` decision names that differ from classes[predict]."""
+    """Returns the set's result and the reference probabilities the target compares (binary:
+    P(positive) per row; multiclass: [N, K]). max |dP| over the compared columns; the flips
+    are the target's (tabship.contract.target)."""
     with np.errstate(all="ignore"):  # extreme rows overflow inside scikit-learn's checks
         reference = pipeline.predict_proba(frame)
-        reference_label = np.asarray(pipeline.predict(frame), dtype=np.int64)
-    label, probabilities, decision = session.run(
-        [LABEL, PROBABILITIES, DECISION], feeds_for(session, frame)
-    )
+        reference_label = np.asarray(pipeline.predict(frame))
+    label, probabilities, decision = session.run(list(OUTPUT_NAMES), feeds_for(session, frame))
     if probabilities.shape != reference.shape:
         raise ValueError(f"graph probabilities {probabilities.shape}, reference {reference.shape}")
     difference = np.abs(probabilities.astype(np.float64) - reference.astype(np.float64))
-    difference = np.where(np.isnan(difference), np.inf, difference).max(axis=1, initial=0.0)
-    names = np.asarray(classes, dtype=object)
+    difference = target.largest_difference(np.where(np.isnan(difference), np.inf, difference))
+    compared = target.compared(reference)
+    flips, threshold_flips = target.flips(compared, reference_label, label, decision)
     result = SetResult(
         name=name,
         rows=len(frame),
         max_abs_dp=float(difference.max()) if len(frame) else 0.0,
-        flips=int(np.sum(label != reference_label)),
-        threshold_flips=int(np.sum(decision.astype(object) != names[reference_label])),
+        flips=flips,
+        threshold_flips=threshold_flips,
         worst_row=int(np.argmax(difference)) if len(frame) else None,
     )
-    return result, reference
+    return result, compared

@@ -23,6 +23,7 @@ import pandas as pd
 from tabship.contract.errors import ModelRefused
 from tabship.contract.explanations import EXPLAINER_FILE, SECTION
 from tabship.contract.manifest import MANIFEST_FILE, MODEL_FILE, check_manifest
+from tabship.contract.target import target_of
 from tabship.parity_tests import contributions as explained
 from tabship.parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare, feeds_for
 from tabship.parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
@@ -84,8 +85,8 @@ def check_parity(
     adds the contributions sets, on `explainer` (explainer.json's bytes)."""
     session = _session(model_bytes)
     trees = tree_input_session(model_bytes)
-    classes = manifest_classes(manifest)
-    threshold = None if classes else float(manifest["threshold"]["value"])
+    target = target_of(manifest)
+    classes = target.classes
     test, train = reference_data["test_frame"], reference_data["train_frame"]
     inputs = manifest["inputs"]
     schema = InputSchema(inputs)
@@ -116,7 +117,7 @@ def check_parity(
             built = time.perf_counter()
             refused = refused_rows(schema, session, frame)
             kept = frame[~refused]
-            result, scored = compare(name, pipeline, session, kept, threshold, classes)
+            result, scored = compare(name, pipeline, session, kept, target)
             reference = _spread(scored, refused)
             if result.worst_row is not None:
                 result = replace(result, worst_row=int(np.flatnonzero(~refused)[result.worst_row]))
@@ -472,12 +473,11 @@ def consumer_fixture(gate: GateRun, manifest: dict[str, Any]) -> dict[str, Any]:
     """The rows the server accepts (by the same engine) with their reference outputs; rows it
     answers 422 for are not part of the cross-language contract."""
     schema = InputSchema(manifest["inputs"])
-    classes = manifest_classes(manifest)
-    threshold = None if classes else float(manifest["threshold"]["value"])
+    target = target_of(manifest)
     sets = []
     for name in ("test", "boundary", "hostile"):
         frame, reference = gate.rows[name], gate.references[name]
-        rows, indices, probability = [], [], []
+        rows, indices, kept = [], [], []
         for index, record in enumerate(frame.to_dict("records")):
             converted = {k: _json_value(v) for k, v in record.items()}
             if all(ok for ok, _ in converted.values()):
@@ -487,37 +487,8 @@ def consumer_fixture(gate: GateRun, manifest: dict[str, Any]) -> dict[str, Any]:
         rows = [row for row, ok in zip(rows, good, strict=True) if ok]
         for index, ok in zip(indices, good, strict=True):
             if ok:
-                value = reference[index]
-                probability.append(
-                    np.asarray(value, dtype=np.float64).tolist() if classes else float(value)
-                )
-        if classes:
-            matrix = np.asarray(probability, dtype=np.float64).reshape(-1, len(classes))
-            labels = np.argmax(matrix, axis=1)
-            sets.append(
-                {
-                    "name": name,
-                    "rows": rows,
-                    "expected": {
-                        "probabilities": probability,
-                        "label": labels.tolist(),
-                        "decision": [classes[i] for i in labels],
-                    },
-                }
-            )
-            continue
-        p = np.asarray(probability, dtype=np.float64)
-        sets.append(
-            {
-                "name": name,
-                "rows": rows,
-                "expected": {
-                    "probability": probability,
-                    "label": (p > 0.5).astype(int).tolist(),
-                    "decision": (p >= threshold).astype(int).tolist(),
-                },
-            }
-        )
+                kept.append(index)
+        sets.append({"name": name, "rows": rows, "expected": target.expected(reference[kept])})
     return {
         "model": {
             "name": manifest["name"],
@@ -525,6 +496,6 @@ def consumer_fixture(gate: GateRun, manifest: dict[str, Any]) -> dict[str, Any]:
             "sha256": manifest["onnx"]["sha256"],
         },
         "tolerance": BAR_MAX_ABS_DP,
-        **({"classes": classes} if classes else {}),
+        **({"classes": target.classes} if target.classes else {}),
         "sets": sets,
     }

@@ -25,10 +25,7 @@ def contribution_names(model: Model) -> list[str]:
             f"{model.name} {model.version} carries no explainer (exported before explanations "
             "existed): re-export it to use --explain"
         )
-    columns = [*explainer.columns, BIAS]
-    if model.classes:
-        return [f"contribution_{c}_{column}" for c in model.classes for column in columns]
-    return [f"contribution_{column}" for column in columns]
+    return model.target.contribution_names([*explainer.columns, BIAS])
 
 
 def with_contributions(schema: pa.Schema, model: Model) -> pa.Schema:

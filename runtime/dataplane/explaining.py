@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tabship.contract.explanations import SCALE
+from tabship.contract.target import Target
 from tabship.runtime.dataplane.errors import BadRequest
 from tabship.runtime.explain.explainer import Contributions
 
@@ -63,16 +63,14 @@ def _one(names: list[str], values: np.ndarray, bias: float, top: int | None) -> 
 
 
 def rows_json(
-    contributions: Contributions, top: int | None, classes: list[str] | None
+    contributions: Contributions, top: int | None, target: Target
 ) -> list[dict[str, Any]]:
-    """Each row's `contributions` object: binary {scale, bias, margin, values[, rest]};
-    multiclass {scale, classes: {class: {bias, margin, values[, rest]}}}."""
+    """Each row's `contributions` object, one {bias, margin, values[, rest]} per margin, in
+    the target's shape (tabship.contract.target: binary flat, multiclass per class)."""
     names, bias = contributions.names, contributions.bias.tolist()
-    out = []
-    for row in contributions.values:
-        if classes:
-            per_class = {c: _one(names, row[i], bias[i], top) for i, c in enumerate(classes)}
-            out.append({"scale": SCALE, "classes": per_class})
-        else:
-            out.append({"scale": SCALE, **_one(names, row[0], bias[0], top)})
-    return out
+    return [
+        target.contributions_entry(
+            [_one(names, scores, b, top) for scores, b in zip(row, bias, strict=True)]
+        )
+        for row in contributions.values
+    ]

@@ -27,11 +27,8 @@ from tabship.runtime.model.session import Scores
 PLATFORM = "onnx_onnxv1"
 EXTENSIONS = ["binary_tensor_data"]
 DATATYPES = {NUMERIC: "FP64", CATEGORICAL: "BYTES"}  # what the model metadata declares
-OUTPUTS = {  # the graph's outputs (tabship/contract/manifest.py), in the OIP metadata's order
-    PROBABILITIES: ("FP32", [-1, 2]),
-    LABEL: ("INT64", [-1]),
-    DECISION: ("INT64", [-1]),
-}
+# the graph's outputs (tabship/contract/manifest.py), in the OIP metadata's order
+OUTPUTS = (PROBABILITIES, LABEL, DECISION)
 
 
 def server_version() -> str:
@@ -40,18 +37,6 @@ def server_version() -> str:
         return metadata.version("tabship")
     except metadata.PackageNotFoundError:
         return "0"
-
-
-def outputs_for(classes: list[str] | None) -> dict[str, tuple[str, list[int]]]:
-    """The output tensors of a model: OUTPUTS for a binary one; a multiclass one has K
-    probability columns and its decision is the class name."""
-    if not classes:
-        return OUTPUTS
-    return {
-        PROBABILITIES: ("FP32", [-1, len(classes)]),
-        LABEL: ("INT64", [-1]),
-        DECISION: ("BYTES", [-1]),
-    }
 
 
 # Requested by name in `outputs`, or with the request parameter "explain": true; FP64
@@ -70,10 +55,6 @@ def contributions_metadata(model: Any) -> dict[str, Any] | None:
         "features": [*explainer.features, BIAS],
         "explain_by": "request parameter 'explain_by': column (default) or feature",
     }
-
-
-def contributions_shape(classes: list[str] | None, width: int) -> list[int]:
-    return [-1, len(classes), width + 1] if classes else [-1, width + 1]
 
 
 _MAX_NESTING = 8
@@ -122,6 +103,11 @@ class InferResponse:
     id: str | None = None
 
 
+def response_rows(answer: InferResponse) -> int:
+    """The rows an answer holds (its outputs' first dimension)."""
+    return max((output.shape[0] for output in answer.outputs), default=0)
+
+
 def _flatten(data: Any, depth: int = 0) -> list[Any]:
     if depth > _MAX_NESTING:
         raise BadRequest("tensor data nested too deeply")
@@ -165,7 +151,8 @@ class Inference:
         self.name = service.model.name
         self.version = service.model.version
         self.kinds = {entry["name"]: entry["kind"] for entry in service.model.inputs}
-        self.outputs = outputs_for(service.model.classes)
+        self.target = service.model.target
+        self.outputs = self.target.oip_outputs()
 
     def check_model(self, name: str, version: str | None) -> None:
         if name != self.name:
@@ -268,7 +255,7 @@ class Inference:
     ) -> InferOutput:
         rows, scores = values.shape[0], values.shape[1]
         with_bias = np.concatenate([values, np.broadcast_to(bias, (rows, scores))[..., None]], 2)
-        array = with_bias if self.service.model.classes else with_bias[:, 0, :]
+        array = self.target.contributions_array(with_bias)
         columns = json.dumps([*names, BIAS])
         return InferOutput(
             CONTRIBUTIONS, "FP64", list(array.shape), array, binary, {"columns": columns}

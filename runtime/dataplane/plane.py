@@ -7,20 +7,21 @@ that carries its status and code. The transports are thin adapters over it: REST
 read bytes, decode them, call one method here and encode what it returns. The shape follows
 MLServer's `handlers/dataplane.py`.
 
-A caller holds `plane.admitted()` around reading the body and the call: the deadline and the
-scoring slots are the request's, whatever its transport.
+Every scoring request, whatever its transport, takes one path, `DataPlane.exchange`: admit
+(deadline, then a scoring slot once the body has arrived) -> read -> decode -> call -> encode,
+big bodies decoded and big answers encoded in the prep thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tabship.runtime.dataplane.errors import InvalidBody, NotFound, NotReady
 from tabship.runtime.dataplane.explaining import Explain, rows_json
 from tabship.runtime.dataplane.json_codec import render_json
-from tabship.runtime.dataplane.offload import OFFLOAD_ROWS
+from tabship.runtime.dataplane.offload import OFFLOAD_BYTES, OFFLOAD_ROWS
 from tabship.runtime.dataplane.oip_infer import (
     CONTRIBUTIONS,
     DATATYPES,
@@ -30,16 +31,16 @@ from tabship.runtime.dataplane.oip_infer import (
     InferRequest,
     InferResponse,
     contributions_metadata,
-    contributions_shape,
-    outputs_for,
     server_version,
 )
-from tabship.runtime.dataplane.service import Admission, Service
+from tabship.runtime.dataplane.service import Service
 from tabship.runtime.model.schema import Validated
 from tabship.runtime.model.session import Scores
 from tabship.runtime.rest.openapi import build_openapi
 
-T = TypeVar("T")
+Parsed = TypeVar("Parsed")
+Answer = TypeVar("Answer")
+Encoded = TypeVar("Encoded")
 PUBLIC_MANIFEST_KEYS = (
     "name",
     "version",
@@ -75,27 +76,34 @@ class DataPlane:
         self._public["signed_by"] = model.artifact.signed_by  # null: not checked (no keys)
         self._openapi = build_openapi(model.manifest, service.schema, service.settings.max_rows)
 
-    # -- admission and the prep thread, for the adapters -------------------------------------
+    # -- the one path of a scoring request, for every adapter -------------------------------
 
-    def admitted(self, timeout_s: float | None = None) -> Admission:
-        return self.service.admitted(timeout_s)
-
-    async def receive_body(self, chunks: AsyncIterable[bytes], declared: str | None) -> bytes:
-        """A transport's body chunks, under the body limit and deadline; then a slot."""
-        return await self.service.receive_body(chunks, declared)
-
-    async def decode_json(self, body: bytes) -> Any:
-        return await self.service.decode_json(body)
-
-    async def offloaded(self, fn: Callable[..., T], *args: Any, bounded: bool = True) -> T:
-        """fn(*args) in the prep thread (503 when its queue is full, if bounded)."""
-        return await self.service.offloaded(fn, *args, bounded=bounded)
-
-    async def encode_json(self, body: dict[str, Any], n_rows: int) -> bytes:
-        """A big answer is encoded in the prep thread, never refused: the scoring is done."""
-        if n_rows >= OFFLOAD_ROWS:
-            return await self.service.offloaded(render_json, body, bounded=False)
-        return render_json(body)
+    async def exchange(
+        self,
+        body: AsyncIterable[bytes] | None,
+        declared: str | None,
+        decode: Callable[[bytes], Parsed],
+        call: Callable[[Parsed], Awaitable[Answer]],
+        encode: Callable[[Answer], Encoded],
+        rows: Callable[[Answer], int],
+        *,
+        timeout_s: float | None = None,
+    ) -> Encoded:
+        """admit -> read -> decode -> call -> encode. `body`: the transport's chunks (None: the
+        transport has parsed the message itself, and `decode(b"")` returns it); `declared`: its
+        Content-Length, if any; `timeout_s`: a shorter deadline of the client's own (gRPC).
+        A body of OFFLOAD_BYTES or more is decoded in the prep thread (503 when its queue is
+        full); an answer of OFFLOAD_ROWS rows or more, or to such a body, is encoded there and
+        never refused: the scoring is done."""
+        service = self.service
+        async with service.admitted(timeout_s):
+            data = b"" if body is None else await service.receive_body(body, declared)
+            big = len(data) >= OFFLOAD_BYTES
+            parsed = await service.offloaded(decode, data) if big else decode(data)
+            answer = await call(parsed)
+        if big or rows(answer) >= OFFLOAD_ROWS:
+            return await service.offloaded(encode, answer, bounded=False)
+        return encode(answer)
 
     # -- health and metadata -----------------------------------------------------------------
 
@@ -165,7 +173,7 @@ class DataPlane:
             scores = await service.score(validated)
             return Prediction(self._prediction_body(validated, scores, single), validated.n_rows)
         scores, contributions = await service.score_explained(validated, explain)
-        explained = rows_json(contributions, explain.top, service.model.classes)
+        explained = rows_json(contributions, explain.top, service.model.target)
         body = self._prediction_body(validated, scores, single)
         if single:
             body["contributions"] = explained[0]
@@ -177,32 +185,14 @@ class DataPlane:
     def _prediction_body(
         self, validated: Validated, scores: Scores, single: bool
     ) -> dict[str, Any]:
-        service = self.service
-        classes = service.model.classes
-        labels = scores.decisions.tolist()
-        body: dict[str, Any]
-        if classes:
-            # label: the class name the graph's `decision` carries (arg-max, ties to the
-            # lowest index)
-            by_class = service.by_class(scores, classes)
-            body = {"model": self.model_ref, "classes": classes}
-            if single:
-                body["probabilities"] = by_class[0]
-                body["label"] = labels[0]
-            else:
-                body["predictions"] = [
-                    {"probabilities": p, "label": d} for p, d in zip(by_class, labels, strict=True)
-                ]
+        target = self.service.model.target
+        answers, nonfinite = target.answers(scores.probabilities, scores.decisions.tolist())
+        self.service.metrics.nonfinite_outputs += nonfinite
+        body: dict[str, Any] = {"model": self.model_ref, **target.header()}
+        if single:
+            body.update(answers[0])
         else:
-            positive = service.positive(scores)
-            body = {"model": self.model_ref, "threshold": service.model.threshold}
-            if single:
-                body["probability"] = positive[0]
-                body["label"] = labels[0]
-            else:
-                body["predictions"] = [
-                    {"probability": p, "label": d} for p, d in zip(positive, labels, strict=True)
-                ]
+            body["predictions"] = answers
         if validated.unseen:
             body["unseen_categories"] = validated.unseen
         if validated.ignored_columns:
@@ -227,12 +217,12 @@ class DataPlane:
         model = self.service.model
         outputs = [
             {"name": name, "datatype": datatype, "shape": shape}
-            for name, (datatype, shape) in outputs_for(model.classes).items()
+            for name, (datatype, shape) in model.target.oip_outputs().items()
         ]
         described = contributions_metadata(model)
         if described is not None:
             width = len(described["columns"]) - 1
-            shape = contributions_shape(model.classes, width)
+            shape = model.target.contributions_shape(width)
             outputs.append({"name": CONTRIBUTIONS, "datatype": "FP64", "shape": shape})
         answer: dict[str, Any] = {
             "name": model.name,
@@ -248,6 +238,14 @@ class DataPlane:
             answer["parameters"] = {CONTRIBUTIONS: described}
         return answer
 
-    async def infer(self, name: str, version: str | None, request: InferRequest) -> InferResponse:
-        self.check_model(name, version)
+    async def infer(self, request: InferRequest) -> InferResponse:
+        """One inference; the caller has checked the model (check_model) before the body."""
         return await self.inference.infer(request)
+
+    @staticmethod
+    def prediction_json(answer: Prediction) -> bytes:
+        return render_json(answer.body)
+
+    @staticmethod
+    def prediction_rows(answer: Prediction) -> int:
+        return answer.n_rows

@@ -5,7 +5,6 @@ body arrives as chunks of bytes, whoever reads them (HTTP, gRPC, a test)."""
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterable, Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -21,9 +20,8 @@ from tabship.runtime.dataplane.errors import (
     RequestTimeout,
 )
 from tabship.runtime.dataplane.explaining import Explain, NoExplainer
-from tabship.runtime.dataplane.json_codec import decode_json
 from tabship.runtime.dataplane.metrics import Metrics
-from tabship.runtime.dataplane.offload import OFFLOAD_BYTES, OFFLOAD_ROWS, Offload, QueueFull
+from tabship.runtime.dataplane.offload import OFFLOAD_ROWS, Offload, QueueFull
 from tabship.runtime.explain.explainer import Contributions
 from tabship.runtime.model.schema import InputSchema, Validated
 from tabship.runtime.model.session import Model, Scores
@@ -107,12 +105,6 @@ class Service:
         uploads never hold one (503 when full), and its rows once they are counted.
         `timeout_s`: a shorter deadline of the client's own (gRPC), if any."""
         return Admission(self, timeout_s)
-
-    async def decode_json(self, body: bytes) -> Any:
-        """A JSON body (duplicate keys, NaN/Infinity refused); a big one in the prep thread."""
-        if len(body) >= OFFLOAD_BYTES:
-            return await self.offloaded(decode_json, body)
-        return decode_json(body)
 
     async def offloaded(self, fn: Callable[..., T], *args: Any, bounded: bool = True) -> T:
         """fn(*args) in the prep thread (runtime.offload); 503 when its queue is full."""
@@ -271,27 +263,6 @@ class Service:
         self.metrics.batch(validated.n_rows)
         self.metrics.scored(validated.n_rows)
         return answer
-
-    def by_class(self, scores: Scores, classes: list[str]) -> list[dict[str, float | None]]:
-        """Multiclass: each row's probabilities keyed by class name (non-finite -> None)."""
-        rows: list[list[float]] = scores.probabilities.tolist()
-        out: list[dict[str, float | None]] = []
-        for row in rows:
-            if not all(map(math.isfinite, row)):
-                self.metrics.nonfinite_outputs += sum(1 for v in row if not math.isfinite(v))
-                out.append(
-                    {c: v if math.isfinite(v) else None for c, v in zip(classes, row, strict=True)}
-                )
-            else:
-                out.append(dict(zip(classes, row, strict=True)))
-        return out
-
-    def positive(self, scores: Scores) -> list[float | None]:
-        values: list[float | None] = scores.probabilities[:, 1].tolist()
-        if not all(map(math.isfinite, values)):  # type: ignore[arg-type]
-            self.metrics.nonfinite_outputs += sum(1 for v in values if not math.isfinite(v))  # type: ignore[arg-type,misc]
-            values = [v if math.isfinite(v) else None for v in values]  # type: ignore[arg-type]
-        return values
 
 
 class Admission:

@@ -31,6 +31,7 @@ from tabship.runtime.dataplane.oip_infer import (
     InferRequest,
     InferResponse,
     RequestedOutput,
+    response_rows,
 )
 from tabship.runtime.dataplane.plane import DataPlane
 from tabship.runtime.grpc.stubs import grpc_predict_v2_pb2 as pb
@@ -277,11 +278,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInferResponse:
         async def work() -> pb.ModelInferResponse:
-            name, version = request.model_name, request.model_version or None
-            self.plane.check_model(name, version)  # before any decoding
-            async with self.plane.admitted(context.time_remaining()):
-                answer = await self.plane.infer(name, version, infer_request(request))
-            return infer_response(answer)
+            plane = self.plane
+            plane.check_model(request.model_name, request.model_version or None)
+            return await plane.exchange(
+                None,  # grpc has parsed the message (within TABSHIP_MAX_BODY_BYTES)
+                None,
+                lambda _: infer_request(request),
+                plane.infer,
+                infer_response,
+                response_rows,
+                timeout_s=context.time_remaining(),
+            )
 
         return await self._answer("ModelInfer", context, work, request)
 

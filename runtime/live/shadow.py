@@ -195,7 +195,7 @@ class ShadowScorer:
         scores = self.model.score(masked.feeds)
         served_p, served_d = served_p[good], served_d[good]
         diff = np.abs(served_p.astype(np.float64) - scores.probabilities.astype(np.float64))
-        dp = diff[:, 1] if not self.model.classes else diff.max(axis=1)
+        dp = self.model.target.largest_difference(diff)
         differ = int(np.count_nonzero(served_d != scores.decisions))
         for value in dp.tolist():
             self._dp.observe(value)

@@ -20,7 +20,7 @@ from tabship.contract.manifest import (
     OUTPUT_TYPES,
     PROBABILITIES,
 )
-from tabship.contract.target import classes_of, decision_type
+from tabship.contract.target import Target, target_of
 from tabship.runtime.dataplane.errors import ModelRefused
 from tabship.runtime.explain.explainer import Explainer
 from tabship.runtime.explain.forest import ForestError
@@ -76,8 +76,8 @@ class Model:
         self.name = artifact.name
         self.version = artifact.version
         self.sha256 = artifact.sha256
-        self.classes = classes_of(self.manifest)
-        self.threshold = None if self.classes else float(self.manifest["threshold"]["value"])
+        self.target: Target = target_of(self.manifest)
+        self.classes = self.target.classes
         self.inputs: list[dict[str, Any]] = list(self.manifest["inputs"])
         self._delay_s = testonly_delay_s
         self._gate = None if testonly_gate is None else Path(testonly_gate)
@@ -159,7 +159,7 @@ class Model:
             if not (second == 1 or second is None or isinstance(second, str)):
                 raise ModelRefused(f"{where}: input {name!r} has shape {shape}, expected [N, 1]")
         graph_outputs = {o.name: o.type for o in self._session.get_outputs()}
-        required = {**OUTPUT_TYPES, DECISION: decision_type(self.manifest)}
+        required = {**OUTPUT_TYPES, DECISION: self.target.decision_type}
         for name, onnx_type in required.items():
             if graph_outputs.get(name) != onnx_type:
                 raise ModelRefused(
@@ -197,7 +197,7 @@ class Model:
         except Exception as error:
             raise ModelRefused(f"{where}: warm-up inference failed: {error}") from None
         p, labels, decisions = scores
-        width = len(self.classes) if self.classes else 2
+        width = self.target.width
         if p.shape != (2, width) or labels.shape != (2,) or decisions.shape != (2,):
             raise ModelRefused(
                 f"{where}: warm-up outputs have shapes {p.shape}, {labels.shape}, {decisions.shape}; "
@@ -205,22 +205,9 @@ class Model:
             )
         if not np.all(np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
             raise ModelRefused(f"{where}: warm-up probabilities are not in [0, 1]: {p.tolist()}")
-        if self.classes:
-            expected = [self.classes[i] for i in np.argmax(p, axis=1)]
-            if labels.tolist() != np.argmax(p, axis=1).tolist() or decisions.tolist() != expected:
-                raise ModelRefused(
-                    f"{where}: the graph's label/decision ({labels.tolist()}, "
-                    f"{decisions.tolist()}) are not the arg-max of its probabilities over the "
-                    f"manifest's classes {self.classes}"
-                )
-            return scores
-        assert self.threshold is not None
-        for p1, decision in zip(p[:, 1].tolist(), decisions.tolist(), strict=True):
-            if abs(p1 - self.threshold) > 1e-6 and int(p1 >= self.threshold) != decision:
-                raise ModelRefused(
-                    f"{where}: the graph's decision ({decision} at p={p1:.6f}) does not follow "
-                    f"manifest threshold {self.threshold}"
-                )
+        problem = self.target.warmup_problem(p, labels, decisions)
+        if problem:
+            raise ModelRefused(f"{where}: {problem}")
         return scores
 
     def _check_explainer(self) -> None:
@@ -230,13 +217,8 @@ class Model:
         scores, x = self.score_explained(self.warmup_feeds())
         explained = self.explainer.by_feature(x)
         margin = explained.values.sum(axis=2) + explained.bias
-        if self.classes:
-            shifted = np.exp(margin - margin.max(axis=1, keepdims=True))
-            p = shifted / shifted.sum(axis=1, keepdims=True)
-            graph = scores.probabilities.astype(np.float64)
-        else:
-            p = 1.0 / (1.0 + np.exp(-margin[:, 0]))
-            graph = scores.probabilities[:, 1].astype(np.float64)
+        p = self.target.from_margin(margin)
+        graph = self.target.compared(scores.probabilities).astype(np.float64)
         if not np.allclose(p, graph, rtol=0, atol=1e-5):
             raise ModelRefused(
                 f"{self.artifact.model_location}: the explainer's trees do not give the graph's "

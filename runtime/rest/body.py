@@ -1,17 +1,19 @@
-"""Request bodies over HTTP (Starlette) for the data plane: the chunks as they arrive, under
-the body limit and deadline the plane applies, and the Content-Type rule of /v1/predict."""
+"""Request bodies over HTTP (Starlette) for the data plane: the chunks as they arrive (the
+plane applies the body limit and deadline), and the Content-Type rule of /v1/predict."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 
 from tabship.runtime.dataplane.errors import BadRequest, UnsupportedMediaType
-from tabship.runtime.dataplane.plane import DataPlane
 
 
-async def read_body(request: Request, plane: DataPlane) -> bytes:
+async def chunks(request: Request) -> AsyncIterator[bytes]:
     try:
-        return await plane.receive_body(request.stream(), request.headers.get("content-length"))
+        async for chunk in request.stream():
+            yield chunk
     except ClientDisconnect:
         raise BadRequest("client disconnected before sending the whole body") from None
 

@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tabship.runtime.dataplane.offload import OFFLOAD_BYTES
+from tabship.runtime.dataplane.oip_infer import response_rows
 from tabship.runtime.dataplane.plane import DataPlane
 from tabship.runtime.rest import oip_body
-from tabship.runtime.rest.body import read_body
+from tabship.runtime.rest.body import chunks
 from tabship.runtime.rest.responses import JSONResponse
 
 
@@ -58,18 +58,14 @@ class OpenInference:
         name, version = _model(request)
         plane.check_model(name, version)  # before the body is read
         length = oip_body.header_length(request.headers)
-        async with plane.admitted():
-            body = await read_body(request, plane)
-            big = len(body) >= OFFLOAD_BYTES  # decoded and encoded in the prep thread
-            if big:
-                parsed = await plane.offloaded(oip_body.parse, body, length)
-            else:
-                parsed = oip_body.parse(body, length)
-            answer = await plane.infer(name, version, parsed)
-        if big:  # never refused: the scoring is done
-            content, headers = await plane.offloaded(oip_body.encode, answer, bounded=False)
-        else:
-            content, headers = oip_body.encode(answer)
+        content, headers = await plane.exchange(
+            chunks(request),
+            request.headers.get("content-length"),
+            lambda body: oip_body.parse(body, length),
+            plane.infer,
+            oip_body.encode,
+            response_rows,
+        )
         if headers:
             return Response(content, headers=headers, media_type="application/octet-stream")
         return Response(content, media_type="application/json")

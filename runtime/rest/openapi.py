@@ -9,11 +9,11 @@ import numpy as np
 from tabship.contract.explanations import SECTION
 from tabship.contract.manifest import CATEGORICAL
 from tabship.contract.rules import BLANK_TEXT, NUMERIC_TEXT
-from tabship.contract.target import classes_of
+from tabship.contract.target import target_of
 from tabship.runtime.dataplane.oip_infer import OUTPUTS, server_version
 from tabship.runtime.dataplane.oip_tensors import EXACT_INTEGER, NUMERIC_DATATYPES
 from tabship.runtime.model.schema import Column, InputSchema
-from tabship.runtime.rest import openapi_explain, openapi_multiclass
+from tabship.runtime.rest import openapi_explain
 
 _ERROR = {
     "type": "object",
@@ -131,21 +131,16 @@ def tensor_json_schema(column: Column, shape: dict[str, Any]) -> dict[str, Any]:
 def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) -> dict[str, Any]:
     name, version = manifest["name"], manifest["version"]
     row = schema.row_json_schema()
-    prediction: dict[str, Any] = {
-        "type": "object",
-        "required": ["probability", "label"],
-        "properties": {
-            "probability": {"type": ["number", "null"], "description": "P(positive class)"},
-            "label": {"type": "integer", "description": "1 when probability >= threshold"},
-        },
-    }
+    target = target_of(manifest)
+    header, answer = target.openapi_prediction()
+    prediction: dict[str, Any] = {"type": "object", "required": list(answer), "properties": answer}
     common = {
         "model": {
             "type": "object",
             "required": ["name", "version"],
             "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
         },
-        "threshold": {"type": "number"},
+        **header,
         "unseen_categories": {"type": "object", "additionalProperties": {"type": "integer"}},
         "ignored_columns": {"type": "array", "items": {"type": "string"}},
     }
@@ -153,19 +148,16 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
         "oneOf": [
             {
                 "type": "object",
-                "required": ["model", "threshold", "probability", "label"],
+                "required": ["model", *header, *answer],
                 "properties": {**common, **prediction["properties"]},
             },
             {
                 "type": "object",
-                "required": ["model", "threshold", "predictions"],
+                "required": ["model", *header, "predictions"],
                 "properties": {**common, "predictions": {"type": "array", "items": prediction}},
             },
         ]
     }
-    classes = classes_of(manifest)
-    if classes:
-        predict_response = openapi_multiclass.predict_response(classes, common)
     shape = {
         "type": "array",
         "items": {"type": "integer", "minimum": 0, "maximum": max_rows},
@@ -227,10 +219,9 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
             },
         },
     }
-    if classes:
-        infer_response["properties"]["outputs"]["description"] = (
-            openapi_multiclass.outputs_description(classes)
-        )
+    described = target.outputs_description()
+    if described is not None:
+        infer_response["properties"]["outputs"]["description"] = described
     model_metadata = {
         "type": "object",
         "required": ["name", "platform", "inputs", "outputs"],
@@ -360,9 +351,7 @@ def build_openapi(manifest: dict[str, Any], schema: InputSchema, max_rows: int) 
         "info": {
             "title": f"tabship: {name}",
             "version": server_version(),
-            "description": openapi_multiclass.summary(name, version, classes)
-            if classes
-            else f"Scores {name} {version}; threshold {manifest['threshold']['value']}.",
+            "description": target.summary(name, version),
         },
         "paths": paths,
     }

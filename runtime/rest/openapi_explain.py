@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tabship.contract.explanations import BIAS, columns_of
-from tabship.contract.target import classes_of
+from tabship.contract.target import target_of
 
 
 def query_parameters(section: dict[str, Any]) -> list[dict[str, Any]]:
@@ -32,40 +32,8 @@ def query_parameters(section: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _one() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": [BIAS, "margin", "values"],
-        "properties": {
-            BIAS: {"type": "number", "description": "expected margin over the training data"},
-            "margin": {"type": "number", "description": "bias + every contribution"},
-            "values": {
-                "type": "object",
-                "additionalProperties": {"type": "number"},
-                "description": "contribution per column, largest magnitude first",
-            },
-            "rest": {"type": "number", "description": "the sum of the columns not listed"},
-        },
-    }
-
-
 def contributions_schema(manifest: dict[str, Any]) -> dict[str, Any]:
-    classes = classes_of(manifest)
-    if classes:
-        return {
-            "type": "object",
-            "required": ["scale", "classes"],
-            "properties": {
-                "scale": {"const": "margin"},
-                "classes": {"type": "object", "properties": {c: _one() for c in classes}},
-            },
-            "description": "per class, its raw score's contributions (softmax of the margins "
-            "gives the probabilities)",
-        }
-    one = _one()
-    one["properties"]["scale"] = {"const": "margin"}
-    one["description"] = "contributions to the log-odds of the positive class"
-    return one
+    return target_of(manifest).contributions_schema(BIAS)
 
 
 def describe(predict: dict[str, Any], response: dict[str, Any], manifest: dict[str, Any]) -> None:

@@ -8,8 +8,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tabship.runtime.dataplane.explaining import parse_explain
+from tabship.runtime.dataplane.json_codec import decode_json
 from tabship.runtime.dataplane.plane import DataPlane
-from tabship.runtime.rest.body import read_body, require_json
+from tabship.runtime.rest.body import chunks, require_json
 from tabship.runtime.rest.responses import JSONResponse
 
 
@@ -47,9 +48,17 @@ class TabshipAPI:
         plane = self.plane
         require_json(request)
         query = request.query_params
-        explain = parse_explain(query.get("explain"), query.get("explain_by"))
-        async with plane.admitted():
-            payload = await plane.decode_json(await read_body(request, plane))
-            answer = await plane.predict(payload, explain)
-        content = await plane.encode_json(answer.body, answer.n_rows)
+        explain = (  # requests without explain never reach the explainer's module
+            parse_explain(query.get("explain"), query.get("explain_by"))
+            if "explain" in query or "explain_by" in query
+            else None
+        )
+        content = await plane.exchange(
+            chunks(request),
+            request.headers.get("content-length"),
+            decode_json,
+            lambda payload: plane.predict(payload, explain),
+            plane.prediction_json,
+            plane.prediction_rows,
+        )
         return Response(content, media_type="application/json")
