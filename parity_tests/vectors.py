@@ -24,7 +24,6 @@ import onnxruntime as ort
 from tabship.contract import rules
 from tabship.contract.manifest import DECISION, LABEL, PROBABILITIES
 from tabship.parity_tests.compare import BAR_MAX_ABS_DP
-from tabship.training import evidence
 from tabship.parity_tests.gate import (
     GateRun,
     NotAVersion,
@@ -35,6 +34,7 @@ from tabship.parity_tests.gate import (
 )
 from tabship.parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
 from tabship.runtime.model.schema import InputSchema
+from tabship.training import evidence
 
 FORMAT = "tabship.vectors"
 FORMAT_VERSION = 1

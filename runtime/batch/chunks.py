@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 
 from tabship.contract.progress import Progress
 from tabship.contract.target import probability_columns
-from tabship.runtime.batch.contributions import contribution_arrays, with_contributions
 from tabship.runtime.batch import outputs
+from tabship.runtime.batch.contributions import contribution_arrays, with_contributions
 from tabship.runtime.batch.rejects import ChunkValidator, from_numpy, strings
 from tabship.runtime.explain.explainer import Contributions
 from tabship.runtime.model.session import Model, Scores
