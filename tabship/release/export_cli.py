@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tabship.export import cli as version_export
+from tabship.training import evidence
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: 0.5, the pipeline's predict)",
     )
     parser.add_argument("--sign-key", help="with --pipeline: sign the version if it passes")
+    evidence.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +111,7 @@ def _own(args: argparse.Namespace) -> int:
             test=test,
             name=args.name or path.stem,
             registry=args.registry,
+            evidence=args.evidence,
             threshold_rule=args.threshold_rule,
             sign_key=args.sign_key,
             positive=args.positive,

@@ -118,6 +118,7 @@ def release(
     test: tuple[Any, Any] | None = None,
     name: str,
     registry: str | None = None,
+    evidence: str | None = None,
     threshold: float | None = None,
     threshold_rule: str | None = None,
     sign_key: str | Path | None = None,
@@ -136,6 +137,9 @@ def release(
         done          # in a notebook: the version, the gate's table, the test metrics
         done.folder   # models/penguins/<version>: serve it with `tabship serve --model ...`
 
+    The version goes to `registry` (a folder or s3://; default $TABSHIP_REGISTRY or ./models);
+    its evidence (the pipeline and the train/test rows: training data) to `evidence` (default
+    beside the registry, `<registry>-evidence`), never into the version folder.
     `train` and `test` are (DataFrame, target) pairs; without `test`, 20 % of `train` is held
     out (stratified) and the output says so. The target is given as the model's codes
     0..K-1, or as values: `classes` names them in the model's order (else sorted), and a
@@ -195,7 +199,7 @@ def release(
     started = time.perf_counter()
     convert_own(reference, None if multiclass else 0.5, names if multiclass else None)
     seconds = time.perf_counter() - started  # refusals surface here, before any file
-    store = open_registry(registry)
+    store = open_registry(registry, evidence)
     with tempfile.TemporaryDirectory(prefix="tabship-own-") as scratch:
         folder = Path(scratch)
         target = str(getattr(train[1], "name", None) or "target")
