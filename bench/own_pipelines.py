@@ -37,12 +37,12 @@ from tabship.export.convert import OPSETS, _add_decision, _add_multiclass_decisi
 from tabship.export.converters import register_all
 from tabship.parity_tests.gate import check_parity
 from tabship.release.own import release
-from tabship.training.pickles import load_joblib
+from tabship.training import evidence
 
 
 def float32_recipe(folder: Path, generated: int) -> str:
-    reference = load_joblib(folder / "reference.joblib")
-    data = load_joblib(folder / "reference_data.joblib")
+    found = evidence.read(folder, None)
+    reference, data = found.pipeline, found.reference_data
     manifest = json.loads((folder / "manifest.json").read_text())
     user = reference.named_steps["contract"].named_steps["steps"]
     pipeline = type(user)([*user.steps, ("model", reference.named_steps["model"])])

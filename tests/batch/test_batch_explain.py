@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -15,6 +14,7 @@ import xgboost as xgb
 from conftest import Inputs  # tests/batch/conftest.py
 
 from tabship.cli.main import main
+from tabship.training import evidence
 
 FLOAT32_NOISE = 1e-5
 
@@ -48,7 +48,7 @@ def test_explain_adds_contribution_columns(
     assert 0 < len(scored) < inputs.n_rows  # dirty rows went to no output, as without --explain
 
     # the reference: pred_contribs on the same raw rows, summed per column
-    pipeline = joblib.load(gated_model / "reference.joblib")
+    pipeline = evidence.read(gated_model, None).pipeline
     raw = inputs.table.to_pandas().set_index("session_id").loc[scored["session_id"]]
     x = pipeline[:-1].transform(raw.reset_index(drop=True)).astype(np.float32)
     contribs = pipeline[-1].get_booster().predict(xgb.DMatrix(x), pred_contribs=True)

@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import onnx
 import pytest
@@ -18,16 +17,18 @@ import pytest
 from tabship.cli.main import main
 from tabship.parity_tests.contributions import BAR_MAX_ABS_DPHI
 from tabship.parity_tests.gate import check_parity
+from tabship.training import evidence
 
 pytestmark = pytest.mark.parity
 
 
 def _gate(folder: Path, model: bytes, explainer: bytes) -> Any:
+    found = evidence.read(folder, None)
     return check_parity(
-        joblib.load(folder / "reference.joblib"),
+        found.pipeline,
         model,
         json.loads((folder / "manifest.json").read_text()),
-        joblib.load(folder / "reference_data.joblib"),
+        found.reference_data,
         generated=100,
         explainer=explainer,
     )

@@ -26,6 +26,7 @@ from xgboost import XGBClassifier
 import tabship
 from tabship.export.convert import OPSETS, _add_multiclass_decision
 from tabship.export.converters import register_all
+from tabship.training import evidence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from own_pipelines import (
@@ -39,7 +40,6 @@ from own_pipelines import (
 )
 
 from tabship.parity_tests.gate import check_parity
-from tabship.training.pickles import load_joblib
 
 REPO = Path(__file__).resolve().parents[2]
 TOLERANCE = 1e-6
@@ -194,8 +194,8 @@ def test_gate_fails_the_float32_recipe_and_names_the_column(
 ) -> None:
     """The documented recipe: numeric inputs as float32, skl2onnx's stock converters."""
     done, _, _ = penguin_release
-    reference = load_joblib(done.folder / "reference.joblib")
-    data = load_joblib(done.folder / "reference_data.joblib")
+    found = evidence.read(done.folder, None)  # the release's evidence, hash-checked
+    reference, data = found.pipeline, found.reference_data
     manifest = json.loads((done.folder / "manifest.json").read_text())
     user = reference.named_steps["contract"].named_steps["steps"]
     pipeline = type(user)([*user.steps, ("model", reference.named_steps["model"])])
