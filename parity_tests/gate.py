@@ -344,18 +344,12 @@ def load_gate_inputs(
     sha = hashlib.sha256(model_bytes).hexdigest()
     if sha != recorded:
         raise NotAVersion(f"{folder / MODEL_FILE} does not match the manifest's SHA-256")
+    explainer = _explainer(folder, manifest)  # the deployable files first, then the evidence
     try:
         found = evidence.read(folder, evidence_root, manifest=manifest, allow_legacy=allow_legacy)
     except evidence.EvidenceError as error:
         raise NotAVersion(str(error)) from None
-    return GateInputs(
-        manifest,
-        model_bytes,
-        sha,
-        found.pipeline,
-        found.reference_data,
-        _explainer(folder, manifest),
-    )
+    return GateInputs(manifest, model_bytes, sha, found.pipeline, found.reference_data, explainer)
 
 
 def gate_version(

@@ -115,7 +115,9 @@ def test_cli_table_report_and_verdict(
 ) -> None:
     copy = tmp_path / "version"
     shutil.copytree(exported.version_dir, copy)
-    assert main(["parity", str(copy), "--generated-rows", "100"]) == 0
+    # the copy's evidence stays where the release wrote it
+    where = ["--evidence", evidence.root_for_version(exported.version_dir)]
+    assert main(["parity", str(copy), "--generated-rows", "100", *where]) == 0
     out = capsys.readouterr().out
     assert "max |dphi|" in out
     assert "top-3 moved" in out
@@ -124,7 +126,7 @@ def test_cli_table_report_and_verdict(
     assert report["contributions"]["bar"]["rank_changes"] == 0
 
     _revouch(copy, _nudged_cover((copy / "explainer.json").read_bytes()))
-    assert main(["parity", str(copy), "--generated-rows", "100"]) == 1
+    assert main(["parity", str(copy), "--generated-rows", "100", *where]) == 1
     assert "FAIL" in capsys.readouterr().out
     manifest = json.loads((copy / "manifest.json").read_text())
     assert manifest["parity"]["status"] == "failed"
@@ -136,9 +138,10 @@ def test_cli_refuses_an_explainer_the_manifest_does_not_vouch_for(
 ) -> None:
     copy = tmp_path / "version"
     shutil.copytree(exported.version_dir, copy)
+    where = ["--evidence", evidence.root_for_version(exported.version_dir)]
     (copy / "explainer.json").write_bytes(_nudged_cover((copy / "explainer.json").read_bytes()))
-    assert main(["parity", str(copy)]) == 2
+    assert main(["parity", str(copy), *where]) == 2
     assert "does not match the manifest's explanations SHA-256" in capsys.readouterr().err
     (copy / "explainer.json").unlink()
-    assert main(["parity", str(copy)]) == 2
+    assert main(["parity", str(copy), *where]) == 2
     assert "explainer.json is missing" in capsys.readouterr().err
