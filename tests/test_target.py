@@ -22,6 +22,7 @@ NO_TARGET_BRANCHES = [
     "runtime/rest/openapi.py",
     "runtime/rest/openapi_explain.py",
     "parity_tests/compare.py",
+    "runtime/page/render.py",
 ]
 
 

@@ -12,10 +12,9 @@ from html import escape
 from importlib import resources
 from typing import Any
 
+from tabship.contract.target import target_of
 from tabship.runtime.page.plots import Plot
 
-METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "log_loss", "brier")
-MULTICLASS_METRICS = ("log_loss", "accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr_macro")
 PREDICT_PATH = "/v1/predict"
 EXPLAIN_QUERY = "?explain=all"  # a version with an explainer: the form shows the contributions
 
@@ -58,24 +57,13 @@ def _card(key: str, value: str) -> str:
     return f'<div class="card"><div class="k">{escape(key)}</div><div class="v">{value}</div></div>'
 
 
-def _classes_row(classes: list[str]) -> str:
-    names = ", ".join(f"<code>{escape(str(c))}</code>" for c in classes)
-    return (
-        f'<tr><th>classes</th><td id="classes">{names}: the label is the class of highest '
-        "probability (ties: the first listed)</td></tr>"
-    )
-
-
 def _summary(manifest: dict[str, Any]) -> str:
     metrics = manifest.get("metrics", {})
-    threshold = manifest.get("threshold", {})
+    target = target_of(manifest)
     dataset = manifest.get("dataset", {})
     rows = manifest.get("data", {}).get("rows", {})
-    classes = manifest.get("target", {}).get("classes")
     metric_cards = "".join(
-        _card(name, _number(metrics[name]))
-        for name in (MULTICLASS_METRICS if classes else METRICS)
-        if name in metrics
+        _card(name, _number(metrics[name])) for name in target.metric_names if name in metrics
     )
     row_cards = "".join(
         _card(f"{part} rows", _number(rows[part]))
@@ -93,14 +81,7 @@ def _summary(manifest: dict[str, Any]) -> str:
 <tr><th>data source</th><td>{escape(str(manifest.get("data", {}).get("source", "-")))}</td></tr>
 <tr><th>variant</th><td>{escape(str(variant.get("name", "-")))} (excluded columns:
   {escape(excluded)})</td></tr>
-{
-        _classes_row(classes)
-        if classes
-        else f'''<tr><th>threshold</th><td id="threshold"><strong>{_number(threshold.get("value"), 6)}</strong>,
-  rule <code>{escape(str(threshold.get("rule", "-")))}</code>, chosen on
-  {escape(str(threshold.get("chosen_on", "-")))}: {escape(str(threshold.get("applies_to", "")))}
-  </td></tr>'''
-    }
+{target.page_row(manifest, _number)}
 <tr><th>created</th><td>{escape(str(manifest.get("created_at", "-")))}</td></tr>
 </table>
 <h3>Rows</h3><div class="cards" id="rows">{row_cards}</div>
@@ -132,13 +113,10 @@ def _parity(manifest: dict[str, Any]) -> str:
             f'<td class="{"passed" if passed else "failed"}">{"passed" if passed else "FAILED"}</td>'
             f"<td>{escape(str(detail))}</td></tr>"
         )
+    headings = "".join(f"<th>{name}</th>" for name in target_of(manifest).flip_headings)
     table = (
         "<table><tr><th>set</th><th>rows</th><th>max |dP|</th>"
-        + (
-            "<th>arg-max label flips</th><th>class name flips</th>"
-            if "target" in manifest
-            else "<th>flips at 0.5</th><th>flips at threshold</th>"
-        )
+        + headings
         + "<th>verdict</th><th>note</th></tr>"
         + "".join(lines)
         + "</table>"

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import Any, ClassVar
 
 import numpy as np
@@ -52,8 +53,8 @@ def _contributions_one(bias: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class BatchColumn:
-    """One output column of `tabship score`: name, type ("float64", "int64", "string") and
-    the values of the scored rows."""
+    """One output column of `tabship score` or of request capture: name, type ("float64",
+    "int64", "string", "list<float64>") and the values of the scored rows."""
 
     name: str
     type: str
@@ -145,6 +146,16 @@ class Target(ABC):
         """The answer's columns of `tabship score` (after the keys, before model name and
         version); `taken`: the key columns' names."""
 
+    @abstractmethod
+    def capture_columns(self, probabilities: np.ndarray, decisions: Any) -> list[BatchColumn]:
+        """The answer's columns of a request capture file (runtime/live/capture.py), named
+        without its `_tabship_` prefix."""
+
+    def empty_columns(self, taken: Sequence[str] = ()) -> list[BatchColumn]:
+        """batch_columns of no rows: their names and types, for a schema."""
+        empty = np.empty(0, dtype=np.int64)
+        return self.batch_columns(np.empty((0, self.width)), empty, empty, taken)
+
     # -- documents --------------------------------------------------------------------------
 
     @abstractmethod
@@ -162,6 +173,11 @@ class Target(ABC):
     @abstractmethod
     def summary(self, name: str, version: str) -> str:
         """One line for the OpenAPI document's description."""
+
+    @abstractmethod
+    def page_row(self, manifest: dict[str, Any], number: Callable[[Any, int], str]) -> str:
+        """The model page's card row saying what the label means (the threshold, or the
+        classes), escaped HTML; `number(value, digits)` is the page's number format."""
 
     # -- the gate ---------------------------------------------------------------------------
 
@@ -254,6 +270,12 @@ class BinaryTarget(Target):
             BatchColumn("label_at_0_5", "int64", labels.astype(np.int64)),
         ]
 
+    def capture_columns(self, probabilities: np.ndarray, decisions: Any) -> list[BatchColumn]:
+        return [
+            BatchColumn("probability", "float64", probabilities[:, 1]),
+            BatchColumn("label", "int64", decisions),
+        ]
+
     def openapi_prediction(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return {"threshold": {"type": "number"}}, {
             "probability": {"type": ["number", "null"], "description": "P(positive class)"},
@@ -271,6 +293,13 @@ class BinaryTarget(Target):
 
     def summary(self, name: str, version: str) -> str:
         return f"Scores {name} {version}; threshold {self.threshold}."
+
+    def page_row(self, manifest: dict[str, Any], number: Callable[[Any, int], str]) -> str:
+        threshold = manifest.get("threshold", {})
+        return f"""<tr><th>threshold</th><td id="threshold"><strong>{number(threshold.get("value"), 6)}</strong>,
+  rule <code>{escape(str(threshold.get("rule", "-")))}</code>, chosen on
+  {escape(str(threshold.get("chosen_on", "-")))}: {escape(str(threshold.get("applies_to", "")))}
+  </td></tr>"""
 
     def flips(
         self,
@@ -384,6 +413,12 @@ class MulticlassTarget(Target):
             BatchColumn("label_index", "int64", labels.astype(np.int64)),
         ]
 
+    def capture_columns(self, probabilities: np.ndarray, decisions: Any) -> list[BatchColumn]:
+        return [
+            BatchColumn("probabilities", "list<float64>", probabilities),
+            BatchColumn("label", "string", decisions),
+        ]
+
     def openapi_prediction(self) -> tuple[dict[str, Any], dict[str, Any]]:
         classes = self._classes
         header = {
@@ -436,6 +471,13 @@ class MulticlassTarget(Target):
         return (
             f"Scores {name} {version}; {len(classes)} classes ({', '.join(classes)}), "
             "label: the arg-max."
+        )
+
+    def page_row(self, manifest: dict[str, Any], number: Callable[[Any, int], str]) -> str:
+        names = ", ".join(f"<code>{escape(str(c))}</code>" for c in self._classes)
+        return (
+            f'<tr><th>classes</th><td id="classes">{names}: the label is the class of highest '
+            "probability (ties: the first listed)</td></tr>"
         )
 
     def flips(
