@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tabship.contract.target import BinaryTarget
 from tabship.runtime.batch import capture_parquet as cp
 from tabship.training.data_sources import DataSourceError, load_table
 
 
 def capture_folder(folder: Path) -> None:
     folder.mkdir()
-    schema = cp.capture_schema([("income", True), ("purpose", False)], multiclass=False)
+    schema = cp.capture_schema([("income", True), ("purpose", False)], BinaryTarget(0.5))
     file = cp.CaptureFile(schema)
     file.append(
         {

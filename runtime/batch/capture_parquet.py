@@ -11,8 +11,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tabship.contract.target import Target
+from tabship.runtime.batch import arrow_columns
+
 # The columns capture adds to the model's inputs (names no declared column can take: they
-# start with `_tabship_`, and tabship train drops them).
+# start with `_tabship_`, and tabship train drops them); the answer's are the target's
+# capture_columns with the prefix (binary PROBABILITY + LABEL, multiclass PROBABILITIES + LABEL).
 META_PREFIX = "_tabship_"
 REQUEST_ID = "_tabship_request_id"
 ROW = "_tabship_row"
@@ -24,14 +28,11 @@ PROBABILITIES = "_tabship_probabilities"
 LABEL = "_tabship_label"
 
 
-def capture_schema(inputs: Sequence[tuple[str, bool]], multiclass: bool) -> pa.Schema:
+def capture_schema(inputs: Sequence[tuple[str, bool]], target: Target) -> pa.Schema:
     """inputs: (column name, numeric?) of the captured input columns, in manifest order."""
     fields = [pa.field(name, pa.float64() if numeric else pa.string()) for name, numeric in inputs]
-    answer = (
-        [pa.field(PROBABILITIES, pa.list_(pa.float64())), pa.field(LABEL, pa.string())]
-        if multiclass
-        else [pa.field(PROBABILITY, pa.float64()), pa.field(LABEL, pa.int64())]
-    )
+    empty = target.capture_columns(np.empty((0, target.width)), np.empty(0))
+    answer = arrow_columns.fields(empty, META_PREFIX)
     return pa.schema(
         [
             *fields,
@@ -43,6 +44,13 @@ def capture_schema(inputs: Sequence[tuple[str, bool]], multiclass: bool) -> pa.S
             pa.field(ROW, pa.int32()),
         ]
     )
+
+
+def answer_columns(target: Target, probabilities: np.ndarray, decisions: Any) -> dict[str, Any]:
+    """The answer's capture columns by name (as capture_schema names them)."""
+    return {
+        META_PREFIX + c.name: c.values for c in target.capture_columns(probabilities, decisions)
+    }
 
 
 def _array(values: Any, kind: pa.DataType) -> pa.Array:

@@ -29,8 +29,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tabship.contract.progress import Progress
-from tabship.contract.target import probability_columns
-from tabship.runtime.batch import outputs
+from tabship.contract.target import BatchColumn, Target
+from tabship.runtime.batch import arrow_columns, outputs
 from tabship.runtime.batch.contributions import contribution_arrays, with_contributions
 from tabship.runtime.batch.rejects import ChunkValidator, from_numpy, strings
 from tabship.runtime.explain.explainer import Contributions
@@ -50,7 +50,6 @@ def available_cpus() -> int:
 
 
 DEFAULT_WORKERS = available_cpus()
-MULTICLASS_FIXED_COLUMNS = ("label", "label_index", "model_name", "model_version")
 FORMATS = ("parquet", "csv")
 _CSV_BYTES_PER_ROW_GUESS = 160
 # pyarrow's CSV block: at least one long row (a block must hold a whole row), at most what
@@ -95,15 +94,12 @@ class Summary:
 # --- one chunk ---------------------------------------------------------------------------------
 
 
-def output_schema(keys: pa.Schema, classes: list[str] | None = None) -> pa.Schema:
-    if classes:
-        return multiclass_output_schema(keys, classes)
+def output_schema(keys: pa.Schema, target: Target) -> pa.Schema:
+    """keys, the target's answer columns (Target.batch_columns), model name and version."""
     return pa.schema(
         [
             *keys,
-            pa.field("probability", pa.float64()),
-            pa.field("label", pa.int64()),
-            pa.field("label_at_0_5", pa.int64()),
+            *arrow_columns.fields(target.empty_columns(keys.names)),
             pa.field("model_name", pa.string()),
             pa.field("model_version", pa.string()),
         ]
@@ -148,37 +144,39 @@ def score_chunk(
         explained = model.explainer.by_column(x)
     elif n_good:
         scores = model.score(result.feeds)
-    if model.classes:
-        scored = multiclass_scored(model, scores, kept, key_schema)
-    else:
-        scored = _binary_scored(model, scores, kept, key_schema)
+    scored = _scored(model, scores, kept, key_schema)
     if explain:
         columns = [*scored.columns, *contribution_arrays(explained, model)]
         scored = pa.Table.from_arrays(columns, schema=with_contributions(scored.schema, model))
     return scored, *_rejects_and_counts(result, key_columns, key_schema, first_row)
 
 
-def _binary_scored(
+def _scored(
     model: Model, scores: Scores | None, kept: list[Any], key_schema: pa.Schema
 ) -> pa.Table:
-    n_good = 0 if scores is None else len(scores.labels)
-    if scores is not None:
-        probability = scores.probabilities[:, 1].astype(np.float64)
-        labels, decisions = scores.labels, scores.decisions
+    target, taken = model.target, key_schema.names
+    if scores is None:
+        answer, n = target.empty_columns(taken), 0
     else:
-        probability = np.empty(0, dtype=np.float64)
-        labels = decisions = np.empty(0, dtype=np.int64)
+        answer = target.batch_columns(scores.probabilities, scores.labels, scores.decisions, taken)
+        n = len(scores.labels)
     return pa.Table.from_arrays(
         [
             *kept,
-            from_numpy(probability, pa.float64()),
-            from_numpy(decisions.astype(np.int64), pa.int64()),
-            from_numpy(labels.astype(np.int64), pa.int64()),
-            strings(model.name, n_good),
-            strings(model.version, n_good),
+            *map(_array, answer),
+            strings(model.name, n),
+            strings(model.version, n),
         ],
-        schema=output_schema(key_schema),
+        schema=output_schema(key_schema, target),
     )
+
+
+def _array(column: BatchColumn) -> pa.Array:
+    """A scored column (no nulls), built without pa.array, which imports pandas."""
+    if column.type == "string":
+        return strings(list(column.values))
+    kind = arrow_columns.ARROW_TYPES[column.type]
+    return from_numpy(np.asarray(column.values, dtype=np.dtype(column.type)), kind)
 
 
 def _rejects_and_counts(
@@ -202,49 +200,6 @@ def _rejects_and_counts(
         unseen=dict(result.unseen),
     )
     return rejects, counts
-
-
-def multiclass_output_schema(keys: pa.Schema, classes: list[str]) -> pa.Schema:
-    """keys, one probability column per class (contract.target.probability_columns), the
-    class name of highest probability (`label`) and its index (`label_index`)."""
-    names = probability_columns(classes, [*keys.names, *MULTICLASS_FIXED_COLUMNS])
-    return pa.schema(
-        [
-            *keys,
-            *(pa.field(name, pa.float64()) for name in names),
-            pa.field("label", pa.string()),
-            pa.field("label_index", pa.int64()),
-            pa.field("model_name", pa.string()),
-            pa.field("model_version", pa.string()),
-        ]
-    )
-
-
-def multiclass_scored(
-    model: Model, scores: Scores | None, kept: list[Any], key_schema: pa.Schema
-) -> pa.Table:
-    classes = model.classes or []
-    if scores is not None:
-        probabilities = scores.probabilities.astype(np.float64)
-        labels, decisions = scores.labels.astype(np.int64), scores.decisions.tolist()
-    else:
-        probabilities = np.empty((0, len(classes)), dtype=np.float64)
-        labels, decisions = np.empty(0, dtype=np.int64), []
-    n = len(labels)
-    return pa.Table.from_arrays(
-        [
-            *kept,
-            *(
-                from_numpy(np.ascontiguousarray(probabilities[:, i]), pa.float64())
-                for i in range(len(classes))
-            ),
-            strings(decisions),
-            from_numpy(labels, pa.int64()),
-            strings(model.name, n),
-            strings(model.version, n),
-        ],
-        schema=multiclass_output_schema(key_schema, classes),
-    )
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -518,7 +473,7 @@ def score_file(
     outputs.check_places(
         str(input_path), str(output_path), None if rejects_path is None else str(rejects_path)
     )
-    sink_schema = output_schema(key_schema, model.classes)
+    sink_schema = output_schema(key_schema, model.target)
     if explain:
         sink_schema = with_contributions(sink_schema, model)
     sink = Sink(output_path, sink_schema, fmt, overwrite=overwrite)

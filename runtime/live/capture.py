@@ -82,9 +82,8 @@ class CaptureWriter:
         self.file_age_s = settings.capture_file_age_s
         self.budget = settings.capture_budget_bytes
         self.columns = captured_columns(model, settings.capture_exclude)
-        self.multiclass = bool(model.classes)
         self.schema = capture_parquet.capture_schema(
-            [(name, numeric) for _, name, numeric in self.columns], self.multiclass
+            [(name, numeric) for _, name, numeric in self.columns], model.target
         )
         capture_parquet.warm_up(self.schema)
         self.store: CaptureStore = open_capture_store(
@@ -254,11 +253,7 @@ class CaptureWriter:
             )
         probabilities = np.concatenate([item.picked(item.scores.probabilities) for item in items])
         decisions = np.concatenate([item.picked(item.scores.decisions) for item in items])
-        if self.multiclass:
-            columns[schema.PROBABILITIES] = probabilities
-        else:
-            columns[schema.PROBABILITY] = probabilities[:, 1]
-        columns[schema.LABEL] = decisions
+        columns.update(schema.answer_columns(self.model.target, probabilities, decisions))
         counts = [item.n_rows for item in items]
         columns[schema.MODEL] = np.repeat(self.model.name, sum(counts)).astype(object)
         columns[schema.VERSION] = np.repeat(self.model.version, sum(counts)).astype(object)

@@ -140,7 +140,7 @@ class Target(ABC):
         self,
         probabilities: np.ndarray,
         labels: np.ndarray,
-        decisions: Sequence[Any],
+        decisions: Sequence[Any] | np.ndarray,
         taken: Sequence[str],
     ) -> list[BatchColumn]:
         """The answer's columns of `tabship score` (after the keys, before model name and
@@ -205,6 +205,10 @@ class Target(ABC):
     def describe(self) -> dict[str, Any]:
         """kind plus threshold or classes (the conformance vectors' header)."""
 
+    def fixture_fields(self) -> dict[str, Any]:
+        """What the consumer fixture says beside its sets (multiclass: the classes)."""
+        return {}
+
 
 class BinaryTarget(Target):
     kind = "binary"
@@ -261,7 +265,7 @@ class BinaryTarget(Target):
         self,
         probabilities: np.ndarray,
         labels: np.ndarray,
-        decisions: Sequence[Any],
+        decisions: Sequence[Any] | np.ndarray,
         taken: Sequence[str],
     ) -> list[BatchColumn]:
         return [
@@ -400,7 +404,7 @@ class MulticlassTarget(Target):
         self,
         probabilities: np.ndarray,
         labels: np.ndarray,
-        decisions: Sequence[Any],
+        decisions: Sequence[Any] | np.ndarray,
         taken: Sequence[str],
     ) -> list[BatchColumn]:
         """One probability column per class (probability_columns), the class name of highest
@@ -509,6 +513,9 @@ class MulticlassTarget(Target):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "classes": self._classes}
+
+    def fixture_fields(self) -> dict[str, Any]:
+        return {"classes": self._classes}
 
 
 def target_problem(value: dict[str, Any]) -> str | None:
