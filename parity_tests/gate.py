@@ -23,7 +23,7 @@ import pandas as pd
 from tabship.contract.errors import ModelRefused
 from tabship.contract.explanations import EXPLAINER_FILE, SECTION
 from tabship.contract.manifest import MANIFEST_FILE, MODEL_FILE, check_manifest
-from tabship.contract.target import target_of
+from tabship.contract.target import Target, target_of
 from tabship.parity_tests import contributions as explained
 from tabship.parity_tests.compare import BAR_MAX_ABS_DP, SetResult, compare, feeds_for
 from tabship.parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
@@ -44,6 +44,7 @@ class GateRun:
     rows: dict[str, pd.DataFrame]  # the raw rows of each set (for fixtures)
     references: dict[str, np.ndarray]  # the reference P(positive) of each set
     details: dict[str, Any]
+    target: Target  # the manifest's target (its table headings, its flip counts)
     # the contributions sets (empty for a version without explanations)
     contributions: list[explained.ContributionsResult] = field(default_factory=list)
 
@@ -135,7 +136,7 @@ def check_parity(
         seconds[name]["build"] = round(built - started, 3)
         results.append(replace(result, note=note))
         rows[name], references[name] = frame, reference
-    run = GateRun(results, rows, references, details)
+    run = GateRun(results, rows, references, details, target)
     if SECTION in manifest:
         run.contributions = _contributions(pipeline, model_bytes, manifest, explainer, run)
     return run
@@ -197,11 +198,6 @@ def _spread(scored: np.ndarray, refused: np.ndarray) -> np.ndarray:
     return out
 
 
-def manifest_classes(manifest: dict[str, Any]) -> list[str] | None:
-    target = manifest.get("target")
-    return list(target["classes"]) if isinstance(target, dict) and target.get("classes") else None
-
-
 def report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str, Any]:
     outcome = _report(run, manifest, onnx_sha256)
     if SECTION in manifest:
@@ -213,32 +209,15 @@ def report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str
 
 
 def _report(run: GateRun, manifest: dict[str, Any], onnx_sha256: str) -> dict[str, Any]:
-    classes = manifest_classes(manifest)
-    if classes:
-        return {
-            "status": "passed" if run.passed else "failed",
-            "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "onnx_sha256": onnx_sha256,
-            "model": {"name": manifest["name"], "version": manifest["version"]},
-            # flips: arg-max labels; threshold_flips: decision names (no threshold here)
-            "bar": {
-                "max_abs_dp": BAR_MAX_ABS_DP,
-                "flips": 0,
-                "threshold_flips": 0,
-                "over": "every class column",
-                "decision": "argmax",
-            },
-            "classes": classes,
-            "sets": [result.as_dict() for result in run.results],
-            **run.details,
-        }
+    fields = target_of(manifest).report_fields()
+    bar = {"max_abs_dp": BAR_MAX_ABS_DP, "flips": 0, "threshold_flips": 0}
     return {
         "status": "passed" if run.passed else "failed",
         "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "onnx_sha256": onnx_sha256,
         "model": {"name": manifest["name"], "version": manifest["version"]},
-        "bar": {"max_abs_dp": BAR_MAX_ABS_DP, "flips": 0, "threshold_flips": 0},
-        "threshold": manifest["threshold"]["value"],
+        "bar": {**bar, **fields.pop("bar_extra", {})},
+        **fields,  # the target checked at: threshold, or classes
         "sets": [result.as_dict() for result in run.results],
         **run.details,
     }
@@ -248,11 +227,10 @@ def format_table(
     results: list[SetResult],
     seconds: dict[str, dict[str, float]] | None = None,
     *,
-    multiclass: bool = False,
+    target: Target,
 ) -> str:
     seconds = seconds or {}
-    # Multiclass: flips of the arg-max label, and of the decision's class name.
-    first, second = ("flips@max", "name flips") if multiclass else ("flips@0.5", "flips@thr")
+    first, second = target.flip_names
 
     def took(name: str) -> str:
         return f"{seconds[name]['total']:>7.1f}s" if name in seconds else f"{'-':>8}"
@@ -418,8 +396,7 @@ def report_text(outcome: dict[str, Any]) -> str:
 def print_outcome(folder: Path, gate: GateRun, outcome: dict[str, Any]) -> None:
     model = outcome["model"]
     print(f"parity gate: {model['name']} {model['version']}")
-    multiclass = "classes" in outcome
-    print(format_table(gate.results, gate.details.get("seconds"), multiclass=multiclass))
+    print(format_table(gate.results, gate.details.get("seconds"), target=gate.target))
     if gate.contributions:
         print(explained.format_contributions(gate.contributions))
     bars = f"bar max |dP| <= {BAR_MAX_ABS_DP:g} and no flips on every set"
@@ -490,6 +467,6 @@ def consumer_fixture(gate: GateRun, manifest: dict[str, Any]) -> dict[str, Any]:
             "sha256": manifest["onnx"]["sha256"],
         },
         "tolerance": BAR_MAX_ABS_DP,
-        **({"classes": target.classes} if target.classes else {}),
+        **target.fixture_fields(),
         "sets": sets,
     }

@@ -23,13 +23,13 @@ import onnxruntime as ort
 
 from tabship.contract import rules
 from tabship.contract.manifest import DECISION, LABEL, PROBABILITIES
+from tabship.contract.target import target_of
 from tabship.parity_tests.compare import BAR_MAX_ABS_DP
 from tabship.parity_tests.gate import (
     GateRun,
     NotAVersion,
     check_parity,
     load_gate_inputs,
-    manifest_classes,
     session_for_gate,
 )
 from tabship.parity_tests.generated import DEFAULT_ROWS as DEFAULT_GENERATED_ROWS
@@ -77,7 +77,6 @@ def describe_options(options: ort.SessionOptions) -> dict[str, Any]:
 def vector_lines(gate: GateRun, manifest: dict[str, Any], model_bytes: bytes) -> Iterator[str]:
     session, options = session_for_gate(model_bytes)
     schema = InputSchema(manifest["inputs"])
-    classes = manifest_classes(manifest)
     body: list[str] = []
     counts: dict[str, dict[str, int]] = {}
     for name in SETS:
@@ -123,11 +122,6 @@ def vector_lines(gate: GateRun, manifest: dict[str, Any], model_bytes: bytes) ->
             "refused": len(refusals),
             "not_json": len(frame) - len(rows),  # infinities: no JSON client can send them
         }
-    target: dict[str, Any] = (
-        {"kind": "multiclass", "classes": classes}
-        if classes
-        else {"kind": "binary", "threshold": float(manifest["threshold"]["value"])}
-    )
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -136,7 +130,7 @@ def vector_lines(gate: GateRun, manifest: dict[str, Any], model_bytes: bytes) ->
             "version": manifest["version"],
             "sha256": manifest["onnx"]["sha256"],
         },
-        "target": target,
+        "target": target_of(manifest).describe(),
         "computed_by": {
             "onnxruntime": ort.__version__,
             "session_options": describe_options(options),

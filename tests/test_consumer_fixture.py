@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tabship.contract.target import target_of
 from tabship.parity_tests.gate import GateRun, consumer_fixture
 from tabship.runtime.dataplane.errors import InvalidRows
 from tabship.runtime.model.schema import InputSchema
@@ -47,6 +48,7 @@ def _gate() -> GateRun:
         rows={name: frame for name in sets},
         references={name: reference for name in sets},
         details={},
+        target=target_of(MANIFEST),
     )
 
 

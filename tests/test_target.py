@@ -23,6 +23,10 @@ NO_TARGET_BRANCHES = [
     "runtime/rest/openapi_explain.py",
     "parity_tests/compare.py",
     "runtime/page/render.py",
+    "runtime/batch/chunks.py",
+    "runtime/batch/capture_parquet.py",
+    "runtime/live/capture.py",
+    "parity_tests/vectors.py",
 ]
 
 

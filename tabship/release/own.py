@@ -266,7 +266,7 @@ def release(
         gate_table=format_table(
             released.gate.results,
             released.gate.details.get("seconds"),
-            multiclass=multiclass,
+            target=released.gate.target,
         ),
         metrics=dict(trained.metrics),
         outcome=released.outcome,
