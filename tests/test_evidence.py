@@ -175,5 +175,5 @@ def test_parity_and_export_take_the_evidence_root(
     command = ["export", str(folder), "--registry", str(tmp_path / "again")]
     assert main([*command, "--evidence", str(private.parent)]) == 0
     written = [p for p in (tmp_path / "again").rglob("*") if p.is_file()]
-    assert {p.name for p in written} == {"model.onnx", "manifest.json"}
+    assert {p.name for p in written} == {"model.onnx", "manifest.json", "explainer.json"}
     assert len(list(private.iterdir())) == 2

@@ -163,7 +163,7 @@ def manifest(exported) -> dict[str, object]:  # type: ignore[no-untyped-def]
 def test_exported_version_layout(exported) -> None:  # type: ignore[no-untyped-def]
     # what a server reads, nothing else: the pipeline and the rows are evidence, kept apart
     names = {p.name for p in exported.version_dir.iterdir()}
-    assert names == {"model.onnx", "manifest.json"}
+    assert names == {"model.onnx", "manifest.json", "explainer.json"}  # explainer: deployable
     apart = exported.registry_root.parent / f"{exported.registry_root.name}-evidence"
     kept = apart / exported.name / exported.version_dir.name
     assert {p.name for p in kept.iterdir()} == {
