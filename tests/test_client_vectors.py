@@ -19,6 +19,7 @@ import pytest
 
 from tabship.parity_tests.gate import gate_version
 from tabship.parity_tests.vectors import write_vectors
+from tabship.training import evidence
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATED = 120
@@ -67,9 +68,11 @@ def _run(name: str, vectors: Path, model: Path, *flags: str) -> subprocess.Compl
 def binary(exported: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("gated") / "version"
     shutil.copytree(exported.version_dir, folder)
-    gate_version(folder, generated=GENERATED)  # records parity "passed": consumers require it
+    root = evidence.root_for_version(exported.version_dir)  # the copy's evidence stays put
+    # records parity "passed": consumers require it
+    gate_version(folder, generated=GENERATED, evidence_root=root)
     vectors = folder.parent / "binary.jsonl"
-    write_vectors(folder, vectors, generated=GENERATED)
+    write_vectors(folder, vectors, generated=GENERATED, evidence_root=root)
     return vectors, folder
 
 

@@ -151,13 +151,14 @@ def release(
     """
     from sklearn.model_selection import train_test_split
 
-    from tabship.export.artifact import DECLARATION_FILE, ReleaseCandidate
+    from tabship.export.artifact import ReleaseCandidate
     from tabship.export.registry import open_registry
     from tabship.export.standard.own_graph import convert_own
     from tabship.parity_tests.gate import format_table
     from tabship.release.flow import release_candidate
     from tabship.training.data_sources import table_sha256
     from tabship.training.evaluation import parse_rule
+    from tabship.training.evidence import DECLARATION_FILE
     from tabship.training.own.contract import ContractError, read_columns
     from tabship.training.own.declare import write_declaration
     from tabship.training.own.evaluate import evaluate_own
