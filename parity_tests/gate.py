@@ -109,6 +109,8 @@ def check_parity(
         "generated": lambda: (generated_rows(inputs, train, rows=generated), None),
     }
     results, rows, references = [], {}, {}
+    # each set's rows the model's own input rules accept: what the contributions are checked on
+    accepted: dict[str, pd.DataFrame] = {}
     seconds: dict[str, dict[str, float]] = {}
     details["seconds"] = seconds
     for name, build in builders.items():
@@ -118,6 +120,7 @@ def check_parity(
             built = time.perf_counter()
             refused = refused_rows(schema, session, frame)
             kept = frame[~refused]
+            accepted[name] = kept
             result, scored = compare(name, pipeline, session, kept, target)
             reference = _spread(scored, refused)
             if result.worst_row is not None:
@@ -138,7 +141,9 @@ def check_parity(
         rows[name], references[name] = frame, reference
     run = GateRun(results, rows, references, details, target)
     if SECTION in manifest:
-        run.contributions = _contributions(pipeline, model_bytes, manifest, explainer, run)
+        run.contributions = _contributions(
+            pipeline, model_bytes, manifest, explainer, run, accepted
+        )
     return run
 
 
@@ -148,6 +153,7 @@ def _contributions(
     manifest: dict[str, Any],
     explainer: bytes | None,
     run: GateRun,
+    accepted: dict[str, pd.DataFrame],
 ) -> list[explained.ContributionsResult]:
     broken = explained.ContributionsResult.broken
     if explainer is None:
@@ -160,11 +166,13 @@ def _contributions(
     seconds = run.details["seconds"]
     for name in explained.SETS:
         started = time.perf_counter()
-        if name not in run.rows:
+        if name not in accepted:
             results.append(broken(name, "the set's rows could not be built"))
             continue
         try:
-            results.append(explained.compare_contributions(name, pipeline, served, run.rows[name]))
+            # rows the model's own rules refuse are refused by the server: nothing to explain
+            rows = accepted[name].reset_index(drop=True)
+            results.append(explained.compare_contributions(name, pipeline, served, rows))
         except Exception as error:
             results.append(broken(name, _failure(error)))
         seconds[f"contributions:{name}"] = {"total": round(time.perf_counter() - started, 3)}
