@@ -46,9 +46,14 @@ def test_every_gate_set_passes_on_150_columns(wide_version: Path) -> None:
     assert set(sets) == {"test", "train", "boundary", "hostile", "generated"}
     assert all(s["passed"] and s["error"] is None for s in sets.values()), sets
     assert sets["generated"]["rows"] == 2000
-    # The report says what each set cost (build, and build + compare).
-    assert set(report["seconds"]) == set(sets)
-    assert all(0 <= t["build"] <= t["total"] for t in report["seconds"].values())
+    # The report says what each set cost (build, and build + compare), and each
+    # contributions set its own total.
+    timed = {k: v for k, v in report["seconds"].items() if not k.startswith("contributions:")}
+    assert set(timed) == set(sets)
+    assert all(0 <= t["build"] <= t["total"] for t in timed.values())
+    explained = [s["name"] for s in report["contributions"]["sets"]]
+    assert {f"contributions:{n}" for n in explained} == set(report["seconds"]) - set(timed)
+    assert all(s["passed"] for s in report["contributions"]["sets"])
     manifest = json.loads((wide_version / "manifest.json").read_text())
     assert len(manifest["inputs"]) == 150
     many = next(i for i in manifest["inputs"] if i["name"] == "c00_many")
