@@ -133,13 +133,13 @@ def test_metadata_and_openapi_describe_the_classes(served: Served) -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(wrong, schema)
     oip = client.get(f"/v2/models/{served.manifest['name']}").json()
-    features = len(served.manifest["explanations"]["groups"])
+    columns = len(dict.fromkeys(served.manifest["explanations"]["groups"]))  # raw, derived
     assert {o["name"]: (o["datatype"], o["shape"]) for o in oip["outputs"]} == {
         "probabilities": ("FP32", [-1, k]),
         "label": ("INT64", [-1]),
         "decision": ("BYTES", [-1]),
         # asked for by name or `explain`: per class, each column's contribution and the bias
-        "contributions": ("FP64", [-1, k, features + 1]),
+        "contributions": ("FP64", [-1, k, columns + 1]),
     }
 
 
